@@ -1,0 +1,25 @@
+/* libcnsdiff — CNSDiff: causal negative sampling via diffusion.
+ *
+ * Umbrella header. Each component has its own header:
+ *   common.h   status codes, cns_error, allocator, version
+ *   dataset.h  interaction data and mini-batches
+ *   model.h    the embedding model (MF / LightGCN), checkpoints
+ *   sampler.h  the negative sampler: CNSDiff diffusion, uniform, DNS
+ *   loss.h     the causal-regularised loss
+ *   train.h    one-call training epochs
+ *   eval.h     top-K evaluation with plain and popularity-debiased metrics
+ *   world.h    a synthetic confounded world for demos and tests
+ */
+#ifndef CNSDIFF_CNSDIFF_H
+#define CNSDIFF_CNSDIFF_H
+
+#include "common.h"
+#include "dataset.h"
+#include "eval.h"
+#include "loss.h"
+#include "model.h"
+#include "sampler.h"
+#include "train.h"
+#include "world.h"
+
+#endif

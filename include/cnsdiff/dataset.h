@@ -1,0 +1,141 @@
+/* libcnsdiff — interaction data (ALGORITHM.md §2, §3).
+ *
+ * A cns_dataset is an immutable set of (user, item) training pairs:
+ * users and items are counted as max id + 1, duplicate pairs are removed,
+ * each user's items are kept sorted (CSR) for a fast membership test, and
+ * item popularity (number of users per item) is precomputed.
+ *
+ * Text format: one interaction per line, "user item" or "user item weight",
+ * separated by spaces or tabs. Blank lines and lines whose first non-blank
+ * character is '#' are ignored. Ids are decimal integers in [0, 2^31 - 2];
+ * the weight, when present, must be a finite number and is ignored by the
+ * losses.
+ *
+ * Errors: each kind of malformed line has its own status (CNS_E_FIELDS,
+ * CNS_E_BAD_ID, CNS_E_ID_RANGE, CNS_E_BAD_VALUE) and the cns_error message
+ * names the file and the 1-based line: "train.txt:2: expected 2 or 3
+ * fields, found 1". With CNS_LOAD_SKIP_BAD such lines are skipped instead
+ * and counted (cns_dataset_skipped()).
+ *
+ * Threads: a dataset is read-only once built; any number of threads may
+ * read one dataset concurrently. Handles that keep a pointer to a dataset
+ * (batcher, model context) require it to outlive them. */
+#ifndef CNSDIFF_DATASET_H
+#define CNSDIFF_DATASET_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cns_dataset cns_dataset;
+
+/* Flags for the loaders. */
+#define CNS_LOAD_SKIP_BAD 0x1u /* skip malformed lines and count them */
+
+/* Loads a dataset from a text file.
+ * path: file to read (must not be NULL). flags: 0 or CNS_LOAD_SKIP_BAD.
+ * alloc: NULL for malloc/free. out: receives the new dataset on success.
+ * err: optional detail on failure.
+ * Returns CNS_OK, CNS_E_ARG, CNS_E_NOFILE, CNS_E_IO, CNS_E_EMPTY,
+ * CNS_E_FIELDS, CNS_E_BAD_ID, CNS_E_ID_RANGE, CNS_E_BAD_VALUE, CNS_E_NOMEM. */
+CNS_API CNS_NODISCARD cns_status cns_dataset_load_file(const char *path, unsigned flags,
+                                                       const cns_allocator *alloc,
+                                                       cns_dataset **out, cns_error *err);
+
+/* The same parser over a caller buffer of size bytes (need not be
+ * NUL-terminated). name labels messages ("<buffer>" when NULL). */
+CNS_API CNS_NODISCARD cns_status cns_dataset_load_buffer(const char *data, size_t size,
+                                                         const char *name, unsigned flags,
+                                                         const cns_allocator *alloc,
+                                                         cns_dataset **out, cns_error *err);
+
+/* Builds a dataset from caller arrays of n pairs (copied).
+ * num_users / num_items: 0 to count them as max id + 1, or a count that
+ * must exceed every id (lets a test split share the training split's
+ * shape). Returns CNS_E_BAD_ID for a negative id, CNS_E_ID_RANGE for an id
+ * at or beyond a given count, CNS_E_EMPTY for n == 0. */
+CNS_API CNS_NODISCARD cns_status cns_dataset_from_arrays(const int32_t *users, const int32_t *items,
+                                                         size_t n, int32_t num_users,
+                                                         int32_t num_items,
+                                                         const cns_allocator *alloc,
+                                                         cns_dataset **out, cns_error *err);
+
+/* Splits ds: for every user, round(fraction * n_u) of its pairs (chosen by
+ * seed; none for users with a single pair) go to *held_out, the rest to
+ * *kept. Both keep ds's user and item counts. fraction in (0, 1). */
+CNS_API CNS_NODISCARD cns_status cns_dataset_split(const cns_dataset *ds, double fraction,
+                                                   uint64_t seed, const cns_allocator *alloc,
+                                                   cns_dataset **kept, cns_dataset **held_out,
+                                                   cns_error *err);
+
+CNS_API void cns_dataset_free(cns_dataset *ds);
+
+/* Shape. All read-only and thread-safe; 0 for a NULL handle. */
+CNS_API int32_t cns_dataset_num_users(const cns_dataset *ds);
+CNS_API int32_t cns_dataset_num_items(const cns_dataset *ds);
+CNS_API size_t cns_dataset_num_interactions(const cns_dataset *ds); /* after de-duplication */
+CNS_API size_t cns_dataset_skipped(const cns_dataset *ds);          /* lines skipped by SKIP_BAD */
+CNS_API size_t cns_dataset_duplicates(const cns_dataset *ds);       /* duplicate pairs removed */
+
+/* The sorted items of user (CSR row). *items stays valid while ds lives.
+ * A user id in range with no items gives count 0. CNS_E_ARG out of range. */
+CNS_API CNS_NODISCARD cns_status cns_dataset_user_items(const cns_dataset *ds, int32_t user,
+                                                        const int32_t **items, size_t *count);
+
+/* 1 when (user, item) is in ds, 0 otherwise (also for out-of-range ids).
+ * O(log degree). */
+CNS_API int cns_dataset_contains(const cns_dataset *ds, int32_t user, int32_t item);
+
+/* Number of users per item, an array of cns_dataset_num_items() counts,
+ * valid while ds lives. */
+CNS_API const int32_t *cns_dataset_item_popularity(const cns_dataset *ds);
+
+/* The k-th pair in user-major sorted order, k < num_interactions. */
+CNS_API CNS_NODISCARD cns_status cns_dataset_pair(const cns_dataset *ds, size_t k,
+                                                  int32_t *user, int32_t *item);
+
+/* Writes ds as "user item" lines (user-major order) to path, crash-safely
+ * (temporary file, fsync, rename). */
+CNS_API CNS_NODISCARD cns_status cns_dataset_save_text(const cns_dataset *ds, const char *path,
+                                                       cns_error *err);
+
+/* ---- Mini-batches (ALGORITHM.md §3) ------------------------------------
+ *
+ * A batcher walks a training dataset in a shuffled order per epoch, in
+ * batches of batch_size triples (user, positive, negative), where the
+ * negative is drawn uniformly from the items the user has not interacted
+ * with. Order and negatives depend only on (seed, epoch): never on thread
+ * scheduling. The last batch of an epoch may be shorter.
+ *
+ * The batcher keeps a pointer to train: train must outlive it.
+ * Threads: one thread at a time. */
+typedef struct cns_batcher cns_batcher;
+
+CNS_API CNS_NODISCARD cns_status cns_batcher_create(const cns_dataset *train, size_t batch_size,
+                                                    uint64_t seed, const cns_allocator *alloc,
+                                                    cns_batcher **out, cns_error *err);
+CNS_API void cns_batcher_free(cns_batcher *b);
+
+/* Starts epoch number epoch (any value; the shuffle is a function of seed
+ * and epoch). */
+CNS_API CNS_NODISCARD cns_status cns_batcher_begin_epoch(cns_batcher *b, uint64_t epoch);
+
+/* Next batch: *users, *pos, *neg point to *n ids each, valid until the next
+ * call on b. *n == 0 (with CNS_OK) marks the end of the epoch.
+ * CNS_E_STATE before begin_epoch; CNS_E_SATURATED when a user of the batch
+ * has interacted with every item (the message names the user). */
+CNS_API CNS_NODISCARD cns_status cns_batcher_next(cns_batcher *b, const int32_t **users,
+                                                  const int32_t **pos, const int32_t **neg,
+                                                  size_t *n);
+
+CNS_API size_t cns_batcher_num_batches(const cns_batcher *b);
+CNS_API size_t cns_batcher_batch_size(const cns_batcher *b);
+CNS_API const char *cns_batcher_last_error(const cns_batcher *b);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

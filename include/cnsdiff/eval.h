@@ -1,0 +1,93 @@
+/* libcnsdiff — top-K evaluation (ALGORITHM.md §11).
+ *
+ * An evaluator scores every item for every test user with cblas_sgemm over
+ * blocks of users, masks the user's training items, selects the top K with
+ * a partial selection (no full sort) and averages Recall, NDCG, Precision,
+ * HitRatio and the popularity-debiased IPS-Recall and IPS-NDCG over the
+ * test users.
+ *
+ * Rules (documented in docs/EVALUATION.md):
+ *  - A test user is evaluated when it has at least one test item and its id
+ *    is < the number of users of the embedding matrix and of the training
+ *    set; other test users are skipped and counted (cns_eval_result).
+ *  - Test items that are also training items of the user are masked and so
+ *    can never be hit; they still count in |test_u| (the denominator).
+ *    Test items with id >= num_items likewise count but cannot be hit.
+ *  - Ties in score are broken by the smaller item id.
+ *  - A user with fewer than K unmasked items gets a shorter list.
+ *
+ * Threads: one evaluator, one thread at a time. The embeddings and datasets
+ * passed in are only read.
+ */
+#ifndef CNSDIFF_EVAL_H
+#define CNSDIFF_EVAL_H
+
+#include "common.h"
+#include "dataset.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Metric ids: columns of a result row. Values are part of the ABI. */
+typedef enum cns_metric {
+    CNS_METRIC_RECALL = 0,
+    CNS_METRIC_NDCG = 1,
+    CNS_METRIC_PRECISION = 2,
+    CNS_METRIC_HIT = 3,        /* HitRatio@K = sum hits / sum |test_u| (micro) */
+    CNS_METRIC_IPS_RECALL = 4,
+    CNS_METRIC_IPS_NDCG = 5
+} cns_metric;
+#define CNS_METRIC_COUNT 6 /* may grow in a later minor version; see cns_metric_count() */
+CNS_API int cns_metric_count(void);
+/* "recall", "ndcg", "precision", "hit", "ips_recall", "ips_ndcg"; NULL if unknown. */
+CNS_API const char *cns_metric_name(int metric);
+
+typedef struct cns_evaluator cns_evaluator;
+
+/* train: the training split whose items are masked and whose item
+ * popularity gives the IPS weights; kept by pointer, must outlive ev. */
+CNS_API CNS_NODISCARD cns_status cns_evaluator_create(const cns_dataset *train,
+                                                      const cns_allocator *alloc,
+                                                      cns_evaluator **out, cns_error *err);
+CNS_API void cns_evaluator_free(cns_evaluator *ev);
+
+/* Tunables (typed; spaced ids). */
+typedef enum cns_eval_param {
+    CNS_EVAL_IPS_GAMMA = 100,   /* double, [0, 4], default 1: w_i = 1 / max(pop_i,1)^gamma */
+    CNS_EVAL_BLOCK_USERS = 200  /* int, [1, 65536], default 256: users per sgemm block */
+} cns_eval_param;
+CNS_API CNS_NODISCARD cns_status cns_evaluator_set_double(cns_evaluator *ev, int param, double v);
+CNS_API CNS_NODISCARD cns_status cns_evaluator_get_double(const cns_evaluator *ev, int param, double *v);
+CNS_API CNS_NODISCARD cns_status cns_evaluator_set_int(cns_evaluator *ev, int param, int64_t v);
+CNS_API CNS_NODISCARD cns_status cns_evaluator_get_int(const cns_evaluator *ev, int param, int64_t *v);
+CNS_API CNS_NODISCARD cns_status cns_evaluator_param_bounds(int param, double *min, double *max);
+
+/* Evaluates test against embeddings.
+ * user_emb: num_users x dim, item_emb: num_items x dim, row-major float.
+ * ks: num_ks cut-offs, each in [1, num_items], at most 16 of them.
+ * out: num_ks x CNS_METRIC_COUNT doubles, row r for ks[r], column cns_metric.
+ * num_evaluated (optional): how many test users were averaged over.
+ * Returns CNS_OK, CNS_E_ARG, CNS_E_SIZE (num_items or num_users disagree
+ * with train), CNS_E_NOMEM, CNS_E_EMPTY (no test user could be evaluated). */
+CNS_API CNS_NODISCARD cns_status cns_evaluator_run(cns_evaluator *ev, const float *user_emb,
+                                                   int32_t num_users, const float *item_emb,
+                                                   int32_t num_items, int32_t dim,
+                                                   const cns_dataset *test, const int32_t *ks,
+                                                   size_t num_ks, double *out,
+                                                   size_t *num_evaluated);
+
+/* Ranks items by training popularity for every user (the most-popular
+ * floor) and evaluates it like cns_evaluator_run. */
+CNS_API CNS_NODISCARD cns_status cns_evaluator_run_popularity(cns_evaluator *ev,
+                                                              const cns_dataset *test,
+                                                              const int32_t *ks, size_t num_ks,
+                                                              double *out, size_t *num_evaluated);
+
+CNS_API const char *cns_evaluator_last_error(const cns_evaluator *ev);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

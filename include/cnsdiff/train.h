@@ -1,0 +1,83 @@
+/* libcnsdiff — one training epoch for hosts that don't need the control
+ * (ALGORITHM.md §10).
+ *
+ * A trainer ties a model, an optional sampler and a loss to a training set
+ * and runs whole epochs of the host-driven step:
+ *
+ *   forward -> batch (u, i+, j) -> [sampler train_step -> draw] -> loss
+ *   -> backward (+L2) -> Adam
+ *
+ * With no sampler, or a CNS_SAMPLER_UNIFORM one, the batch's uniform
+ * negatives are used with plain BPR. With CNS_SAMPLER_DNS the chosen
+ * catalogue items replace them (and receive gradients). With
+ * CNS_SAMPLER_DIFFUSION the synthesized negatives enter the mixed BPR and
+ * the contrastive term (§8, §9).
+ *
+ * The trainer borrows model, sampler, loss and train: they must outlive
+ * it, and no other thread may use them while an epoch runs.
+ */
+#ifndef CNSDIFF_TRAIN_H
+#define CNSDIFF_TRAIN_H
+
+#include "common.h"
+#include "dataset.h"
+#include "loss.h"
+#include "model.h"
+#include "sampler.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cns_trainer cns_trainer;
+
+/* Phases timed by cns_trainer_run_epoch, indices into phase_seconds. */
+typedef enum cns_phase {
+    CNS_PHASE_PROPAGATION = 0, /* forward */
+    CNS_PHASE_BATCH = 1,       /* shuffling and random negatives */
+    CNS_PHASE_SAMPLER_TRAIN = 2,
+    CNS_PHASE_DRAW = 3,
+    CNS_PHASE_LOSS = 4,
+    CNS_PHASE_BACKWARD = 5,
+    CNS_PHASE_ADAM = 6
+} cns_phase;
+#define CNS_PHASE_SLOTS 8
+
+typedef struct cns_epoch_stats {
+    size_t struct_size;       /* caller sets = sizeof(cns_epoch_stats) */
+    size_t batches;
+    double loss;              /* mean total loss over batches (incl. L2) */
+    double bpr;               /* mean BPR term */
+    double cl;                /* mean contrastive term (unweighted) */
+    double reg;               /* mean L2 term */
+    double diffusion_loss;    /* mean L_diff of the sampler's train steps */
+    double mean_lambda;       /* mean mixing weight */
+    double seconds;           /* wall time of the epoch */
+    double phase_seconds[CNS_PHASE_SLOTS];
+} cns_epoch_stats;
+
+/* sampler may be NULL (uniform negatives). batch_size in [1, 2^24];
+ * seed fixes the batch order and random negatives. */
+CNS_API CNS_NODISCARD cns_status cns_trainer_create(cns_model *model, cns_sampler *sampler,
+                                                    cns_loss *loss, const cns_dataset *train,
+                                                    size_t batch_size, uint64_t seed,
+                                                    const cns_allocator *alloc,
+                                                    cns_trainer **out, cns_error *err);
+CNS_API void cns_trainer_free(cns_trainer *t);
+
+/* Runs epoch number epoch (0-based; it also drives the loss curriculum).
+ * stats (optional, struct_size set by the caller) receives the figures.
+ * On failure the status of the failing call is returned and
+ * cns_trainer_last_error() names the step ("epoch 3, batch 17: loss: ...").
+ * A CNS_E_NUMERIC failure leaves the model's weights as they were before
+ * the failing batch. */
+CNS_API CNS_NODISCARD cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch,
+                                                       cns_epoch_stats *stats);
+
+CNS_API const char *cns_trainer_last_error(const cns_trainer *t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
