@@ -12,4 +12,8 @@ int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_world(int argc, char **argv);
 
+/* Benchmarks under `cnsdiff bench`. */
+int bench_sampler(int argc, char **argv);
+int bench_eval(int argc, char **argv);
+
 #endif

@@ -1,11 +1,25 @@
-/* cnsdiff bench — not built yet. */
+/* cnsdiff bench — micro-benchmarks; one file per benchmark. */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: cnsdiff bench sampler [--batch B] [--dim D] [--threads T] [--repeat R]\n"
+            "       cnsdiff bench eval    --train FILE --test FILE [--dim D] [--repeat R]\n"
+            "\n"
+            "Prints one line per figure, 'name value unit', medians over R runs.\n");
+}
+
 int cmd_bench(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "cnsdiff: 'bench' is not available in this build yet\n");
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "sampler") == 0) return bench_sampler(argc - 1, argv + 1);
+    if (strcmp(argv[1], "eval") == 0) return bench_eval(argc - 1, argv + 1);
+    fprintf(stderr, "cnsdiff bench: unknown benchmark '%s'\n", argv[1]);
+    usage(stderr);
     return 2;
 }

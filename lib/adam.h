@@ -1,0 +1,30 @@
+/* Internal: Adam (ALGORITHM.md §2) over one flat float array, shared by
+ * the embedding model and the denoiser. */
+#ifndef CNS_ADAM_H
+#define CNS_ADAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc.h"
+#include "cnsdiff/common.h"
+
+typedef struct cns__adam {
+    float *m;          /* first moments, n */
+    float *v;          /* second moments, n */
+    size_t n;
+    uint64_t t;        /* steps taken */
+    double lr, beta1, beta2, eps;
+} cns__adam;
+
+/* Allocates zeroed moments for n parameters; defaults lr 0.01, 0.9, 0.999, 1e-8. */
+cns_status cns__adam_init(cns__adam *a, size_t n, const cns__alloc *al);
+void cns__adam_destroy(cns__adam *a, const cns__alloc *al);
+
+/* Checks that the step would keep every weight finite; only then applies
+ * it and returns CNS_OK. Otherwise returns CNS_E_NUMERIC with params and
+ * the moments untouched and *bad_index set to the first offending entry
+ * (a non-finite gradient or a weight that would overflow). */
+cns_status cns__adam_step(cns__adam *a, float *params, const float *grads, size_t *bad_index);
+
+#endif
