@@ -1,0 +1,79 @@
+/* The training run shared by `cnsdiff train` and `cnsdiff demo`: build the
+ * handles, train with validation-based selection, evaluate the test splits
+ * at every evaluation and keep the figures of the selected epoch. */
+#ifndef CNSDIFF_RUN_H
+#define CNSDIFF_RUN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cnsdiff/cnsdiff.h"
+
+#define RUN_MAX_TESTS 8
+#define RUN_MAX_PARAMS 64
+#define RUN_NUM_KS 2 /* K = 10 and 20 */
+
+/* A `--set name=value` override applied to the model, sampler or loss. */
+typedef struct run_param {
+    const char *name;
+    double value;
+} run_param;
+
+typedef enum run_select { RUN_SELECT_NDCG = 0, RUN_SELECT_IPS_NDCG = 1 } run_select;
+
+typedef struct run_config {
+    int sampler;               /* CNS_SAMPLER_UNIFORM, _DNS or _DIFFUSION */
+    int epochs;
+    int eval_every;
+    int patience;              /* evaluations without improvement; 0 = never stop early */
+    uint64_t seed;
+    int threads;
+    int select;                /* run_select */
+    double ips_gamma;
+    int batch_size;
+    int dim;
+    int layers;
+    run_param params[RUN_MAX_PARAMS];
+    size_t n_params;
+    const char *log_path;      /* per-epoch CSV, or NULL */
+    const char *save_path;     /* checkpoint of the selected epoch, or NULL */
+    int quiet;                 /* no progress lines */
+    const char *label;         /* prefix of progress lines, or NULL */
+} run_config;
+
+typedef struct run_metrics {
+    double at[RUN_NUM_KS][CNS_METRIC_COUNT]; /* [0]: K=10, [1]: K=20 */
+} run_metrics;
+
+typedef struct run_result {
+    int best_epoch;            /* 1-based epoch selected by validation; 0 if none ran */
+    int epochs_run;
+    double *epoch_seconds;     /* epochs_run entries, malloc'd: free with run_result_free */
+    double best_valid;
+    size_t n_tests;
+    run_metrics test[RUN_MAX_TESTS];
+    run_metrics popular[RUN_MAX_TESTS];
+    double phase_seconds[CNS_PHASE_SLOTS];
+    double peak_rss_mb;
+    char error[512];
+} run_result;
+
+void run_config_init(run_config *cfg);
+/* Applies name=value; returns 0 or prints why not and returns -1. */
+int run_config_add_param(run_config *cfg, const char *assignment);
+/* Prints the names accepted by --set. */
+void run_print_params(FILE *f);
+/* Names a sampler kind from the command line ("uniform", "dns", "cnsdiff"); -1 if unknown. */
+int run_sampler_kind(const char *name);
+
+/* Trains on train, selects on valid (may be NULL: the last epoch is kept),
+ * evaluates tests. Returns a cns_status; on failure res->error says what. */
+int run_training(const run_config *cfg, const cns_dataset *train, const cns_dataset *valid,
+                 const char *const *test_names, const cns_dataset *const *tests, size_t n_tests,
+                 run_result *res);
+void run_result_free(run_result *res);
+
+/* Peak resident set size of this process, MB. */
+double run_peak_rss_mb(void);
+
+#endif

@@ -1,0 +1,231 @@
+/* One training epoch end to end (ALGORITHM.md §10): forward, batch,
+ * sampler train step and draw, loss, backward (+L2), Adam. */
+#include <string.h>
+
+#include "alloc.h"
+#include "cnsdiff/train.h"
+#include "error.h"
+#include "parallel.h"
+
+struct cns_trainer {
+    cns__alloc al;
+    cns_model *model;
+    cns_sampler *sampler;   /* NULL: the batcher's uniform negatives */
+    cns_loss *loss;
+    const cns_dataset *train;
+    cns_batcher *batcher;
+    int32_t dim;
+    int32_t kind;           /* sampler kind, or CNS_SAMPLER_UNIFORM without one */
+    size_t cap;             /* batch size: rows every buffer holds */
+    float *eu, *ep, *en, *h, *gu, *gp, *gn;
+    int32_t *neg_ids;       /* DNS: the chosen catalogue items */
+    char last_error[CNS__MSG_SIZE];
+};
+
+static void trainer_destroy(cns_trainer *t) {
+    if (t == NULL) return;
+    cns__alloc al = t->al;
+    cns_batcher_free(t->batcher);
+    float *bufs[] = {t->eu, t->ep, t->en, t->h, t->gu, t->gp, t->gn};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) cns__free(&al, bufs[i]);
+    cns__free(&al, t->neg_ids);
+    cns__free(&al, t);
+}
+
+CNS_API void cns_trainer_free(cns_trainer *t) { trainer_destroy(t); }
+
+CNS_API cns_status cns_trainer_create(cns_model *model, cns_sampler *sampler, cns_loss *loss,
+                                      const cns_dataset *train, size_t batch_size, uint64_t seed,
+                                      const cns_allocator *alloc, cns_trainer **out,
+                                      cns_error *err) {
+    if (out == NULL) return cns__fail(err, CNS_E_ARG, "out is NULL");
+    *out = NULL;
+    if (model == NULL) return cns__fail(err, CNS_E_ARG, "model is NULL");
+    if (loss == NULL) return cns__fail(err, CNS_E_ARG, "loss is NULL");
+    if (train == NULL) return cns__fail(err, CNS_E_ARG, "train is NULL");
+    if (batch_size == 0 || batch_size > ((size_t)1 << 24))
+        return cns__fail(err, CNS_E_ARG, "batch_size %zu is outside [1, 2^24]", batch_size);
+    if (cns_dataset_num_users(train) != cns_model_num_users(model) ||
+        cns_dataset_num_items(train) != cns_model_num_items(model))
+        return cns__fail(err, CNS_E_SIZE,
+                         "train has %d users x %d items, the model %d x %d",
+                         (int)cns_dataset_num_users(train), (int)cns_dataset_num_items(train),
+                         (int)cns_model_num_users(model), (int)cns_model_num_items(model));
+    int32_t dim = cns_model_dim(model);
+    if (sampler != NULL && cns_sampler_dim(sampler) != dim)
+        return cns__fail(err, CNS_E_SIZE, "sampler dim %d differs from model dim %d",
+                         (int)cns_sampler_dim(sampler), (int)dim);
+    cns__alloc al;
+    if (cns__alloc_init(&al, alloc) != CNS_OK)
+        return cns__fail(err, CNS_E_ARG, "allocator has a NULL function");
+    cns_trainer *t = cns__calloc(&al, 1, sizeof *t);
+    if (t == NULL) return cns__fail(err, CNS_E_NOMEM, "out of memory for the trainer");
+    t->al = al;
+    t->model = model;
+    t->sampler = sampler;
+    t->loss = loss;
+    t->train = train;
+    t->dim = dim;
+    t->cap = batch_size;
+    t->kind = sampler ? cns_sampler_kind_of(sampler) : CNS_SAMPLER_UNIFORM;
+    cns_status st = cns_batcher_create(train, batch_size, seed, alloc, &t->batcher, err);
+    if (st != CNS_OK) {
+        trainer_destroy(t);
+        return st;
+    }
+    size_t rows;
+    if (!cns__mul_ok(batch_size, (size_t)dim, &rows)) {
+        trainer_destroy(t);
+        return cns__fail(err, CNS_E_ARG, "batch_size x dim overflows");
+    }
+    float **bufs[] = {&t->eu, &t->ep, &t->en, &t->h, &t->gu, &t->gp, &t->gn};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) {
+        *bufs[i] = cns__calloc(&al, rows, sizeof(float));
+        if (*bufs[i] == NULL) {
+            trainer_destroy(t);
+            return cns__fail(err, CNS_E_NOMEM, "out of memory for %zu x %d batch rows",
+                             batch_size, (int)dim);
+        }
+    }
+    t->neg_ids = cns__calloc(&al, batch_size, sizeof *t->neg_ids);
+    if (t->neg_ids == NULL) {
+        trainer_destroy(t);
+        return cns__fail(err, CNS_E_NOMEM, "out of memory for %zu ids", batch_size);
+    }
+    t->last_error[0] = '\0';
+    *out = t;
+    cns__ok(err);
+    return CNS_OK;
+}
+
+CNS_API const char *cns_trainer_last_error(const cns_trainer *t) {
+    return t ? t->last_error : "trainer is NULL";
+}
+
+/* Records "epoch E, batch B: what: detail" and returns st. */
+static cns_status step_failed(cns_trainer *t, cns_status st, int64_t epoch, size_t batch,
+                              const char *what, const char *detail) {
+    return cns__msg(t->last_error, st, "epoch %lld, batch %zu: %s: %s", (long long)epoch, batch,
+                    what, detail && *detail ? detail : cns_strerror(st));
+}
+
+CNS_API cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch, cns_epoch_stats *stats) {
+    if (t == NULL) return CNS_E_ARG;
+    if (epoch < 0) return cns__msg(t->last_error, CNS_E_ARG, "epoch %lld is negative", (long long)epoch);
+    if (stats != NULL && stats->struct_size < offsetof(cns_epoch_stats, phase_seconds))
+        return cns__msg(t->last_error, CNS_E_SIZE, "stats->struct_size %zu is too small",
+                        stats->struct_size);
+    double t_epoch = cns__now();
+    double phase[CNS_PHASE_SLOTS] = {0};
+    double sum_loss = 0, sum_bpr = 0, sum_cl = 0, sum_reg = 0, sum_diff = 0, sum_lambda = 0;
+    size_t batches = 0;
+    cns_model *m = t->model;
+
+    cns_status st = cns_loss_set_epoch(t->loss, epoch);
+    if (st != CNS_OK) return step_failed(t, st, epoch, 0, "loss", cns_loss_last_error(t->loss));
+    st = cns_batcher_begin_epoch(t->batcher, (uint64_t)epoch);
+    if (st != CNS_OK)
+        return step_failed(t, st, epoch, 0, "batcher", cns_batcher_last_error(t->batcher));
+
+    for (;;) {
+        double t0 = cns__now();
+        st = cns_model_forward(m);
+        if (st != CNS_OK) return step_failed(t, st, epoch, batches, "forward", cns_model_last_error(m));
+        double t1 = cns__now();
+        phase[CNS_PHASE_PROPAGATION] += t1 - t0;
+
+        const int32_t *users, *pos, *neg;
+        size_t n;
+        st = cns_batcher_next(t->batcher, &users, &pos, &neg, &n);
+        if (st != CNS_OK)
+            return step_failed(t, st, epoch, batches, "batcher", cns_batcher_last_error(t->batcher));
+        if (n == 0) break;
+        if ((st = cns_model_gather(m, CNS_TABLE_USERS, users, n, t->eu)) != CNS_OK ||
+            (st = cns_model_gather(m, CNS_TABLE_ITEMS, pos, n, t->ep)) != CNS_OK ||
+            (st = cns_model_gather(m, CNS_TABLE_ITEMS, neg, n, t->en)) != CNS_OK)
+            return step_failed(t, st, epoch, batches, "gather", cns_model_last_error(m));
+        double t2 = cns__now();
+        phase[CNS_PHASE_BATCH] += t2 - t1;
+
+        const float *synth = NULL;
+        const int32_t *neg_ids = neg;
+        double diff_loss = 0.0;
+        if (t->kind == CNS_SAMPLER_DNS) {
+            cns_sampler_context ctx;
+            cns_sampler_context_init(&ctx);
+            ctx.train = t->train;
+            ctx.item_emb = cns_model_embeddings(m, CNS_TABLE_ITEMS);
+            ctx.num_items = cns_model_num_items(m);
+            ctx.users = users;
+            ctx.n_rows = n;
+            ctx.out_ids = t->neg_ids;
+            st = cns_sampler_set_context(t->sampler, &ctx);
+            if (st == CNS_OK) st = cns_sampler_draw(t->sampler, t->eu, t->ep, n, t->en);
+            if (st != CNS_OK)
+                return step_failed(t, st, epoch, batches, "sampler draw",
+                                   cns_sampler_last_error(t->sampler));
+            neg_ids = t->neg_ids; /* the chosen catalogue items take the gradient */
+            phase[CNS_PHASE_DRAW] += cns__now() - t2;
+        } else if (t->kind == CNS_SAMPLER_DIFFUSION) {
+            st = cns_sampler_train_step(t->sampler, t->ep, n, &diff_loss);
+            if (st != CNS_OK)
+                return step_failed(t, st, epoch, batches, "sampler train step",
+                                   cns_sampler_last_error(t->sampler));
+            double t3 = cns__now();
+            phase[CNS_PHASE_SAMPLER_TRAIN] += t3 - t2;
+            st = cns_sampler_draw(t->sampler, t->eu, t->ep, n, t->h);
+            if (st != CNS_OK)
+                return step_failed(t, st, epoch, batches, "sampler draw",
+                                   cns_sampler_last_error(t->sampler));
+            synth = t->h;
+            phase[CNS_PHASE_DRAW] += cns__now() - t3;
+        }
+
+        double t4 = cns__now();
+        double loss = 0.0;
+        st = cns_loss_compute(t->loss, t->eu, t->ep, t->en, synth, NULL, n, t->gu, t->gp, t->gn, &loss);
+        if (st != CNS_OK) return step_failed(t, st, epoch, batches, "loss", cns_loss_last_error(t->loss));
+        double t5 = cns__now();
+        phase[CNS_PHASE_LOSS] += t5 - t4;
+
+        double reg = 0.0;
+        if ((st = cns_model_zero_grad(m)) != CNS_OK ||
+            (st = cns_model_accumulate_grad(m, CNS_TABLE_USERS, users, n, t->gu)) != CNS_OK ||
+            (st = cns_model_accumulate_grad(m, CNS_TABLE_ITEMS, pos, n, t->gp)) != CNS_OK ||
+            (st = cns_model_accumulate_grad(m, CNS_TABLE_ITEMS, neg_ids, n, t->gn)) != CNS_OK ||
+            (st = cns_model_backward(m, users, pos, neg_ids, n, &reg)) != CNS_OK)
+            return step_failed(t, st, epoch, batches, "backward", cns_model_last_error(m));
+        double t6 = cns__now();
+        phase[CNS_PHASE_BACKWARD] += t6 - t5;
+        st = cns_model_step(m);
+        if (st != CNS_OK) return step_failed(t, st, epoch, batches, "adam step", cns_model_last_error(m));
+        phase[CNS_PHASE_ADAM] += cns__now() - t6;
+
+        sum_loss += loss + reg;
+        sum_bpr += cns_loss_term_value(t->loss, CNS_TERM_BPR);
+        sum_cl += cns_loss_term_value(t->loss, CNS_TERM_CL);
+        sum_lambda += cns_loss_term_value(t->loss, CNS_TERM_LAMBDA);
+        sum_reg += reg;
+        sum_diff += diff_loss;
+        ++batches;
+    }
+    t->last_error[0] = '\0';
+    if (stats != NULL) {
+        size_t keep = stats->struct_size;
+        cns_epoch_stats s;
+        memset(&s, 0, sizeof s);
+        s.struct_size = keep;
+        s.batches = batches;
+        double inv = batches ? 1.0 / (double)batches : 0.0;
+        s.loss = sum_loss * inv;
+        s.bpr = sum_bpr * inv;
+        s.cl = sum_cl * inv;
+        s.reg = sum_reg * inv;
+        s.diffusion_loss = sum_diff * inv;
+        s.mean_lambda = sum_lambda * inv;
+        s.seconds = cns__now() - t_epoch;
+        memcpy(s.phase_seconds, phase, sizeof phase);
+        memcpy(stats, &s, keep < sizeof s ? keep : sizeof s);
+    }
+    return CNS_OK;
+}
