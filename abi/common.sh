@@ -22,3 +22,32 @@ cns_abi_build() {
   CNS_ABI_LIB=$(ls "$CNS_ABI_BUILD_DIR"/libcnsdiff.so.[0-9]* | grep -E '\.so\.[0-9]+$' | head -n 1)
   [ -n "$CNS_ABI_LIB" ] || { echo "abi: no libcnsdiff.so.N in $CNS_ABI_BUILD_DIR" >&2; return 1; }
 }
+
+# Integer constants are ABI too, but abidiff cannot see most of them:
+# parameter ids and metric columns travel as plain int, and macros leave no
+# debug info. This writes "NAME VALUE" for every enumerator of the public
+# headers and every integer object-like CNS_ macro, as the compiler
+# evaluates them, sorted. The version macros are left out: they change
+# with every release.
+cns_abi_constants() { # <output file>
+  local out=$1 gen=$CNS_ABI_BUILD_DIR/abi_constants.c
+  local inc=(-Iinclude "-I$CNS_ABI_BUILD_DIR/include")
+  local names
+  names=$( {
+    grep -ohE '\bCNS_[A-Z0-9_]+[[:space:]]*=[^=]' include/cnsdiff/*.h | sed -E 's/[[:space:]]*=.*//'
+    "${CC:-cc}" -E -dM "${inc[@]}" include/cnsdiff/cnsdiff.h |
+      awk '$1 == "#define" && $2 ~ /^CNS_[A-Z0-9_]+$/ && $2 !~ /^CNS_VERSION_/ {
+             body = $0; sub(/^#define [A-Z0-9_]+ /, "", body)
+             if (body ~ /^[-+~()0-9a-fA-FxXuUlL *<>|&]+$/) print $2 }'
+  } | sort -u)
+  {
+    echo '#include <cnsdiff/cnsdiff.h>'
+    echo '#include <stdio.h>'
+    echo 'int main(void) {'
+    for n in $names; do printf '    printf("%%s %%lld\\n", "%s", (long long)(%s));\n' "$n" "$n"; done
+    echo '    return 0;'
+    echo '}'
+  } >"$gen"
+  "${CC:-cc}" -std=c11 "${inc[@]}" "$gen" -o "${gen%.c}"
+  "${gen%.c}" | LC_ALL=C sort >"$out"
+}
