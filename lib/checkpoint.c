@@ -538,6 +538,13 @@ cns_status cns__ckpt_write(const char *path, uint32_t kind, const cns__ckpt_sect
         st = cns__msg(msg, CNS_E_IO, "cannot create a temporary file next to '%s': %s", path, et);
         goto done;
     }
+    /* mkstemp makes the file 0600; a replaced checkpoint keeps its mode. */
+    struct stat old;
+    if (stat(path, &old) == 0 && S_ISREG(old.st_mode) && fchmod(fd, old.st_mode & 07777) != 0) {
+        errno_text(errno, et, sizeof et);
+        st = cns__msg(msg, CNS_E_IO, "fchmod of '%s' failed: %s", tmp, et);
+        goto fail_open;
+    }
     int rc = write_body(&io, fd, head, head_len, sections, count);
     if (rc != 0) {
         errno_text(rc, et, sizeof et);

@@ -303,9 +303,13 @@ START_TEST(test_round_trip) {
     ck_assert_ptr_null(f.bytes);
     cns__ckpt_close(&f); /* twice is harmless */
 
-    /* An existing target is replaced. */
+    /* A new file is owner-only (mkstemp's 0600). */
+    ck_assert_uint_eq(sb.st_mode & 0777, 0600);
+    /* An existing target is replaced and keeps its mode. */
+    ck_assert_int_eq(chmod(path, 0640), 0);
     ck_assert_status(cns__ckpt_write(path, CNS__CKPT_KIND_MODEL, s, 2, NULL, &al, msg), CNS_OK);
     ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_uint_eq(sb.st_mode & 0777, 0640);
     ck_assert_uint_eq((uint64_t)sb.st_size, 384); /* 112 + MHDR 13, pad 3, EGOU 256 */
     /* Zero sections is a valid (if useless) checkpoint: just the header. */
     ck_assert_status(cns__ckpt_write(path, CNS__CKPT_KIND_SAMPLER, NULL, 0, NULL, &al, msg), CNS_OK);
