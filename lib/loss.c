@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +20,14 @@
 #define CL_BLOCK 256
 /* x / max(|x|, eps), as torch's F.normalize: a zero row stays finite. */
 #define NORM_EPS 1e-12
+
+/* The softmax kernel in wide vectors where the CPU has them (the library
+ * is built for generic x86-64). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define CNS__VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CNS__VECTOR_CLONES
+#endif
 
 /* Draw purposes: separate streams, so turning the mixing off never shifts
  * the positive noise (and the reverse). */
@@ -301,10 +310,74 @@ static double sigmoid(double z) {
     return e / (1.0 + e);
 }
 
+/* Independent partial sums: GCC at -O2 vectorizes fixed-width blocks
+ * (SLP) but not reductions of unknown length, and one running sum is a
+ * latency chain. */
+#define LANES 16
+
 static double dot_d(const float *restrict a, const float *restrict b, size_t d) {
-    double s = 0.0;
-    for (size_t k = 0; k < d; ++k) s += (double)a[k] * (double)b[k];
-    return s;
+    double acc[4] = {0.0, 0.0, 0.0, 0.0};
+    size_t k = 0;
+    for (; k + 4 <= d; k += 4)
+        for (size_t j = 0; j < 4; ++j) acc[j] += (double)a[k + j] * (double)b[k + j];
+    for (; k < d; ++k) acc[0] += (double)a[k] * (double)b[k];
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+/* e^x for x <= 0 without a libm call or a branch, so a block of them
+ * vectorizes: x = k ln2 + r, |r| <= ln2/2, degree-6 Taylor (relative
+ * error < 2e-7), 2^k built in the exponent bits. Below -87 it returns
+ * e^-87 ~ 1.6e-38, which no softmax row can notice next to its max, 1. */
+static inline float exp_nonpos(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    const float k = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* round(x / ln2) */
+    float r = x - k * 0.693145752f;                               /* ln2, high part */
+    r = r - k * 1.42860677e-6f;                                   /* ln2, low part */
+    float p = 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    const int32_t bits = ((int32_t)k + 127) * (1 << 23);
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* row <- softmax(row) in place; returns log sum exp(row) (§9's
+ * logsumexp, shifted by the row max so nothing overflows). */
+CNS__VECTOR_CLONES
+static double softmax_row(float *restrict row, size_t m) {
+    float mx[LANES], sum[LANES];
+    for (size_t j = 0; j < LANES; ++j) {
+        mx[j] = row[0];
+        sum[j] = 0.0f;
+    }
+    size_t k = 0;
+    for (; k + LANES <= m; k += LANES)
+        for (size_t j = 0; j < LANES; ++j) mx[j] = row[k + j] > mx[j] ? row[k + j] : mx[j];
+    float top = row[0];
+    for (size_t j = 0; j < LANES; ++j) top = mx[j] > top ? mx[j] : top;
+    for (size_t t = k; t < m; ++t) top = row[t] > top ? row[t] : top;
+    for (k = 0; k + LANES <= m; k += LANES)
+        for (size_t j = 0; j < LANES; ++j) {
+            const float e = exp_nonpos(row[k + j] - top);
+            row[k + j] = e;
+            sum[j] += e;
+        }
+    double total = 0.0;
+    for (size_t t = k; t < m; ++t) {
+        row[t] = exp_nonpos(row[t] - top);
+        total += row[t];
+    }
+    for (size_t j = 0; j < LANES; ++j) total += sum[j];
+    const float inv = (float)(1.0 / total);
+    for (k = 0; k + LANES <= m; k += LANES)
+        for (size_t j = 0; j < LANES; ++j) row[k + j] *= inv;
+    for (size_t t = k; t < m; ++t) row[t] *= inv;
+    return (double)top + log(total);
 }
 
 /* y = (x + s e) / max(|x + s e|, eps) (e may be NULL); returns the norm. */
@@ -336,9 +409,14 @@ static void normalize_back(const float *restrict y, const float *restrict g, flo
 
 /* Index of the first non-finite value, or count when all are finite. */
 static size_t first_nonfinite(const float *x, size_t count) {
-    float probe = 0.0f;
-    for (size_t i = 0; i < count; ++i) probe += x[i] * 0.0f; /* NaN/Inf poison the sum */
-    if (probe == 0.0f) return count;
+    float probe[LANES] = {0.0f}; /* x * 0 is NaN exactly for NaN and Inf */
+    size_t k = 0;
+    for (; k + LANES <= count; k += LANES)
+        for (size_t j = 0; j < LANES; ++j) probe[j] += x[k + j] * 0.0f;
+    for (; k < count; ++k) probe[0] += x[k] * 0.0f;
+    int clean = 1;
+    for (size_t j = 0; j < LANES; ++j) clean &= probe[j] == 0.0f;
+    if (clean) return count;
     for (size_t i = 0; i < count; ++i)
         if (!isfinite(x[i])) return i;
     return count;
@@ -448,21 +526,11 @@ static cns_status contrastive_term(cns_loss *l, const float *pos, const float *n
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n2, (int)d,
                     (float)(1.0 / tau), A + b0 * d, (int)d, Nm, (int)d, 0.0f, W, (int)n2);
         for (size_t r = 0; r < m; ++r) {
-            float *restrict row = W + r * n2;
-            float mx = row[0];
-            for (size_t k = 1; k < n2; ++k) mx = row[k] > mx ? row[k] : mx;
-            double sum = 0.0;
-            for (size_t k = 0; k < n2; ++k) {
-                row[k] = expf(row[k] - mx);
-                sum += row[k];
-            }
-            const double lse = (double)mx + log(sum);
+            const double lse = softmax_row(W + r * n2, n2);
             if (!isfinite(lse))
                 return cns__msg(l->last_error, CNS_E_NUMERIC,
                                 "contrastive term: row %zu: logsumexp is %g", b0 + r, lse);
             lse_sum += lse;
-            const float inv = (float)(1.0 / sum);
-            for (size_t k = 0; k < n2; ++k) row[k] *= inv;
         }
         /* dL/dA = W N / (B τ);  dL/dN_neg = W[:, B:]^T A / (B τ), summed over blocks. */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)d, (int)n2, scale, W,

@@ -801,6 +801,22 @@ START_TEST(test_numeric_failures) {
 }
 END_TEST
 
+/* Zero rows of h and neg sit inside the normalisation's clamp: finite. */
+START_TEST(test_zero_rows_finite) {
+    fixture f;
+    fill(&f, 4, 3, 81);
+    memset(f.h, 0, 3 * sizeof(float));
+    memset(f.neg + 3, 0, 3 * sizeof(float));
+    cns_loss *l = make_loss(3, 1);
+    double loss;
+    ck_assert_status(cns_loss_compute(l, f.u, f.pos, f.neg, f.h, NULL, 4, f.gu, f.gp, f.gn, &loss),
+                     CNS_OK);
+    ck_assert(isfinite(loss));
+    for (size_t i = 0; i < 12; ++i) ck_assert(isfinite(f.gn[i]) && isfinite(f.gp[i]));
+    cns_loss_free(l);
+}
+END_TEST
+
 typedef struct counting {
     size_t calls;
     size_t fail_after; /* allocations allowed before failing; SIZE_MAX = never */
@@ -886,6 +902,7 @@ int main(void) {
     tcase_add_test(tm, test_compute_misuse);
     tcase_add_test(tm, test_numeric_failures);
     tcase_add_test(tm, test_allocations);
+    tcase_add_test(tm, test_zero_rows_finite);
     suite_add_tcase(s, tm);
     return cns_test_run(s);
 }
