@@ -21,7 +21,7 @@
 
 /* Ids up to 2^31 - 2 are valid and make the builder ask for up to 16 GB;
  * a per-block cap turns that into the documented CNS_E_NOMEM. */
-#define FUZZ_BLOCK_CAP ((size_t)1 << 26)
+#define FUZZ_BLOCK_CAP ((size_t)1 << 20)
 
 typedef struct fuzz_alloc {
     size_t live;
