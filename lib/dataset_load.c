@@ -31,13 +31,17 @@ typedef struct parser {
     size_t line;          /* 1-based number of the line being parsed */
     int32_t *users, *items;
     size_t n, cap;
+    size_t first_cap;     /* the pair arrays' first size, from the input size */
     size_t skipped;
     cns_error *err;
 } parser;
 
+/* bytes: the input size when known (0 otherwise), to size the pair
+ * arrays once for typical files (about 8 bytes or more per line). */
 static void parser_init(parser *p, const cns__alloc *al, const char *name, unsigned flags,
-                        cns_error *err) {
+                        size_t bytes, cns_error *err) {
     memset(p, 0, sizeof *p);
+    p->first_cap = bytes / 8 < 4096 ? 4096 : bytes / 8 > ((size_t)1 << 22) ? (size_t)1 << 22 : bytes / 8;
     p->al = al;
     p->flags = flags;
     p->err = err;
@@ -130,23 +134,30 @@ static cns_status line_error(parser *p, cns_status st, const char *what, const c
                      (int)(len > QUOTE ? QUOTE : len), tok, len > QUOTE ? "..." : "");
 }
 
-static cns_status push_pair(parser *p, int32_t u, int32_t i) {
+/* Doubles the pair arrays (out of push_pair's hot path). */
+static cns_status grow_pairs(parser *p) {
+    size_t cap = p->cap ? p->cap * 2 : p->first_cap;
+    size_t bytes, old = p->cap * sizeof(int32_t);
+    if (!cns__mul_ok(cap, sizeof(int32_t), &bytes))
+        return cns__fail(p->err, CNS_E_NOMEM, "%s: too many interactions", p->name);
+    int32_t *nu = cns__realloc(p->al, p->users, old, bytes);
+    if (nu == NULL)
+        return cns__fail(p->err, CNS_E_NOMEM, "%s:%zu: out of memory for %zu interactions",
+                         p->name, p->line, cap);
+    p->users = nu;
+    int32_t *ni = cns__realloc(p->al, p->items, old, bytes);
+    if (ni == NULL)
+        return cns__fail(p->err, CNS_E_NOMEM, "%s:%zu: out of memory for %zu interactions",
+                         p->name, p->line, cap);
+    p->items = ni;
+    p->cap = cap;
+    return CNS_OK;
+}
+
+static inline cns_status push_pair(parser *p, int32_t u, int32_t i) {
     if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 4096;
-        size_t bytes, old = p->cap * sizeof(int32_t);
-        if (!cns__mul_ok(cap, sizeof(int32_t), &bytes))
-            return cns__fail(p->err, CNS_E_NOMEM, "%s: too many interactions", p->name);
-        int32_t *nu = cns__realloc(p->al, p->users, old, bytes);
-        if (nu == NULL)
-            return cns__fail(p->err, CNS_E_NOMEM, "%s:%zu: out of memory for %zu interactions",
-                             p->name, p->line, cap);
-        p->users = nu;
-        int32_t *ni = cns__realloc(p->al, p->items, old, bytes);
-        if (ni == NULL)
-            return cns__fail(p->err, CNS_E_NOMEM, "%s:%zu: out of memory for %zu interactions",
-                             p->name, p->line, cap);
-        p->items = ni;
-        p->cap = cap;
+        cns_status st = grow_pairs(p);
+        if (st != CNS_OK) return st;
     }
     p->users[p->n] = u;
     p->items[p->n] = i;
@@ -200,12 +211,55 @@ static cns_status parse_line(parser *p, const char *s, const char *end) {
     return st;
 }
 
+static int is_digit(char c) { return (unsigned)(unsigned char)c - '0' <= 9; }
+
+/* Fast path: up to 10 digits with a value <= MAX_ID and no digit after
+ * them. Anything else returns 0 and is left to parse_line. */
+static inline int fast_id(const char **ps, const char *end, int32_t *out) {
+    const char *s = *ps, *stop = end - s > 10 ? s + 10 : end;
+    uint64_t v = 0;
+    while (s < stop && is_digit(*s)) v = v * 10 + (uint64_t)(*s++ - '0');
+    if (s == *ps || v > MAX_ID || (s < end && is_digit(*s))) return 0;
+    *ps = s;
+    *out = (int32_t)v;
+    return 1;
+}
+
+/* One pass over the common line "id blanks id [blanks digits] [blanks]
+ * [\r]\n". Returns the end of the line (after '\n') with the pair in
+ * *u, *i, or NULL when parse_line must judge the line. */
+static const char *fast_line(const char *s, const char *end, int32_t *u, int32_t *i) {
+    if (!fast_id(&s, end, u) || s == end || !is_blank(*s)) return NULL;
+    do ++s;
+    while (s < end && is_blank(*s));
+    if (!fast_id(&s, end, i)) return NULL;
+    while (s < end && is_blank(*s)) ++s;
+    if (s < end && is_digit(*s)) {
+        /* An integer weight of at most 15 digits is finite. */
+        const char *w = s;
+        while (s < end && is_digit(*s)) ++s;
+        if (s - w > 15) return NULL;
+        while (s < end && is_blank(*s)) ++s;
+    }
+    if (s < end && *s == '\r') ++s;
+    return s < end && *s == '\n' ? s + 1 : NULL;
+}
+
 /* Parses every complete line of [s, end); with final, the rest too.
  * Returns the status and in *used the bytes consumed. */
 static cns_status parse_lines(parser *p, const char *s, const char *end, int final,
                               size_t *used) {
     const char *start = s;
     while (s < end) {
+        int32_t u, i;
+        const char *next = fast_line(s, end, &u, &i);
+        if (next != NULL) {
+            p->line++;
+            cns_status st = push_pair(p, u, i);
+            if (st != CNS_OK) return st;
+            s = next;
+            continue;
+        }
         const char *nl = memchr(s, '\n', (size_t)(end - s));
         if (nl == NULL) {
             if (!final) break;
@@ -258,7 +312,7 @@ CNS_API cns_status cns_dataset_load_buffer(const char *data, size_t size, const 
     if (st != CNS_OK) return st;
     if (data == NULL && size > 0) return cns__fail(err, CNS_E_ARG, "data is NULL");
     parser p;
-    parser_init(&p, &al, name ? name : "<buffer>", flags, err);
+    parser_init(&p, &al, name ? name : "<buffer>", flags, size, err);
     size_t used;
     st = data ? parse_lines(&p, data, data + size, 1, &used) : CNS_OK;
     if (st != CNS_OK) {
@@ -288,8 +342,10 @@ CNS_API cns_status cns_dataset_load_file(const char *path, unsigned flags,
     if (fd < 0)
         return cns__fail(err, CNS_E_NOFILE, "cannot open '%s': %s", path,
                          errno_text(errno, ebuf, sizeof ebuf));
+    struct stat sb;
+    size_t bytes = fstat(fd, &sb) == 0 && sb.st_size > 0 ? (size_t)sb.st_size : 0;
     parser p;
-    parser_init(&p, &al, path, flags, err);
+    parser_init(&p, &al, path, flags, bytes, err);
     /* Stream the file in chunks: memory stays at the pair arrays plus one
      * chunk, whatever the file size. */
     size_t cap = READ_CHUNK, have = 0;

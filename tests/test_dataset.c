@@ -417,6 +417,81 @@ START_TEST(test_rows_sorted_and_complete) {
 }
 END_TEST
 
+/* Input already in (user, item) order takes the builder's no-sort path;
+ * shuffled it takes the counting sorts: both must give the same dataset. */
+START_TEST(test_sorted_and_shuffled_input_agree) {
+    /* Sorted, with duplicates (0,1) x2 and (2,0) x2, and an empty user 1. */
+    const int32_t su[] = {0, 0, 0, 2, 2, 2, 3}, si[] = {1, 1, 2, 0, 0, 5, 5};
+    const int32_t pu[] = {2, 3, 0, 2, 0, 2, 0}, pi[] = {0, 5, 2, 5, 1, 0, 1};
+    cns_dataset *a = NULL, *b = NULL;
+    ck_assert_status(cns_dataset_from_arrays(su, si, 7, 0, 0, NULL, &a, NULL), CNS_OK);
+    ck_assert_status(cns_dataset_from_arrays(pu, pi, 7, 0, 0, NULL, &b, NULL), CNS_OK);
+    static const int32_t eu[] = {0, 0, 2, 2, 3}, ei[] = {1, 2, 0, 5, 5};
+    cns_dataset *both[2] = {a, b};
+    for (int d = 0; d < 2; ++d) {
+        ck_assert_int_eq(cns_dataset_num_users(both[d]), 4);
+        ck_assert_int_eq(cns_dataset_num_items(both[d]), 6);
+        ck_assert_uint_eq(cns_dataset_num_interactions(both[d]), 5);
+        ck_assert_uint_eq(cns_dataset_duplicates(both[d]), 2);
+        for (size_t k = 0; k < 5; ++k) {
+            int32_t u, i;
+            ck_assert_status(cns_dataset_pair(both[d], k, &u, &i), CNS_OK);
+            ck_assert(u == eu[k] && i == ei[k]);
+        }
+        const int32_t *pop = cns_dataset_item_popularity(both[d]);
+        static const int32_t epop[] = {1, 1, 1, 0, 0, 2};
+        for (int i = 0; i < 6; ++i) ck_assert_int_eq(pop[i], epop[i]);
+    }
+    cns_dataset_free(a);
+    cns_dataset_free(b);
+}
+END_TEST
+
+/* Grouped input with long unsorted rows (heapsort in place) against the
+ * same pairs ungrouped (counting sorts) and against a bitmap. */
+START_TEST(test_long_rows_agree) {
+    enum { N = 3000, ITEMS = 500 };
+    int32_t *gu = malloc(N * 4), *gi = malloc(N * 4), *xu = malloc(N * 4), *xi = malloc(N * 4);
+    static unsigned char bit[3][ITEMS];
+    memset(bit, 0, sizeof bit);
+    uint32_t x = 12345;
+    for (int k = 0; k < N; ++k) {
+        x = x * 1664525u + 1013904223u;
+        gu[k] = k < 1500 ? 0 : k < 1510 ? 1 : 2; /* rows of 1500, 10, 1490 */
+        gi[k] = (int32_t)((x >> 8) % ITEMS);      /* many duplicates */
+        bit[gu[k]][gi[k]] = 1;
+        /* Ungrouped: the same multiset, interleaved. */
+        xu[(k * 7) % N] = gu[k];
+        xi[(k * 7) % N] = gi[k];
+    }
+    cns_dataset *a = NULL, *b = NULL;
+    ck_assert_status(cns_dataset_from_arrays(gu, gi, N, 0, 0, NULL, &a, NULL), CNS_OK);
+    ck_assert_status(cns_dataset_from_arrays(xu, xi, N, 0, 0, NULL, &b, NULL), CNS_OK);
+    size_t distinct = 0;
+    for (int u = 0; u < 3; ++u)
+        for (int i = 0; i < ITEMS; ++i) distinct += bit[u][i];
+    ck_assert_uint_eq(cns_dataset_num_interactions(a), distinct);
+    ck_assert_uint_eq(cns_dataset_num_interactions(b), distinct);
+    ck_assert_uint_eq(cns_dataset_duplicates(a), N - distinct);
+    size_t k = 0;
+    for (int32_t u = 0; u < 3; ++u)
+        for (int32_t i = 0; i < ITEMS; ++i) {
+            if (!bit[u][i]) continue;
+            int32_t ua, ia, ub, ib;
+            ck_assert_status(cns_dataset_pair(a, k, &ua, &ia), CNS_OK);
+            ck_assert_status(cns_dataset_pair(b, k, &ub, &ib), CNS_OK);
+            ck_assert(ua == u && ia == i && ub == u && ib == i);
+            ++k;
+        }
+    cns_dataset_free(a);
+    cns_dataset_free(b);
+    free(gu);
+    free(gi);
+    free(xu);
+    free(xi);
+}
+END_TEST
+
 START_TEST(test_from_arrays_errors) {
     const int32_t u[] = {0, 1, 2}, i[] = {0, 1, 2}, neg[] = {0, -3, 1};
     const int32_t big[] = {0, INT32_MAX, 1};
@@ -739,6 +814,8 @@ int main(void) {
     tcase_add_test(tc, test_file_chunks_match_buffer);
     tcase_add_test(tc, test_structure_of_small);
     tcase_add_test(tc, test_rows_sorted_and_complete);
+    tcase_add_test(tc, test_sorted_and_shuffled_input_agree);
+    tcase_add_test(tc, test_long_rows_agree);
     tcase_add_test(tc, test_from_arrays_errors);
     tcase_add_test(tc, test_food_counts);
     tcase_add_test(tc, test_split_properties);
