@@ -166,6 +166,40 @@ START_TEST(test_bad_lines) {
 }
 END_TEST
 
+/* Lines starting with a digit go through a one-pass fast path; a leading
+ * blank forces the full per-field path. Both must agree on every line. */
+START_TEST(test_fast_path_agrees) {
+    static const char *k_lines[] = {
+        "0 1\n", "0 1", "0 1\r\n", "0 1\r", "0 1 \t\n", "0\t\t1\n", "0 1 7\n", "0 1 7 \r\n",
+        "0 1 7.5\n", "0 1 7e3\n", "0 1 7x\n", "0 1 7 8\n", "0 1x\n", "0x 1\n", "01 001\n",
+        "0 1\r\r\n", "0 1 123456789012345\n", "0 1 1234567890123456\n",
+        "2147483646 0\n", "2147483647 0\n", "0 2147483646\n", "0 2147483647\n",
+        "0 4294967296\n", "0 12345678901\n", "0000000000001 2\n", "0\n", "0 \n", "0 1 #\n",
+        "0 1 \r\n", "0 1\r 2\n", "1 2\n3 4\n", "0 1\n\n"};
+    for (size_t k = 0; k < sizeof k_lines / sizeof k_lines[0]; ++k) {
+        char alt[64];
+        snprintf(alt, sizeof alt, " %s", k_lines[k]);
+        test_alloc t = {0, 0, -1, (size_t)1 << 24};
+        cns_allocator a = {ta_alloc, ta_free, &t};
+        cns_dataset *d1 = NULL, *d2 = NULL;
+        cns_error e1, e2;
+        cns_status s1 = cns_dataset_load_buffer(k_lines[k], strlen(k_lines[k]), "t", 0, &a, &d1, &e1);
+        cns_status s2 = cns_dataset_load_buffer(alt, strlen(alt), "t", 0, &a, &d2, &e2);
+        ck_assert_msg(s1 == s2, "line %zu: %s vs %s", k, cns_status_name(s1), cns_status_name(s2));
+        if (s1 != CNS_OK) {
+            ck_assert_str_eq(e1.message, e2.message);
+            continue;
+        }
+        ck_assert_uint_eq(cns_dataset_num_interactions(d1), cns_dataset_num_interactions(d2));
+        ck_assert_int_eq(cns_dataset_num_users(d1), cns_dataset_num_users(d2));
+        ck_assert_int_eq(cns_dataset_num_items(d1), cns_dataset_num_items(d2));
+        cns_dataset_free(d1);
+        cns_dataset_free(d2);
+        ck_assert_uint_eq(t.live, 0);
+    }
+}
+END_TEST
+
 START_TEST(test_empty_inputs) {
     static const char *k_empty[] = {"", "\n", "# only a comment\n\n   \n\t\n", "\r\n#x"};
     for (size_t k = 0; k < sizeof k_empty / sizeof k_empty[0]; ++k) {
@@ -804,6 +838,7 @@ int main(void) {
     TCase *tc = tcase_create("dataset");
     tcase_add_test(tc, test_line2_single_field);
     tcase_add_loop_test(tc, test_bad_lines, 0, (int)(sizeof k_bad / sizeof k_bad[0]));
+    tcase_add_test(tc, test_fast_path_agrees);
     tcase_add_test(tc, test_empty_inputs);
     tcase_add_test(tc, test_missing_file_and_read_error);
     tcase_add_test(tc, test_bad_arguments);

@@ -4,7 +4,8 @@
  * CNS_LOAD_SKIP_BAD. The run fails (abort) when a call returns a status the
  * header does not document for it, leaves a half-built handle or leaks, or
  * when a loaded dataset breaks its invariants (sorted rows, ids in range,
- * popularity sums to the pair count). tests/test_fuzz_replay_dataset.c
+ * popularity sums to the pair count), or when the one-pass fast path and
+ * the full per-field path disagree. tests/test_fuzz_replay_dataset.c
  * includes this file and replays the seed corpus through the same check.
  *
  * Build (not part of the CMake build):
@@ -71,6 +72,45 @@ static const char *fuzz_check_dataset(const cns_dataset *ds) {
     return NULL;
 }
 
+/* The parser has a one-pass fast path for lines that start with a digit;
+ * a leading blank never changes a line's meaning but always takes the
+ * full per-field path. Loading the input with every line so prefixed must
+ * give the same status and the same pairs. NULL when it does. */
+static const char *fuzz_check_fast_path(const uint8_t *data, size_t size, cns_status strict_st,
+                                        const cns_dataset *strict, fuzz_alloc *fa) {
+    char *alt = malloc(2 * size + 1);
+    if (alt == NULL) return NULL;
+    size_t n = 0;
+    alt[n++] = ' ';
+    for (size_t k = 0; k < size; ++k) {
+        alt[n++] = (char)data[k];
+        if (data[k] == '\n' && k + 1 < size) alt[n++] = ' ';
+    }
+    cns_allocator a = {fuzz_alloc_fn, fuzz_free_fn, fa};
+    cns_dataset *ds = NULL;
+    cns_error e;
+    cns_status st = cns_dataset_load_buffer(alt, n, "fuzz", 0, &a, &ds, &e);
+    const char *bad = NULL;
+    if (st != strict_st && st != CNS_E_NOMEM && strict_st != CNS_E_NOMEM)
+        bad = "a leading blank changed the status (fast and full paths disagree)";
+    else if (st == CNS_OK && strict_st == CNS_OK) {
+        size_t nnz = cns_dataset_num_interactions(ds);
+        if (nnz != cns_dataset_num_interactions(strict) ||
+            cns_dataset_num_users(ds) != cns_dataset_num_users(strict) ||
+            cns_dataset_num_items(ds) != cns_dataset_num_items(strict))
+            bad = "a leading blank changed the dataset's shape";
+        for (size_t k = 0; k < nnz && bad == NULL; ++k) {
+            int32_t u1, i1, u2, i2;
+            if (cns_dataset_pair(ds, k, &u1, &i1) != CNS_OK ||
+                cns_dataset_pair(strict, k, &u2, &i2) != CNS_OK || u1 != u2 || i1 != i2)
+                bad = "a leading blank changed a pair";
+        }
+    }
+    if (st == CNS_OK) cns_dataset_free(ds);
+    free(alt);
+    return bad;
+}
+
 /* Loads data both ways; NULL when everything behaved as documented,
  * else what went wrong. *st_out (optional) receives the two statuses. */
 static const char *fuzz_dataset_check(const uint8_t *data, size_t size, cns_status st_out[2]) {
@@ -107,6 +147,7 @@ static const char *fuzz_dataset_check(const uint8_t *data, size_t size, cns_stat
         bad = "a malformed input loaded with nothing skipped";
     else if (s1 == CNS_OK && (bad = fuzz_check_dataset(strict)) != NULL) {
     } else if (s2 == CNS_OK && (bad = fuzz_check_dataset(lax)) != NULL) {
+    } else if ((bad = fuzz_check_fast_path(data, size, s1, strict, &fa)) != NULL) {
     }
     if (s1 == CNS_OK) cns_dataset_free(strict);
     if (s2 == CNS_OK) cns_dataset_free(lax);
