@@ -60,6 +60,7 @@ static void parser_release(parser *p) {
 }
 
 static int is_blank(char c) { return c == ' ' || c == '\t'; }
+static int is_digit(char c) { return (unsigned)(unsigned char)c - '0' <= 9; }
 
 /* Parses a decimal id of len bytes. Returns CNS_OK, CNS_E_BAD_ID (not a
  * non-negative integer) or CNS_E_ID_RANGE (> MAX_ID). */
@@ -77,20 +78,51 @@ static cns_status parse_id(const char *s, size_t len, int32_t *out) {
     return CNS_OK;
 }
 
+/* The decimal digits of 2^1024 - 2^970: the smallest value that rounds
+ * to infinity as a double (python3: print(2**1024 - 2**970)). */
+static const char k_overflow_digits[] =
+    "179769313486231580793728971405303415079934132710037826936173778980444968"
+    "292764750946649017977587207096330286416692887910946555547851940402630657"
+    "488671505820681908902000708383676273854845817711531764475730270069855571"
+    "366959622842914819860834936475292719074168444365510704342711559699508093"
+    "042880177904174497792";
+
+/* Compares the significant digits of a decimal token (its digits in
+ * order, leading zeros skipped) with k_overflow_digits, both read as
+ * 0.ddd...: returns 1 when the token's are smaller. */
+static int below_overflow(const char *s, size_t len) {
+    size_t at = 0;
+    int started = 0;
+    for (size_t k = 0; k < len; ++k) {
+        char c = s[k];
+        if (c == 'e' || c == 'E') break;
+        if (!is_digit(c)) continue; /* sign, decimal point */
+        if (!started && c == '0') continue;
+        started = 1;
+        if (at == sizeof k_overflow_digits - 1) return 0; /* equal so far, more digits: >= */
+        if (c != k_overflow_digits[at]) return c < k_overflow_digits[at];
+        ++at;
+    }
+    /* Ran out first: trailing zeros against a non-zero rest, so smaller;
+     * all digits equal means the value is the threshold itself. */
+    return at < sizeof k_overflow_digits - 1;
+}
+
 /* 1 when s[0..len) is a decimal floating-point number whose value is
  * finite as a double, 0 otherwise. Grammar: [+-] digits [. digits]
- * [(e|E) [+-] digits] with at least one mantissa digit. */
-static int weight_ok(const cns__alloc *al, const char *s, size_t len) {
+ * [(e|E) [+-] digits] with at least one mantissa digit. Locale-free and
+ * allocation-free (strtod would depend on LC_NUMERIC). */
+static int weight_ok(const char *s, size_t len) {
     size_t k = 0;
     if (k < len && (s[k] == '+' || s[k] == '-')) ++k;
     size_t int_digits = 0, frac_digits = 0, lead_int_zeros = 0, lead_frac_zeros = 0;
     int seen_nonzero = 0;
-    for (; k < len && s[k] >= '0' && s[k] <= '9'; ++k, ++int_digits) {
+    for (; k < len && is_digit(s[k]); ++k, ++int_digits) {
         if (!seen_nonzero && s[k] == '0') ++lead_int_zeros;
         else seen_nonzero = 1;
     }
     if (k < len && s[k] == '.') {
-        for (++k; k < len && s[k] >= '0' && s[k] <= '9'; ++k, ++frac_digits) {
+        for (++k; k < len && is_digit(s[k]); ++k, ++frac_digits) {
             if (!seen_nonzero && s[k] == '0') ++lead_frac_zeros;
             else seen_nonzero = 1;
         }
@@ -102,27 +134,20 @@ static int weight_ok(const cns__alloc *al, const char *s, size_t len) {
         int neg = 0;
         if (k < len && (s[k] == '+' || s[k] == '-')) neg = s[k++] == '-';
         size_t first = k;
-        for (; k < len && s[k] >= '0' && s[k] <= '9'; ++k)
+        for (; k < len && is_digit(s[k]); ++k)
             if (exp10 < 100000) exp10 = exp10 * 10 + (s[k] - '0');
         if (k == first) return 0;
         if (neg) exp10 = -exp10;
     }
     if (k != len) return 0;
     if (!seen_nonzero) return 1; /* zero is finite whatever the exponent */
-    /* The value lies in [10^(mag-1), 10^mag). */
+    /* The value is 0.ddd... * 10^mag with a non-zero first digit. */
     long sig_int = (long)(int_digits - lead_int_zeros);
     if (sig_int > 100000) sig_int = 100000;
     long mag = sig_int > 0 ? sig_int + exp10 : exp10 - (long)lead_frac_zeros;
-    if (mag <= 308) return 1;  /* < 1e308 < DBL_MAX */
-    if (mag > 309) return 0;   /* >= 1e309 > DBL_MAX */
-    /* Near DBL_MAX (~1.8e308) only strtod knows the rounding; rare. */
-    char *copy = cns__malloc(al, len + 1);
-    if (copy == NULL) return 1; /* cannot tell: the weight is ignored anyway */
-    memcpy(copy, s, len);
-    copy[len] = '\0';
-    double v = strtod(copy, NULL);
-    cns__free(al, copy);
-    return isfinite(v);
+    if (mag < 309) return 1;  /* < 1e308 < DBL_MAX */
+    if (mag > 309) return 0;  /* >= 1e309 > DBL_MAX */
+    return below_overflow(s, len);
 }
 
 /* Up to this many bytes of an offending field are quoted in a message. */
@@ -199,7 +224,7 @@ static cns_status parse_line(parser *p, const char *s, const char *end) {
                         st == CNS_E_BAD_ID ? "item id is not a non-negative integer:"
                                            : "item id is larger than 2147483646:",
                         tok[1], len[1]);
-    } else if (nf == 3 && !weight_ok(p->al, tok[2], len[2])) {
+    } else if (nf == 3 && !weight_ok(tok[2], len[2])) {
         st = line_error(p, CNS_E_BAD_VALUE, "weight is not a finite decimal number:", tok[2],
                         len[2]);
     }
@@ -210,8 +235,6 @@ static cns_status parse_line(parser *p, const char *s, const char *end) {
     }
     return st;
 }
-
-static int is_digit(char c) { return (unsigned)(unsigned char)c - '0' <= 9; }
 
 /* Fast path: up to 10 digits with a value <= MAX_ID and no digit after
  * them. Anything else returns 0 and is left to parse_line. */

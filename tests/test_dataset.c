@@ -288,6 +288,31 @@ START_TEST(test_accepted_syntax) {
 }
 END_TEST
 
+/* Weights at the edge of the double range. Expected finiteness from
+ * python3's float() (correctly rounded): float(w) != inf. T is
+ * 2**1024 - 2**970, the smallest decimal that rounds to infinity. */
+#define T_DIGITS "179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792"
+START_TEST(test_weight_overflow_edge) {
+    static const struct {
+        const char *w;
+        int finite;
+    } k_w[] = {{"1.7976931348623158e308", 1}, {"1.7976931348623159e308", 0},
+               {"-1.8e308", 0}, {"0.00017976931348623158e312", 1},
+               {"17976931348623157e292", 1}, {"1e-99999", 1}, {"0.0e400000", 1},
+               {"1e308", 1}, {"9.99e308", 0}, {T_DIGITS, 0}, {T_DIGITS ".0", 0},
+               {"179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497791", 1}, {"179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497791.99999", 1}};
+    for (size_t k = 0; k < sizeof k_w / sizeof k_w[0]; ++k) {
+        char line[512];
+        snprintf(line, sizeof line, "0 1 %s\n", k_w[k].w);
+        cns_dataset *ds = NULL;
+        cns_error e;
+        ck_assert_msg(load_text(line, 0, &ds, &e) == (k_w[k].finite ? CNS_OK : CNS_E_BAD_VALUE),
+                      "weight %s", k_w[k].w);
+        cns_dataset_free(ds);
+    }
+}
+END_TEST
+
 START_TEST(test_largest_id_is_accepted) {
     /* 2147483646 parses; the build then needs 2^31 counts, which a capped
      * allocator refuses: NOMEM (not ID_RANGE) proves the parser took it. */
@@ -843,6 +868,7 @@ int main(void) {
     tcase_add_test(tc, test_missing_file_and_read_error);
     tcase_add_test(tc, test_bad_arguments);
     tcase_add_test(tc, test_accepted_syntax);
+    tcase_add_test(tc, test_weight_overflow_edge);
     tcase_add_test(tc, test_largest_id_is_accepted);
     tcase_add_test(tc, test_duplicates_and_counts);
     tcase_add_test(tc, test_long_names_keep_the_line);
