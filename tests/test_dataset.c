@@ -313,6 +313,49 @@ START_TEST(test_weight_overflow_edge) {
 }
 END_TEST
 
+/* Random tokens over "0123456789.eE+-" (and long ones near 1e308) against
+ * glibc's correctly rounded strtod in the "C" locale: a weight is valid iff
+ * strtod consumes the whole token and the value is finite. */
+START_TEST(test_weight_matches_strtod) {
+    static const char alphabet[] = "0123456789.eE+-";
+    uint64_t x = 88172645463325252ull;
+    int valid = 0, invalid = 0;
+    for (int trial = 0; trial < 60000; ++trial) {
+        char tok[400];
+        size_t len;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        if (trial % 4 == 0) {
+            /* digits, a point, more digits and an exponent near the edge */
+            int a = 1 + (int)(x % 20), b = (int)((x >> 8) % 20);
+            len = 0;
+            for (int k = 0; k < a; ++k) tok[len++] = (char)('0' + (x >> (k % 50)) % 10);
+            tok[len++] = '.';
+            for (int k = 0; k < b; ++k) tok[len++] = (char)('0' + (x >> ((k + 7) % 50)) % 10);
+            len += (size_t)sprintf(tok + len, "e%d", 280 + (int)((x >> 20) % 40) - a);
+        } else {
+            len = 1 + (size_t)(x % 8);
+            for (size_t k = 0; k < len; ++k)
+                tok[k] = alphabet[(x >> (5 * k + 3)) % (sizeof alphabet - 1)];
+        }
+        tok[len] = '\0';
+        char *end;
+        double v = strtod(tok, &end);
+        int expect = end == tok + len && isfinite(v);
+        char line[450];
+        snprintf(line, sizeof line, "0 1 %s\n", tok);
+        cns_dataset *ds = NULL;
+        cns_status st = load_text(line, 0, &ds, NULL);
+        ck_assert_msg(st == (expect ? CNS_OK : CNS_E_BAD_VALUE), "weight '%s': %s", tok,
+                      cns_status_name(st));
+        cns_dataset_free(ds);
+        valid += expect;
+        invalid += !expect;
+    }
+    ck_assert_int_gt(valid, 10000);
+    ck_assert_int_gt(invalid, 10000);
+}
+END_TEST
+
 START_TEST(test_largest_id_is_accepted) {
     /* 2147483646 parses; the build then needs 2^31 counts, which a capped
      * allocator refuses: NOMEM (not ID_RANGE) proves the parser took it. */
@@ -869,6 +912,7 @@ int main(void) {
     tcase_add_test(tc, test_bad_arguments);
     tcase_add_test(tc, test_accepted_syntax);
     tcase_add_test(tc, test_weight_overflow_edge);
+    tcase_add_test(tc, test_weight_matches_strtod);
     tcase_add_test(tc, test_largest_id_is_accepted);
     tcase_add_test(tc, test_duplicates_and_counts);
     tcase_add_test(tc, test_long_names_keep_the_line);
