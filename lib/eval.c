@@ -14,6 +14,9 @@
 #define EVAL_MAX_KS 16
 #define EVAL_MAX_THREADS 256
 #define EVAL_USERS_PER_CHUNK 8 /* smallest share of a block one thread ranks */
+/* Bytes of scores per sgemm call: small enough to stay in a core's L2
+ * between the product and the selection that reads them back. */
+#define EVAL_SCORE_BYTES (512u * 1024u)
 
 /* One result row per user and cut-off: the cns_metric columns. The HIT
  * column holds the raw hit count until the micro ratio is taken. */
@@ -21,11 +24,6 @@
 
 static const char *const k_metric_names[NM] = {"recall",    "ndcg",       "precision",
                                                "hit",       "ips_recall", "ips_ndcg"};
-
-typedef struct cand {
-    float s;
-    int32_t id;
-} cand;
 
 struct cns_evaluator {
     cns__alloc al;
@@ -44,8 +42,10 @@ struct cns_evaluator {
     size_t blk_users_cap;
     double *blk_rows;
     size_t blk_rows_cap;
-    cand *heaps;        /* threads x kmax */
+    uint64_t *heaps;    /* block x kmax selection heaps */
     size_t heaps_cap;
+    struct sel_state *states; /* block */
+    size_t states_cap;
     int32_t *lists;     /* threads x kmax */
     size_t lists_cap;
     double *wsorted;    /* threads x max test degree */
@@ -117,6 +117,7 @@ CNS_API void cns_evaluator_free(cns_evaluator *ev) {
     cns__free(&al, ev->blk_users);
     cns__free(&al, ev->blk_rows);
     cns__free(&al, ev->heaps);
+    cns__free(&al, ev->states);
     cns__free(&al, ev->lists);
     cns__free(&al, ev->wsorted);
     cns__free(&al, ev->disc);
@@ -201,83 +202,135 @@ CNS_API cns_status cns_evaluator_get_int(const cns_evaluator *ev, int param, int
 
 /* ---- selection (ALGORITHM.md §11: top K of the unmasked items) -------- */
 
-/* The total order of a ranking: higher score first, then smaller id.
- * worse(a, b) says a ranks after b. */
-static inline int worse(cand a, cand b) { return a.s < b.s || (a.s == b.s && a.id > b.id); }
+/* A candidate is one 64-bit key whose unsigned order is the ranking's total
+ * order: the score mapped to an order-preserving integer in the high half,
+ * the complemented id in the low half (so the smaller id ranks higher on a
+ * tie). One integer compare per heap step, and every key is distinct. */
+typedef uint64_t cand;
+
+static inline uint32_t float_to_ord(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+static inline float ord_to_float(uint32_t o) {
+    uint32_t u = (o & 0x80000000u) ? (o & 0x7fffffffu) : ~o;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline cand make_cand(float s, int32_t id) {
+    if (s != s) s = -INFINITY; /* NaN ranks as -inf */
+    s += 0.0f;                 /* -0 and +0 are the same score */
+    return ((uint64_t)float_to_ord(s) << 32) | (uint32_t)~(uint32_t)id;
+}
+
+static inline int32_t cand_id(cand c) { return (int32_t)~(uint32_t)c; }
+static inline float cand_score(cand c) { return ord_to_float((uint32_t)(c >> 32)); }
 
 /* Min-heap on rank: the root is the worst kept candidate. */
 static void sift_down(cand *h, size_t n, size_t i) {
+    cand x = h[i];
     for (;;) {
-        size_t l = 2 * i + 1, c = l;
-        if (l >= n) return;
-        if (l + 1 < n && worse(h[l + 1], h[l])) c = l + 1;
-        if (!worse(h[c], h[i])) return;
-        cand t = h[c];
-        h[c] = h[i];
-        h[i] = t;
+        size_t l = 2 * i + 1;
+        if (l >= n) break;
+        size_t c = (l + 1 < n && h[l + 1] < h[l]) ? l + 1 : l;
+        if (h[c] >= x) break;
+        h[i] = h[c];
         i = c;
     }
+    h[i] = x;
 }
 
 static void heapify(cand *h, size_t n) {
     for (size_t i = n / 2; i-- > 0;) sift_down(h, n, i);
 }
 
-/* Pops the heap worst-first into list from the back: list[0] is the best. */
+/* Pops the heap worst-first into list from the back: list[0] is the best.
+ * Only the kept K are sorted, never the whole row. */
 static void heap_to_list(cand *h, size_t n, int32_t *list) {
     heapify(h, n);
     for (size_t r = n; r-- > 0;) {
-        list[r] = h[0].id;
+        list[r] = cand_id(h[0]);
         h[0] = h[r];
         sift_down(h, r, 0);
     }
 }
 
-/* Top kmax of row over the items not in tr (sorted training items), best
- * first, into list; returns the list length (short when fewer candidates).
- * Items are scanned in increasing id, so a later item of equal score never
- * displaces a kept one: the smaller id wins ties without a comparison. */
-static size_t select_top(const float *restrict row, int32_t n, const int32_t *tr, size_t ntr,
-                         size_t kmax, cand *h, int32_t *list) {
-    size_t p = 0, fill = 0;
-    int32_t i = 0;
-    for (; i < n && fill < kmax; ++i) {
+#define EVAL_VEC 16
+
+/* 1 when some x[0..EVAL_VEC) > thr; a branch-free reduction the compiler
+ * turns into vector compares. */
+static inline int any_above(const float *restrict x, float thr) {
+    int m = 0;
+    for (int j = 0; j < EVAL_VEC; ++j) m |= x[j] > thr;
+    return m;
+}
+
+/* A user's selection in progress across the item chunks of a block. */
+typedef struct sel_state {
+    size_t p;    /* next training item of the user not yet passed */
+    size_t fill; /* candidates in the heap (kmax once full) */
+} sel_state;
+
+/* Feeds items [c0, c1) (scores row[0 .. c1-c0)) into the user's top-kmax
+ * heap, skipping the sorted training items tr. Items arrive in increasing
+ * id, so a later item of equal score never displaces a kept one: once the
+ * heap is full, "score > threshold" alone decides, and it is false for
+ * NaN. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void select_chunk(const float *restrict row, int32_t c0, int32_t c1, const int32_t *tr,
+                         size_t ntr, size_t kmax, sel_state *st, cand *h) {
+    size_t p = st->p, fill = st->fill;
+    int32_t i = c0;
+    for (; i < c1 && fill < kmax; ++i) {
         if (p < ntr && tr[p] == i) {
             ++p;
             continue;
         }
-        float s = row[i];
-        h[fill++] = (cand){s != s ? -INFINITY : s, i}; /* NaN ranks as -inf */
+        h[fill++] = make_cand(row[i - c0], i);
+        if (fill == kmax) heapify(h, fill);
     }
-    if (fill == kmax && i < n) {
-        heapify(h, fill);
-        float thr = h[0].s;
-        /* Runs of unmasked items between consecutive training items; the
-         * comparison is false for NaN, which therefore never enters. */
-        while (i < n) {
-            int32_t end = p < ntr ? tr[p] : n;
-            for (; i < end; ++i) {
-                if (row[i] > thr) {
-                    h[0] = (cand){row[i], i};
-                    sift_down(h, fill, 0);
-                    thr = h[0].s;
+    if (fill == kmax) {
+        float thr = cand_score(h[0]);
+        while (i < c1) {
+            /* A run of unmasked items up to the next training item. */
+            int32_t end = p < ntr && tr[p] < c1 ? tr[p] : c1;
+            while (i < end) {
+                if (end - i >= EVAL_VEC && !any_above(row + (i - c0), thr)) {
+                    i += EVAL_VEC; /* most items lose: skip a vector at once */
+                    continue;
+                }
+                int32_t stop = end - i >= EVAL_VEC ? i + EVAL_VEC : end;
+                for (; i < stop; ++i) {
+                    float s = row[i - c0];
+                    if (s > thr) {
+                        h[0] = make_cand(s, i);
+                        sift_down(h, fill, 0);
+                        thr = cand_score(h[0]);
+                    }
                 }
             }
-            if (p < ntr) {
+            if (end < c1) { /* i == end: step over the training item */
                 ++p;
-                ++i; /* skip the training item itself */
+                ++i;
             }
         }
     }
-    heap_to_list(h, fill, list);
-    return fill;
+    st->p = p;
+    st->fill = fill;
 }
 
 /* ---- metrics ---------------------------------------------------------- */
 
 typedef struct run_ctx {
     cns_evaluator *ev;
-    const float *scores; /* NULL for the popularity ranking */
+    const float *scores; /* the chunk's scores, NULL for the popularity ranking */
+    int32_t c0, c1;      /* the chunk's items */
     int32_t num_items;   /* items that can be ranked */
     const cns_dataset *test;
     const int32_t *ks;
@@ -345,22 +398,26 @@ static void user_metrics(const run_ctx *c, const int32_t *list, size_t m, const 
     }
 }
 
-/* Ranks and scores users [begin, end) of the block; worker owns its scratch. */
+/* Feeds the chunk to users [begin, end) of the block and, after the last
+ * chunk, ranks and scores them. Each worker owns its list scratch. */
 static void rank_range(void *arg, size_t begin, size_t end, int worker) {
     const run_ctx *c = arg;
     cns_evaluator *ev = c->ev;
     const cns_dataset *tr = ev->train;
-    cand *h = ev->heaps + (size_t)worker * c->kmax;
     int32_t *list = ev->lists + (size_t)worker * c->kmax;
     double *ws = ev->wsorted + (size_t)worker * c->max_test_deg;
+    size_t width = (size_t)(c->c1 - c->c0);
     for (size_t j = begin; j < end; ++j) {
         int32_t u = c->users[j];
         const int32_t *tri = tr->items + tr->user_ptr[u];
         size_t ntr = tr->user_ptr[u + 1] - tr->user_ptr[u];
         size_t m;
         if (c->scores != NULL) {
-            m = select_top(c->scores + j * (size_t)c->num_items, c->num_items, tri, ntr, c->kmax,
-                           h, list);
+            cand *h = ev->heaps + j * c->kmax;
+            select_chunk(c->scores + j * width, c->c0, c->c1, tri, ntr, c->kmax, &ev->states[j], h);
+            if (c->c1 < c->num_items) continue;
+            m = ev->states[j].fill;
+            heap_to_list(h, m, list);
         } else {
             /* Most-popular floor: the global order minus the user's items. */
             m = 0;
@@ -422,20 +479,27 @@ static cns_status run_blocks(cns_evaluator *ev, const float *user_emb, int32_t n
         if (d > max_deg) max_deg = d;
     }
     size_t bu = (size_t)ev->block_users, nt = (size_t)ev->threads;
-    size_t score_n = 0, ublk_n = 0;
+    if (bu > (size_t)nu) bu = nu > 0 ? (size_t)nu : 1;
+    /* Items per sgemm call: the block's scores stay within EVAL_SCORE_BYTES. */
+    size_t width = EVAL_SCORE_BYTES / (bu * sizeof(float));
+    if (width < 256) width = 256;
+    if (width > (size_t)ni) width = (size_t)ni;
+    size_t score_n = 0, ublk_n = 0, heap_n = 0;
     int ok = cns__mul_ok(bu, num_ks * NM, &(size_t){0}) && cns__mul_ok(nt, kmax, &(size_t){0}) &&
              cns__mul_ok(nt, max_deg, &(size_t){0});
     if (user_emb != NULL)
-        ok = ok && cns__mul_ok(bu, (size_t)ni, &score_n) && cns__mul_ok(bu, (size_t)dim, &ublk_n);
+        ok = ok && cns__mul_ok(bu, width, &score_n) && cns__mul_ok(bu, (size_t)dim, &ublk_n) &&
+             cns__mul_ok(bu, kmax, &heap_n);
     ok = ok && grow(al, (void **)&ev->blk_users, &ev->blk_users_cap, bu, sizeof(int32_t)) &&
          grow(al, (void **)&ev->blk_rows, &ev->blk_rows_cap, bu * num_ks * NM, sizeof(double)) &&
-         grow(al, (void **)&ev->heaps, &ev->heaps_cap, nt * kmax, sizeof(cand)) &&
          grow(al, (void **)&ev->lists, &ev->lists_cap, nt * kmax, sizeof(int32_t)) &&
          grow(al, (void **)&ev->wsorted, &ev->wsorted_cap, nt * max_deg, sizeof(double)) &&
          grow(al, (void **)&ev->disc, &ev->disc_cap, kmax, sizeof(double));
     if (ok && user_emb != NULL)
         ok = grow(al, (void **)&ev->scores, &ev->scores_cap, score_n, sizeof(float)) &&
-             grow(al, (void **)&ev->ublk, &ev->ublk_cap, ublk_n, sizeof(float));
+             grow(al, (void **)&ev->ublk, &ev->ublk_cap, ublk_n, sizeof(float)) &&
+             grow(al, (void **)&ev->heaps, &ev->heaps_cap, heap_n, sizeof(cand)) &&
+             grow(al, (void **)&ev->states, &ev->states_cap, bu, sizeof(sel_state));
     if (!ok)
         return cns__msg(ev->last_error, CNS_E_NOMEM,
                         "out of memory for a block of %zu users x %d items", bu, (int)ni);
@@ -445,8 +509,7 @@ static cns_status run_blocks(cns_evaluator *ev, const float *user_emb, int32_t n
         ev->w[i] = pow(pop > 1 ? (double)pop : 1.0, -ev->ips_gamma);
     }
 
-    run_ctx c = {ev, user_emb ? ev->scores : NULL, ni, test, ks, num_ks, kmax, max_deg,
-                 ev->blk_users};
+    run_ctx c = {ev, NULL, 0, ni, ni, test, ks, num_ks, kmax, max_deg, ev->blk_users};
     double acc[EVAL_MAX_KS * NM] = {0};
     double test_total = 0.0;
     size_t n_eval = 0;
@@ -457,14 +520,24 @@ static cns_status run_blocks(cns_evaluator *ev, const float *user_emb, int32_t n
             if (test->user_ptr[u + 1] > test->user_ptr[u]) ev->blk_users[nb++] = u;
         if (nb == 0) break;
         if (user_emb != NULL) {
-            for (size_t j = 0; j < nb; ++j)
+            for (size_t j = 0; j < nb; ++j) {
                 memcpy(ev->ublk + j * (size_t)dim, user_emb + (size_t)ev->blk_users[j] * dim,
                        (size_t)dim * sizeof(float));
-            /* scores (nb x items) = U_blk (nb x dim) * E_items^T (§11). */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, ni, dim, 1.0f, ev->ublk,
-                        dim, item_emb, dim, 0.0f, ev->scores, ni);
+                ev->states[j] = (sel_state){0, 0};
+            }
+            c.scores = ev->scores;
+            for (int32_t c0 = 0; c0 < ni; c0 += (int32_t)width) {
+                int32_t w = ni - c0 < (int32_t)width ? ni - c0 : (int32_t)width;
+                /* scores (nb x w) = U_blk (nb x dim) * E_items[c0, c0+w)^T (§11). */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, w, dim, 1.0f,
+                            ev->ublk, dim, item_emb + (size_t)c0 * dim, dim, 0.0f, ev->scores, w);
+                c.c0 = c0;
+                c.c1 = c0 + w;
+                cns__parallel_for((int)nt, nb, EVAL_USERS_PER_CHUNK, rank_range, &c);
+            }
+        } else {
+            cns__parallel_for((int)nt, nb, EVAL_USERS_PER_CHUNK, rank_range, &c);
         }
-        cns__parallel_for((int)nt, nb, EVAL_USERS_PER_CHUNK, rank_range, &c);
         /* Sum in user order so the result does not depend on the threads. */
         for (size_t j = 0; j < nb; ++j) {
             const double *row = ev->blk_rows + j * num_ks * NM;

@@ -12,11 +12,11 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: cnsdiff bench eval --train FILE --test FILE [--dim D] [--repeat R]\n"
-            "                          [--threads T] [--seed S]\n"
+            "                          [--threads T] [--block B] [--seed S]\n"
             "\n"
             "Scores every item for every test user (Recall/NDCG/... at K = 10, 20) with\n"
             "random N(0, 0.1^2) embeddings; prints the median wall time over R runs\n"
-            "(default D = 64, R = 7, T = 1, S = 1).\n");
+            "(default D = 64, R = 7, T = 1, S = 1, B = the evaluator's default).\n");
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -38,7 +38,7 @@ static long parse_pos(const char *name, const char *v, long max) {
 
 int bench_eval(int argc, char **argv) {
     const char *train_path = NULL, *test_path = NULL;
-    long dim = 64, repeat = 7, threads = 1, seed = 1;
+    long dim = 64, repeat = 7, threads = 1, seed = 1, block = 0;
     for (int a = 1; a < argc; ++a) {
         if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
             usage(stdout);
@@ -61,6 +61,8 @@ int bench_eval(int argc, char **argv) {
             target = &repeat, max = 1000;
         else if (strcmp(opt, "--threads") == 0)
             target = &threads, max = 256;
+        else if (strcmp(opt, "--block") == 0)
+            target = &block, max = 65536;
         else if (strcmp(opt, "--seed") == 0)
             target = &seed, max = 2147483647L;
         else {
@@ -103,7 +105,8 @@ int bench_eval(int argc, char **argv) {
         fprintf(stderr, "cnsdiff bench eval: %s\n", err.message);
         goto done;
     }
-    if (cns_evaluator_set_int(ev, CNS_EVAL_THREADS, threads) != CNS_OK) {
+    if (cns_evaluator_set_int(ev, CNS_EVAL_THREADS, threads) != CNS_OK ||
+        (block > 0 && cns_evaluator_set_int(ev, CNS_EVAL_BLOCK_USERS, block) != CNS_OK)) {
         fprintf(stderr, "cnsdiff bench eval: %s\n", cns_evaluator_last_error(ev));
         goto done;
     }
