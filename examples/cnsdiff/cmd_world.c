@@ -20,9 +20,10 @@ static void world_usage(FILE *f) {
             "\n"
             "Generates a synthetic confounded world: latent user/item factors decide\n"
             "relevance, item popularity decides exposure. Writes train.txt, valid.txt,\n"
-            "test_iid.txt (confounded exposure) and test_ood.txt (popularity-free\n"
-            "exposure) as \"user item\" lines into DIR (created if missing) and prints\n"
-            "the number of interactions of each. The model is in docs/WORLD.md.\n"
+            "test_iid.txt (confounded exposure) and test_ood.txt (exposure that ignores\n"
+            "or opposes popularity) as \"user item\" lines into DIR (created if missing)\n"
+            "and prints the number of interactions of each. The model is in\n"
+            "docs/WORLD.md.\n"
             "\n"
             "options:\n"
             "  --out DIR            directory for the four split files\n"
@@ -164,8 +165,8 @@ static void print_stats(const cns_world *w) {
     for (int32_t i = 0; i < M; ++i) rare += train_pop[i] < cns__world_ood_min_pop();
     printf("\nstatistics (docs/WORLD.md):\n");
     printf("  relevant items per user      %d\n", (int)cns__world_relevant(w));
-    printf("  items seen < %d times in train %d of %d\n", (int)cns__world_ood_min_pop(), (int)rare,
-           (int)M);
+    printf("  items in train < %d times     %d of %d (never in test_ood)\n",
+           (int)cns__world_ood_min_pop(), (int)rare, (int)M);
     printf("  popularity Gini              train %.3f  test_iid %.3f  test_ood %.3f\n",
            gini(train_pop, M), gini(cns_dataset_item_popularity(iid), M), gini(cns_dataset_item_popularity(ood), M));
     double mi = mean_train_pop(iid, train_pop), mo = mean_train_pop(ood, train_pop);
@@ -259,10 +260,14 @@ int cmd_world(int argc, char **argv) {
            (int)d.num_users, (int)d.num_items, d.confounding,
            d.ood_exposure == CNS_OOD_ANTI_POPULAR ? "anti-popular" : "uniform",
            (unsigned long long)d.seed);
-    for (int k = 0; k < 4; ++k)
-        printf("  %-13s %zu interactions%s%s\n", names[k],
-               cns_dataset_num_interactions(cns_world_dataset(w, k)), out ? "  -> " : "",
-               out ? out : "");
+    for (int k = 0; k < 4; ++k) {
+        if (out != NULL)
+            printf("  %s/%-13s %7zu interactions\n", out, names[k],
+                   cns_dataset_num_interactions(cns_world_dataset(w, k)));
+        else
+            printf("  %-13s %7zu interactions\n", names[k],
+                   cns_dataset_num_interactions(cns_world_dataset(w, k)));
+    }
     if (stats) print_stats(w);
     cns_world_free(w);
     return 0;
