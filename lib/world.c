@@ -1,14 +1,10 @@
 /* The synthetic confounded world (docs/WORLD.md): latent factors decide
  * relevance, item propensity decides exposure, and a user interacts with
  * an item only when it is both exposed and relevant. */
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "alloc.h"
 #include "dataset_internal.h"
@@ -345,75 +341,22 @@ CNS_API const cns_dataset *cns_world_dataset(const cns_world *w, int split) {
     return w->split[split];
 }
 
-static cns_status io_fail(cns_error *err, const char *what, const char *path) {
-    char buf[128];
-    int e = errno;
-    if (strerror_r(e, buf, sizeof buf) != 0) snprintf(buf, sizeof buf, "errno %d", e);
-    return cns__fail(err, CNS_E_IO, "%s %s: %s", what, path, buf);
-}
-
-/* "user item" lines through a temporary file that is fsynced and renamed
- * over path, so a crash leaves either the old file or the whole new one. */
-static cns_status save_pairs(const cns__alloc *al, const cns_dataset *ds, const char *path,
-                             cns_error *err) {
-    size_t len = strlen(path);
-    char *tmp = cns__malloc(al, len + 16);
-    if (tmp == NULL) return cns__fail(err, CNS_E_NOMEM, "out of memory for a path");
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmp.XXXXXX", 12);
-    cns_status st = CNS_OK;
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        st = io_fail(err, "cannot create a temporary file for", path);
-        cns__free(al, tmp);
-        return st;
-    }
-    FILE *f = fdopen(fd, "w");
-    if (f == NULL) {
-        st = io_fail(err, "cannot open a stream for", path);
-        close(fd);
-        unlink(tmp);
-        cns__free(al, tmp);
-        return st;
-    }
-    int bad = fchmod(fd, 0644) != 0;
-    for (int32_t u = 0; u < ds->num_users && !bad; ++u)
-        for (size_t k = ds->user_ptr[u]; k < ds->user_ptr[u + 1] && !bad; ++k)
-            bad = fprintf(f, "%d %d\n", (int)u, (int)ds->items[k]) < 0;
-    if (!bad) bad = fflush(f) != 0 || fsync(fd) != 0;
-    if (bad) st = io_fail(err, "cannot write", path);
-    if (fclose(f) != 0 && st == CNS_OK) st = io_fail(err, "cannot close", path);
-    if (st == CNS_OK && rename(tmp, path) != 0) st = io_fail(err, "cannot rename into", path);
-    if (st != CNS_OK) unlink(tmp);
-    cns__free(al, tmp);
-    return st;
-}
-
 CNS_API cns_status cns_world_write(const cns_world *w, const char *dir, cns_error *err) {
     if (w == NULL) return cns__fail(err, CNS_E_ARG, "w is NULL");
     if (dir == NULL) return cns__fail(err, CNS_E_ARG, "dir is NULL");
     static const char *const names[4] = {"train.txt", "valid.txt", "test_iid.txt", "test_ood.txt"};
-    size_t len = strlen(dir);
-    char *path = cns__malloc(&w->al, len + 16);
+    size_t len = strlen(dir) + 16;
+    char *path = cns__malloc(&w->al, len);
     if (path == NULL) return cns__fail(err, CNS_E_NOMEM, "out of memory for a path");
     cns_status st = CNS_OK;
+    /* Each file is crash-safe on its own (temporary file, fsync, rename,
+     * directory fsync): the shared writer of dataset_load.c. */
     for (int k = 0; k < 4 && st == CNS_OK; ++k) {
-        snprintf(path, len + 16, "%s/%s", dir, names[k]);
-        st = save_pairs(&w->al, w->split[k], path, err);
+        snprintf(path, len, "%s/%s", dir, names[k]);
+        st = cns_dataset_save_text(w->split[k], path, err);
     }
     cns__free(&w->al, path);
-    if (st != CNS_OK) return st;
-    /* The renames are durable only once the directory itself is synced. */
-    int fd = open(dir, O_RDONLY);
-    if (fd < 0) return io_fail(err, "cannot open the directory", dir);
-    if (fsync(fd) != 0) {
-        st = io_fail(err, "cannot fsync the directory", dir);
-        close(fd);
-        return st;
-    }
-    close(fd);
-    cns__ok(err);
-    return CNS_OK;
+    return st;
 }
 
 const cns_world_desc *cns__world_desc(const cns_world *w) { return &w->desc; }
