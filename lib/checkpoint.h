@@ -17,9 +17,27 @@
 
 #define CNS__CKPT_VERSION 1u
 
+/* Fixed sizes of format version 1 (docs/CHECKPOINT.md has the layout). */
+#define CNS__CKPT_HEADER_SIZE 48u
+#define CNS__CKPT_ENTRY_SIZE 32u
+/* Upper bound on sections per file: keeps the duplicate-tag check and the
+ * table tiny whatever a corrupt header claims. Writers refuse more. */
+#define CNS__CKPT_MAX_SECTIONS 1024u
+
 /* What the file holds. */
 #define CNS__CKPT_KIND_MODEL 1u
 #define CNS__CKPT_KIND_SAMPLER 2u
+
+/* Section tags proposed in docs/CHECKPOINT.md. */
+#define CNS__TAG_MHDR CNS__TAG('M', 'H', 'D', 'R') /* model: shapes and hyperparameters */
+#define CNS__TAG_GRPH CNS__TAG('G', 'R', 'P', 'H') /* model: training graph as CSR */
+#define CNS__TAG_EGOU CNS__TAG('E', 'G', 'O', 'U') /* model: user ego embeddings, f32 */
+#define CNS__TAG_EGOI CNS__TAG('E', 'G', 'O', 'I') /* model: item ego embeddings, f32 */
+#define CNS__TAG_ADMM CNS__TAG('A', 'D', 'M', 'M') /* model: Adam first moments, f32 */
+#define CNS__TAG_ADMV CNS__TAG('A', 'D', 'M', 'V') /* model: Adam second moments, f32 */
+#define CNS__TAG_SHDR CNS__TAG('S', 'H', 'D', 'R') /* sampler: descriptor and tunables */
+#define CNS__TAG_DNSR CNS__TAG('D', 'N', 'S', 'R') /* sampler: denoiser weights, f32 */
+#define CNS__TAG_DADM CNS__TAG('D', 'A', 'D', 'M') /* sampler: denoiser Adam state */
 
 typedef struct cns__ckpt_section {
     uint32_t tag;       /* four ASCII bytes, e.g. CNS__TAG('E','G','O','U') */
@@ -40,8 +58,13 @@ typedef struct cns__ckpt_io {
 } cns__ckpt_io;
 
 /* Writes the sections to path crash-safely. On failure returns CNS_E_IO
- * (or CNS_E_NOMEM / CNS_E_ARG), path is untouched, the temporary file is
- * removed, and msg (CNS_ERROR_MESSAGE_SIZE bytes) names the failing step. */
+ * (or CNS_E_NOMEM / CNS_E_ARG; CNS_E_UNSUPPORTED on a big-endian host),
+ * path is untouched, the temporary file is removed, and msg
+ * (CNS_ERROR_MESSAGE_SIZE bytes, may be NULL) names the failing step.
+ * A missing directory is CNS_E_IO. Tags must be four printable ASCII
+ * bytes and unique; at most CNS__CKPT_MAX_SECTIONS sections. The one
+ * exception to "path is untouched": when only the final fsync of the
+ * directory fails, the new file is already in place (still CNS_E_IO). */
 cns_status cns__ckpt_write(const char *path, uint32_t kind, const cns__ckpt_section *sections,
                            size_t count, const cns__ckpt_io *io, const cns__alloc *al,
                            char *msg);
@@ -57,19 +80,47 @@ typedef struct cns__ckpt_file {
 } cns__ckpt_file;
 
 /* Reads and validates path. CNS_E_NOFILE, CNS_E_IO, CNS_E_CORRUPT,
- * CNS_E_VERSION, CNS_E_NOMEM; err gets the detail. */
+ * CNS_E_VERSION, CNS_E_NOMEM (CNS_E_UNSUPPORTED on a big-endian host);
+ * err gets the detail. A file of the other kind is CNS_E_CORRUPT. On
+ * failure *out is zeroed (cns__ckpt_close on it is harmless). Nothing is
+ * allocated before the header has been checked against the file length. */
 cns_status cns__ckpt_read(const char *path, uint32_t kind, const cns__alloc *al,
                           cns__ckpt_file *out, cns_error *err);
-/* The same validation over a caller buffer (fuzzing); the buffer is copied. */
+/* The same validation over a caller buffer (fuzzing); the buffer is copied
+ * only after it has passed every check. */
 cns_status cns__ckpt_parse(const void *data, size_t size, uint32_t kind, const cns__alloc *al,
                            cns__ckpt_file *out, cns_error *err);
 /* Finds section tag; CNS_E_CORRUPT (with err) when it is missing or, when
- * expect_size != UINT64_MAX, has another size. */
+ * expect_size != UINT64_MAX, has another size. *data is 8-byte aligned and
+ * stays valid until cns__ckpt_close. */
 cns_status cns__ckpt_find(const cns__ckpt_file *f, uint32_t tag, uint64_t expect_size,
                           const void **data, uint64_t *size, cns_error *err);
 void cns__ckpt_close(cns__ckpt_file *f);
 
 /* CRC32C (Castagnoli) of n bytes, continuing from crc (start with 0). */
 uint32_t cns__crc32c(uint32_t crc, const void *data, size_t n);
+
+/* 1 when the host stores integers little-endian (the only byte order this
+ * format version supports, since payloads are raw host arrays). */
+static inline int cns__host_is_le(void) {
+    const uint16_t one = 1;
+    return *(const unsigned char *)&one == 1;
+}
+
+/* Little-endian stores and loads for building and reading headers such as
+ * 'MHDR' byte by byte; p need not be aligned. */
+static inline void cns__le32_put(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; ++i) p[i] = (unsigned char)(v >> (8 * i));
+}
+static inline void cns__le64_put(unsigned char *p, uint64_t v) {
+    for (int i = 0; i < 8; ++i) p[i] = (unsigned char)(v >> (8 * i));
+}
+static inline uint32_t cns__le32_get(const unsigned char *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+static inline uint64_t cns__le64_get(const unsigned char *p) {
+    return (uint64_t)cns__le32_get(p) | ((uint64_t)cns__le32_get(p + 4) << 32);
+}
 
 #endif

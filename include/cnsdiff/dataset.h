@@ -6,10 +6,14 @@
  * item popularity (number of users per item) is precomputed.
  *
  * Text format: one interaction per line, "user item" or "user item weight",
- * separated by spaces or tabs. Blank lines and lines whose first non-blank
- * character is '#' are ignored. Ids are decimal integers in [0, 2^31 - 2];
- * the weight, when present, must be a finite number and is ignored by the
- * losses.
+ * separated by spaces or tabs; a final '\r' (CRLF) is ignored. Blank lines
+ * and lines whose first non-blank character is '#' are ignored (a '#'
+ * after the fields is an extra field). Ids are decimal digits only (no
+ * sign; leading zeros allowed) with a value in [0, 2^31 - 2]; the weight,
+ * when present, is a decimal number ([+-]digits[.digits][e[+-]digits]) that
+ * must be finite as a double, and is ignored by the losses. Counts are the
+ * largest id + 1, so memory grows with the largest id, not only with the
+ * number of lines.
  *
  * Errors: each kind of malformed line has its own status (CNS_E_FIELDS,
  * CNS_E_BAD_ID, CNS_E_ID_RANGE, CNS_E_BAD_VALUE) and the cns_error message
@@ -62,9 +66,13 @@ CNS_API CNS_NODISCARD cns_status cns_dataset_from_arrays(const int32_t *users, c
                                                          const cns_allocator *alloc,
                                                          cns_dataset **out, cns_error *err);
 
-/* Splits ds: for every user, round(fraction * n_u) of its pairs (chosen by
- * seed; none for users with a single pair) go to *held_out, the rest to
- * *kept. Both keep ds's user and item counts. fraction in (0, 1). */
+/* Splits ds: for every user, round(fraction * n_u) of its pairs (halves
+ * round up; at most n_u - 1 so every user keeps a pair, hence none for
+ * users with a single pair) go to *held_out, the rest to *kept. Which pairs
+ * is a uniform choice that depends only on (seed, user). Both keep ds's
+ * user and item counts. fraction in (0, 1), else CNS_E_ARG; CNS_E_EMPTY
+ * when no pair would be held out. alloc (NULL for malloc/free) serves both
+ * new datasets. On failure *kept and *held_out are NULL. */
 CNS_API CNS_NODISCARD cns_status cns_dataset_split(const cns_dataset *ds, double fraction,
                                                    uint64_t seed, const cns_allocator *alloc,
                                                    cns_dataset **kept, cns_dataset **held_out,
@@ -96,8 +104,11 @@ CNS_API const int32_t *cns_dataset_item_popularity(const cns_dataset *ds);
 CNS_API CNS_NODISCARD cns_status cns_dataset_pair(const cns_dataset *ds, size_t k,
                                                   int32_t *user, int32_t *item);
 
-/* Writes ds as "user item" lines (user-major order) to path, crash-safely
- * (temporary file, fsync, rename). */
+/* Writes ds as "user item" lines (user-major order) to path, crash-safely:
+ * a temporary file beside path, write, fsync, rename over path, fsync of the
+ * directory. On any failure (CNS_E_IO, CNS_E_NOMEM, CNS_E_ARG) the
+ * temporary file is removed and path is left as it was; err names the path,
+ * the step and the system's reason. */
 CNS_API CNS_NODISCARD cns_status cns_dataset_save_text(const cns_dataset *ds, const char *path,
                                                        cns_error *err);
 
@@ -107,12 +118,17 @@ CNS_API CNS_NODISCARD cns_status cns_dataset_save_text(const cns_dataset *ds, co
  * batches of batch_size triples (user, positive, negative), where the
  * negative is drawn uniformly from the items the user has not interacted
  * with. Order and negatives depend only on (seed, epoch): never on thread
- * scheduling. The last batch of an epoch may be shorter.
+ * scheduling, nor on which epochs ran before. The last batch of an epoch
+ * may be shorter. Memory: the handle holds one shuffled copy of the pairs
+ * (8 bytes each) and three batch arrays; next() allocates nothing.
  *
  * The batcher keeps a pointer to train: train must outlive it.
  * Threads: one thread at a time. */
 typedef struct cns_batcher cns_batcher;
 
+/* batch_size >= 1 (a size above the pair count gives one batch).
+ * CNS_E_ARG for a NULL train/out, batch_size 0 or a bad allocator;
+ * CNS_E_NOMEM. */
 CNS_API CNS_NODISCARD cns_status cns_batcher_create(const cns_dataset *train, size_t batch_size,
                                                     uint64_t seed, const cns_allocator *alloc,
                                                     cns_batcher **out, cns_error *err);
@@ -123,15 +139,19 @@ CNS_API void cns_batcher_free(cns_batcher *b);
 CNS_API CNS_NODISCARD cns_status cns_batcher_begin_epoch(cns_batcher *b, uint64_t epoch);
 
 /* Next batch: *users, *pos, *neg point to *n ids each, valid until the next
- * call on b. *n == 0 (with CNS_OK) marks the end of the epoch.
+ * call on b. *n == 0 (with CNS_OK) marks the end of the epoch (and stays
+ * so until the next begin_epoch).
  * CNS_E_STATE before begin_epoch; CNS_E_SATURATED when a user of the batch
- * has interacted with every item (the message names the user). */
+ * has interacted with every item (the message names the user; *n is 0 and
+ * the batch is not consumed, so the same call fails again). */
 CNS_API CNS_NODISCARD cns_status cns_batcher_next(cns_batcher *b, const int32_t **users,
                                                   const int32_t **pos, const int32_t **neg,
                                                   size_t *n);
 
 CNS_API size_t cns_batcher_num_batches(const cns_batcher *b);
 CNS_API size_t cns_batcher_batch_size(const cns_batcher *b);
+/* The detail of the last failed call on b ("" if none since the last
+ * begin_epoch). Valid until the next call on b. */
 CNS_API const char *cns_batcher_last_error(const cns_batcher *b);
 
 #ifdef __cplusplus

@@ -9,15 +9,24 @@
  * Rules (documented in docs/EVALUATION.md):
  *  - A test user is evaluated when it has at least one test item and its id
  *    is < the number of users of the embedding matrix and of the training
- *    set; other test users are skipped and counted (cns_eval_result).
+ *    set (the two must agree); other test users are skipped, and
+ *    *num_evaluated tells how many users the averages are over.
  *  - Test items that are also training items of the user are masked and so
  *    can never be hit; they still count in |test_u| (the denominator).
  *    Test items with id >= num_items likewise count but cannot be hit.
- *  - Ties in score are broken by the smaller item id.
- *  - A user with fewer than K unmasked items gets a shorter list.
+ *  - Ties in score are broken by the smaller item id; a NaN score ranks
+ *    like -infinity.
+ *  - A user with fewer than K unmasked items gets a shorter list; its
+ *    Precision@K still divides by K.
+ *
+ * Determinism: results do not depend on CNS_EVAL_THREADS. They do not
+ * depend on CNS_EVAL_BLOCK_USERS either as long as the BLAS computes each
+ * score the same way whatever the block's row count (true of exactly
+ * representable products; a BLAS may otherwise differ in the last bit).
  *
  * Threads: one evaluator, one thread at a time. The embeddings and datasets
- * passed in are only read.
+ * passed in are only read. CNS_EVAL_THREADS workers rank the users of a
+ * block; the BLAS uses its own threads for the product.
  */
 #ifndef CNSDIFF_EVAL_H
 #define CNSDIFF_EVAL_H
@@ -55,8 +64,12 @@ CNS_API void cns_evaluator_free(cns_evaluator *ev);
 /* Tunables (typed; spaced ids). */
 typedef enum cns_eval_param {
     CNS_EVAL_IPS_GAMMA = 100,   /* double, [0, 4], default 1: w_i = 1 / max(pop_i,1)^gamma */
-    CNS_EVAL_BLOCK_USERS = 200  /* int, [1, 65536], default 256: users per sgemm block */
+    CNS_EVAL_BLOCK_USERS = 200, /* int, [1, 65536], default 256: users per sgemm block */
+    CNS_EVAL_THREADS = 201      /* int, [1, 256], default 1: threads ranking a block's users */
 } cns_eval_param;
+/* Doubles through _double, integers through _int; the other setter (and an
+ * unknown id) returns CNS_E_PARAM. Out-of-bounds values return CNS_E_ARG and
+ * leave the value unchanged. */
 CNS_API CNS_NODISCARD cns_status cns_evaluator_set_double(cns_evaluator *ev, int param, double v);
 CNS_API CNS_NODISCARD cns_status cns_evaluator_get_double(const cns_evaluator *ev, int param, double *v);
 CNS_API CNS_NODISCARD cns_status cns_evaluator_set_int(cns_evaluator *ev, int param, int64_t v);
@@ -68,6 +81,9 @@ CNS_API CNS_NODISCARD cns_status cns_evaluator_param_bounds(int param, double *m
  * ks: num_ks cut-offs, each in [1, num_items], at most 16 of them.
  * out: num_ks x CNS_METRIC_COUNT doubles, row r for ks[r], column cns_metric.
  * num_evaluated (optional): how many test users were averaged over.
+ * Recall, NDCG, Precision, IPS-Recall and IPS-NDCG are means over users;
+ * HitRatio is the micro ratio. On failure out is untouched and
+ * *num_evaluated is 0.
  * Returns CNS_OK, CNS_E_ARG, CNS_E_SIZE (num_items or num_users disagree
  * with train), CNS_E_NOMEM, CNS_E_EMPTY (no test user could be evaluated). */
 CNS_API CNS_NODISCARD cns_status cns_evaluator_run(cns_evaluator *ev, const float *user_emb,
@@ -78,7 +94,8 @@ CNS_API CNS_NODISCARD cns_status cns_evaluator_run(cns_evaluator *ev, const floa
                                                    size_t *num_evaluated);
 
 /* Ranks items by training popularity for every user (the most-popular
- * floor) and evaluates it like cns_evaluator_run. */
+ * floor; ties by the smaller id) and evaluates it like cns_evaluator_run,
+ * with the same masking and rules; ks[r] must be in [1, train items]. */
 CNS_API CNS_NODISCARD cns_status cns_evaluator_run_popularity(cns_evaluator *ev,
                                                               const cns_dataset *test,
                                                               const int32_t *ks, size_t num_ks,

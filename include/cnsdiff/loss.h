@@ -11,6 +11,16 @@
  *    [h; e_neg] at temperature tau.
  * Gradients are returned for the u, pos and neg rows; none flows into h.
  *
+ * Randomness: the lambda draws and the positive noise of a compute come
+ * from streams keyed by (desc.seed, epoch, the number of computes since
+ * the last cns_loss_set_epoch); the same key gives the same draws, so a
+ * run that sets the epoch at the start of each epoch repeats exactly.
+ *
+ * Memory: the first compute with synth allocates scratch for its batch
+ * size (about (7 dim + 2 min(n, 256) + 9) floats per row, through the
+ * handle's allocator); later computes of that size or smaller allocate
+ * nothing.
+ *
  * Threads: one thread at a time per handle.
  */
 #ifndef CNSDIFF_LOSS_H
@@ -24,6 +34,10 @@ extern "C" {
 
 typedef struct cns_loss cns_loss;
 
+/* Shapes fixed at creation. Fill with cns_loss_desc_init, then change
+ * fields. A desc from an older header (smaller struct_size) keeps the
+ * defaults for the fields it lacks; a larger struct is accepted only when
+ * the bytes this library does not know are zero (CNS_E_SIZE otherwise). */
 typedef struct cns_loss_desc {
     size_t struct_size; /* = sizeof(cns_loss_desc), set by _init */
     int32_t dim;        /* embedding width, default 64 */
@@ -31,11 +45,19 @@ typedef struct cns_loss_desc {
 } cns_loss_desc;
 
 CNS_API void cns_loss_desc_init(cns_loss_desc *desc);
+/* desc NULL means the defaults. dim outside [1, 2^20] or a NULL out:
+ * CNS_E_ARG; a bad struct_size: CNS_E_SIZE; CNS_E_NOMEM. The parameters
+ * start at the defaults listed below. */
 CNS_API CNS_NODISCARD cns_status cns_loss_create(const cns_loss_desc *desc,
                                                  const cns_allocator *alloc, cns_loss **out,
                                                  cns_error *err);
 CNS_API void cns_loss_free(cns_loss *l);
 
+/* Tunables. "(0, x]" excludes 0: cns_loss_param_bounds reports 0 as the
+ * minimum, and the setter rejects it. Setters return CNS_E_PARAM for an
+ * unknown id or the setter of the other type, CNS_E_ARG for a value
+ * outside the bounds (or NaN); on any error the value is unchanged and
+ * cns_loss_last_error() says why. Changes apply from the next compute. */
 typedef enum cns_loss_param {
     CNS_LOSS_CL_WEIGHT = 100,         /* double, [0, 1e3], default 0.3 (gamma) */
     CNS_LOSS_TEMPERATURE = 101,       /* double, (0, 1e3], default 2 (tau) */
@@ -46,40 +68,55 @@ typedef enum cns_loss_param {
     CNS_LOSS_BETA_END = 113,          /* double, (0, 1e3], default 1 */
     CNS_LOSS_MIN_MIX = 114,           /* double, [0, 1], default 0 */
     CNS_LOSS_CURRICULUM_EPOCHS = 120, /* int, [1, 1e6], default 120: the horizon of §8 */
-    CNS_LOSS_MIXING = 121             /* int, {0, 1}, default 1; 0 forces lambda = 0 */
+    CNS_LOSS_MIXING = 121             /* int, {0, 1}, default 1; 0 forces drawn lambda = 0 */
 } cns_loss_param;
 CNS_API CNS_NODISCARD cns_status cns_loss_set_double(cns_loss *l, int param, double v);
 CNS_API CNS_NODISCARD cns_status cns_loss_get_double(const cns_loss *l, int param, double *v);
 CNS_API CNS_NODISCARD cns_status cns_loss_set_int(cns_loss *l, int param, int64_t v);
 CNS_API CNS_NODISCARD cns_status cns_loss_get_int(const cns_loss *l, int param, int64_t *v);
+/* The closed range [min, max] that holds the valid values (see the open
+ * bounds above). Read-only, needs no handle. CNS_E_PARAM for an unknown id. */
 CNS_API CNS_NODISCARD cns_status cns_loss_param_bounds(int param, double *min, double *max);
 
-/* Sets the epoch (0-based) that the curriculum's p = min(epoch /
- * curriculum_epochs, 1) is computed from. */
+/* Sets the epoch (0-based, CNS_E_ARG when negative) that the curriculum's
+ * p = min(epoch / curriculum_epochs, 1) is computed from, and restarts the
+ * count of computes that keys the draws (see Randomness above). */
 CNS_API CNS_NODISCARD cns_status cns_loss_set_epoch(cns_loss *l, int64_t epoch);
 
-/* The loss terms reported by the last compute. */
+/* The loss terms of the last successful compute (0 before one). A failed
+ * compute leaves them unchanged. */
 typedef enum cns_loss_term {
     CNS_TERM_TOTAL = 0, /* bpr + cl_weight * cl */
     CNS_TERM_BPR = 1,
-    CNS_TERM_CL = 2,    /* unweighted contrastive term; 0 without h */
+    CNS_TERM_CL = 2,    /* unweighted contrastive term; 0 without h or when
+                           cl_weight = 0 (it is then not computed) */
     CNS_TERM_LAMBDA = 3 /* mean lambda of the batch; 0 without h */
 } cns_loss_term;
+/* NaN for an unknown term or a NULL handle. Read-only. */
 CNS_API double cns_loss_term_value(const cns_loss *l, int term);
 
-/* Computes the loss of n rows and its gradients.
+/* Computes the loss of n >= 1 rows and its gradients.
  * u, pos, neg: n x dim rows of the final embeddings (required).
  * synth: n x dim synthesized negatives h, or NULL for plain BPR on neg.
  * lambda: n mixing weights in [0, 1], or NULL to draw them from the
- *   curriculum (ignored without synth).
- * grad_u, grad_pos, grad_neg: n x dim outputs (overwritten), dL/d(row).
- * loss (optional): the total. CNS_E_NUMERIC when the loss or a gradient is
- * not finite (the message names the term). */
+ *   curriculum (ignored without synth). Given weights are used as they
+ *   are: min_mix and CNS_LOSS_MIXING shape only the drawn ones.
+ * grad_u, grad_pos, grad_neg: n x dim outputs (overwritten), dL/d(row);
+ *   they must not overlap the inputs.
+ * loss (optional): the total.
+ * Rows are normalised for the contrastive term as x / max(|x|, 1e-12).
+ * CNS_E_ARG for a NULL row or output, n = 0, or a lambda outside [0, 1]
+ * (the message names it); CNS_E_NOMEM when the scratch cannot grow;
+ * CNS_E_NUMERIC when an input, the loss or a gradient is not finite (the
+ * message names the term and the row). On failure the gradient buffers
+ * hold unspecified values. */
 CNS_API CNS_NODISCARD cns_status cns_loss_compute(cns_loss *l, const float *u, const float *pos,
                                                   const float *neg, const float *synth,
                                                   const float *lambda, size_t n, float *grad_u,
                                                   float *grad_pos, float *grad_neg, double *loss);
 
+/* The detail of the most recent failed call on l ("" if none; a success
+ * does not clear it). Never NULL; valid until the next call on l. */
 CNS_API const char *cns_loss_last_error(const cns_loss *l);
 
 #ifdef __cplusplus

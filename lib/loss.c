@@ -1,0 +1,620 @@
+/* The causal-regularised recommendation loss: the mixing curriculum
+ * (ALGORITHM.md §8), BPR on the mixed negative and the contrastive term
+ * against [h; e_neg] (§9), with their gradients. */
+#include <cblas.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "error.h"
+#include "loss_internal.h"
+#include "rng.h"
+
+#define LOSS_DIM_MAX (1 << 20)
+/* Anchor rows per similarity block: the n x 2n matrix of §9 is never held
+ * whole (2048 x 4096 floats would be 32 MiB), only CL_BLOCK x 2n of it. */
+#define CL_BLOCK 256
+/* x / max(|x|, eps), as torch's F.normalize: a zero row stays finite. */
+#define NORM_EPS 1e-12
+
+/* The softmax kernel in wide vectors where the CPU has them (the library
+ * is built for generic x86-64). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define CNS__VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CNS__VECTOR_CLONES
+#endif
+
+/* Draw purposes: separate streams, so turning the mixing off never shifts
+ * the positive noise (and the reverse). */
+enum { STREAM_LAMBDA = 1, STREAM_NOISE = 2 };
+
+struct cns_loss {
+    cns__alloc al;
+    int32_t dim;
+    uint64_t seed;
+    double cl_weight, temperature, positive_noise;
+    double alpha_start, beta_start, alpha_end, beta_end, min_mix;
+    int64_t curriculum_epochs, mixing;
+    int64_t epoch;
+    uint64_t calls; /* computes since the last set_epoch: keys the draws */
+    double terms[4];
+    const float *fixed_eps; /* test hook */
+    size_t lam_n;           /* rows of lam from the last successful compute with h */
+    /* Scratch for cap rows, one block, grown only when a batch is larger. */
+    size_t cap;
+    void *block;
+    double *nrm; /* 4n: |pos|, |pos + s eps|, |h|, |neg| */
+    float *lam;  /* n */
+    float *eps;  /* n x d */
+    float *A;    /* n x d  normalised anchors */
+    float *P;    /* n x d  normalised positives */
+    float *Nm;   /* 2n x d normalised negatives [h; neg] */
+    float *GA;   /* n x d  dL/dA (scaled by cl_weight) */
+    float *GN;   /* n x d  dL/dN for the neg half */
+    float *W;    /* min(n, CL_BLOCK) x 2n similarities, then softmax weights */
+    char last_error[CNS_ERROR_MESSAGE_SIZE];
+};
+
+/* ---- parameters ------------------------------------------------------ */
+
+typedef struct param_info {
+    int id;
+    int is_int;
+    double min, max;
+    int min_open; /* the bound excludes min: (min, max] */
+    const char *name;
+    size_t off;
+} param_info;
+
+static const param_info k_params[] = {
+    {CNS_LOSS_CL_WEIGHT, 0, 0.0, 1e3, 0, "CNS_LOSS_CL_WEIGHT", offsetof(cns_loss, cl_weight)},
+    {CNS_LOSS_TEMPERATURE, 0, 0.0, 1e3, 1, "CNS_LOSS_TEMPERATURE", offsetof(cns_loss, temperature)},
+    {CNS_LOSS_POSITIVE_NOISE, 0, 0.0, 10.0, 0, "CNS_LOSS_POSITIVE_NOISE",
+     offsetof(cns_loss, positive_noise)},
+    {CNS_LOSS_ALPHA_START, 0, 0.0, 1e3, 1, "CNS_LOSS_ALPHA_START", offsetof(cns_loss, alpha_start)},
+    {CNS_LOSS_BETA_START, 0, 0.0, 1e3, 1, "CNS_LOSS_BETA_START", offsetof(cns_loss, beta_start)},
+    {CNS_LOSS_ALPHA_END, 0, 0.0, 1e3, 1, "CNS_LOSS_ALPHA_END", offsetof(cns_loss, alpha_end)},
+    {CNS_LOSS_BETA_END, 0, 0.0, 1e3, 1, "CNS_LOSS_BETA_END", offsetof(cns_loss, beta_end)},
+    {CNS_LOSS_MIN_MIX, 0, 0.0, 1.0, 0, "CNS_LOSS_MIN_MIX", offsetof(cns_loss, min_mix)},
+    {CNS_LOSS_CURRICULUM_EPOCHS, 1, 1.0, 1e6, 0, "CNS_LOSS_CURRICULUM_EPOCHS",
+     offsetof(cns_loss, curriculum_epochs)},
+    {CNS_LOSS_MIXING, 1, 0.0, 1.0, 0, "CNS_LOSS_MIXING", offsetof(cns_loss, mixing)},
+};
+
+static const param_info *find_param(int id) {
+    for (size_t i = 0; i < sizeof k_params / sizeof k_params[0]; ++i)
+        if (k_params[i].id == id) return &k_params[i];
+    return NULL;
+}
+
+static int in_range(const param_info *p, double v) {
+    if (!(v <= p->max)) return 0; /* also rejects NaN */
+    return p->min_open ? v > p->min : v >= p->min;
+}
+
+static cns_status range_error(cns_loss *l, const param_info *p, const char *value) {
+    return cns__msg(l->last_error, CNS_E_ARG, "%s = %s is outside %c%g, %g]", p->name, value,
+                    p->min_open ? '(' : '[', p->min, p->max);
+}
+
+CNS_API cns_status cns_loss_set_double(cns_loss *l, int param, double v) {
+    if (l == NULL) return CNS_E_ARG;
+    const param_info *p = find_param(param);
+    if (p == NULL) return cns__msg(l->last_error, CNS_E_PARAM, "unknown loss parameter %d", param);
+    if (p->is_int)
+        return cns__msg(l->last_error, CNS_E_PARAM,
+                        "%s is an integer parameter: use cns_loss_set_int", p->name);
+    if (!in_range(p, v)) {
+        char text[32];
+        snprintf(text, sizeof text, "%g", v);
+        return range_error(l, p, text);
+    }
+    memcpy((char *)l + p->off, &v, sizeof v);
+    return CNS_OK;
+}
+
+CNS_API cns_status cns_loss_get_double(const cns_loss *l, int param, double *v) {
+    if (l == NULL || v == NULL) return CNS_E_ARG;
+    const param_info *p = find_param(param);
+    if (p == NULL || p->is_int) return CNS_E_PARAM;
+    memcpy(v, (const char *)l + p->off, sizeof *v);
+    return CNS_OK;
+}
+
+CNS_API cns_status cns_loss_set_int(cns_loss *l, int param, int64_t v) {
+    if (l == NULL) return CNS_E_ARG;
+    const param_info *p = find_param(param);
+    if (p == NULL) return cns__msg(l->last_error, CNS_E_PARAM, "unknown loss parameter %d", param);
+    if (!p->is_int)
+        return cns__msg(l->last_error, CNS_E_PARAM,
+                        "%s is a double parameter: use cns_loss_set_double", p->name);
+    if (!in_range(p, (double)v)) {
+        char text[32];
+        snprintf(text, sizeof text, "%lld", (long long)v);
+        return range_error(l, p, text);
+    }
+    memcpy((char *)l + p->off, &v, sizeof v);
+    return CNS_OK;
+}
+
+CNS_API cns_status cns_loss_get_int(const cns_loss *l, int param, int64_t *v) {
+    if (l == NULL || v == NULL) return CNS_E_ARG;
+    const param_info *p = find_param(param);
+    if (p == NULL || !p->is_int) return CNS_E_PARAM;
+    memcpy(v, (const char *)l + p->off, sizeof *v);
+    return CNS_OK;
+}
+
+CNS_API cns_status cns_loss_param_bounds(int param, double *min, double *max) {
+    if (min == NULL || max == NULL) return CNS_E_ARG;
+    const param_info *p = find_param(param);
+    if (p == NULL) return CNS_E_PARAM;
+    *min = p->min;
+    *max = p->max;
+    return CNS_OK;
+}
+
+CNS_API cns_status cns_loss_set_epoch(cns_loss *l, int64_t epoch) {
+    if (l == NULL) return CNS_E_ARG;
+    if (epoch < 0)
+        return cns__msg(l->last_error, CNS_E_ARG, "epoch = %lld is negative", (long long)epoch);
+    l->epoch = epoch;
+    /* Draws are keyed by (seed, epoch, batch of the epoch): a resumed run
+     * that sets the epoch again repeats them exactly. */
+    l->calls = 0;
+    return CNS_OK;
+}
+
+CNS_API double cns_loss_term_value(const cns_loss *l, int term) {
+    if (l == NULL || term < CNS_TERM_TOTAL || term > CNS_TERM_LAMBDA) return NAN;
+    return l->terms[term];
+}
+
+CNS_API const char *cns_loss_last_error(const cns_loss *l) {
+    return l ? l->last_error : "the loss handle is NULL";
+}
+
+/* ---- lifecycle ------------------------------------------------------- */
+
+CNS_API void cns_loss_desc_init(cns_loss_desc *desc) {
+    if (desc == NULL) return;
+    memset(desc, 0, sizeof *desc);
+    desc->struct_size = sizeof *desc;
+    desc->dim = 64;
+    desc->seed = 1;
+}
+
+CNS_API cns_status cns_loss_create(const cns_loss_desc *desc, const cns_allocator *alloc,
+                                   cns_loss **out, cns_error *err) {
+    if (out == NULL) return cns__fail(err, CNS_E_ARG, "out is NULL");
+    *out = NULL;
+    cns_loss_desc d;
+    cns_loss_desc_init(&d);
+    if (desc != NULL) {
+        size_t sz = desc->struct_size;
+        if (sz < sizeof(size_t))
+            return cns__fail(err, CNS_E_SIZE, "desc->struct_size = %zu is too small (call cns_loss_desc_init)", sz);
+        /* A newer caller's extra fields are accepted only when left at zero. */
+        for (size_t k = sizeof d; k < sz; ++k)
+            if (((const unsigned char *)desc)[k] != 0)
+                return cns__fail(err, CNS_E_SIZE,
+                                 "desc->struct_size = %zu: fields beyond the %zu bytes this library knows are set",
+                                 sz, sizeof d);
+        memcpy(&d, desc, sz < sizeof d ? sz : sizeof d);
+    }
+    if (d.dim < 1 || d.dim > LOSS_DIM_MAX)
+        return cns__fail(err, CNS_E_ARG, "desc->dim = %d is outside [1, %d]", (int)d.dim,
+                         LOSS_DIM_MAX);
+    cns__alloc al;
+    if (cns__alloc_init(&al, alloc) != CNS_OK)
+        return cns__fail(err, CNS_E_ARG, "allocator has a NULL function");
+    cns_loss *l = cns__calloc(&al, 1, sizeof *l);
+    if (l == NULL) return cns__fail(err, CNS_E_NOMEM, "out of memory for the loss handle");
+    l->al = al;
+    l->dim = d.dim;
+    l->seed = d.seed;
+    l->cl_weight = 0.3;
+    l->temperature = 2.0;
+    l->positive_noise = 0.01;
+    l->alpha_start = 1.0;
+    l->beta_start = 9.0;
+    l->alpha_end = 9.0;
+    l->beta_end = 1.0;
+    l->min_mix = 0.0;
+    l->curriculum_epochs = 120;
+    l->mixing = 1;
+    *out = l;
+    cns__ok(err);
+    return CNS_OK;
+}
+
+CNS_API void cns_loss_free(cns_loss *l) {
+    if (l == NULL) return;
+    cns__alloc al = l->al;
+    cns__free(&al, l->block);
+    cns__free(&al, l);
+}
+
+void cns__loss_fix_noise(cns_loss *l, const float *eps) { l->fixed_eps = eps; }
+
+const float *cns__loss_lambdas(const cns_loss *l, size_t *n) {
+    if (n) *n = l->lam_n;
+    return l->lam_n ? l->lam : NULL;
+}
+
+/* ---- scratch --------------------------------------------------------- */
+
+/* Adds count elements of elem bytes, rounded up to 64 bytes, to *total. */
+static int add_segment(size_t *total, size_t count, size_t elem, size_t *offset) {
+    size_t bytes;
+    if (!cns__mul_ok(count, elem, &bytes) || bytes > SIZE_MAX - 64) return 0;
+    bytes = (bytes + 63) & ~(size_t)63;
+    if (*total > SIZE_MAX - bytes) return 0;
+    *offset = *total;
+    *total += bytes;
+    return 1;
+}
+
+static cns_status ensure_scratch(cns_loss *l, size_t n) {
+    if (n <= l->cap) return CNS_OK;
+    const size_t d = (size_t)l->dim;
+    const size_t blk = n < CL_BLOCK ? n : CL_BLOCK;
+    size_t nd, n2d, wn, total = 0;
+    size_t o_nrm, o_lam, o_eps, o_A, o_P, o_N, o_GA, o_GN, o_W;
+    if (!cns__mul_ok(n, d, &nd) || !cns__mul_ok(nd, 2, &n2d) || !cns__mul_ok(blk, 2 * n, &wn) ||
+        !add_segment(&total, n, 4 * sizeof(double), &o_nrm) ||
+        !add_segment(&total, n, sizeof(float), &o_lam) ||
+        !add_segment(&total, nd, sizeof(float), &o_eps) ||
+        !add_segment(&total, nd, sizeof(float), &o_A) ||
+        !add_segment(&total, nd, sizeof(float), &o_P) ||
+        !add_segment(&total, n2d, sizeof(float), &o_N) ||
+        !add_segment(&total, nd, sizeof(float), &o_GA) ||
+        !add_segment(&total, nd, sizeof(float), &o_GN) ||
+        !add_segment(&total, wn, sizeof(float), &o_W))
+        return cns__msg(l->last_error, CNS_E_ARG, "n = %zu rows of dim %zu: sizes overflow", n, d);
+    unsigned char *b = cns__malloc(&l->al, total);
+    if (b == NULL)
+        return cns__msg(l->last_error, CNS_E_NOMEM,
+                        "out of memory for the loss scratch of %zu rows (%zu bytes)", n, total);
+    cns__free(&l->al, l->block);
+    l->block = b;
+    l->cap = n;
+    l->lam_n = 0;
+    l->nrm = (double *)(void *)(b + o_nrm);
+    l->lam = (float *)(void *)(b + o_lam);
+    l->eps = (float *)(void *)(b + o_eps);
+    l->A = (float *)(void *)(b + o_A);
+    l->P = (float *)(void *)(b + o_P);
+    l->Nm = (float *)(void *)(b + o_N);
+    l->GA = (float *)(void *)(b + o_GA);
+    l->GN = (float *)(void *)(b + o_GN);
+    l->W = (float *)(void *)(b + o_W);
+    return CNS_OK;
+}
+
+/* ---- kernels --------------------------------------------------------- */
+
+/* log σ(x) = -softplus(-x); softplus(z) = max(z, 0) + log1p(exp(-|z|))
+ * never overflows and keeps the tiny tail (x = 80 gives 1.8e-35, not 0). */
+static double softplus(double z) { return (z > 0.0 ? z : 0.0) + log1p(exp(-fabs(z))); }
+
+/* σ(z) without overflow for either sign. */
+static double sigmoid(double z) {
+    if (z >= 0.0) return 1.0 / (1.0 + exp(-z));
+    double e = exp(z);
+    return e / (1.0 + e);
+}
+
+/* Independent partial sums: GCC at -O2 vectorizes fixed-width blocks
+ * (SLP) but not reductions of unknown length, and one running sum is a
+ * latency chain. */
+#define LANES 16
+
+static double dot_d(const float *restrict a, const float *restrict b, size_t d) {
+    double acc[4] = {0.0, 0.0, 0.0, 0.0};
+    size_t k = 0;
+    for (; k + 4 <= d; k += 4)
+        for (size_t j = 0; j < 4; ++j) acc[j] += (double)a[k + j] * (double)b[k + j];
+    for (; k < d; ++k) acc[0] += (double)a[k] * (double)b[k];
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+/* e^x for x <= 0 without a libm call or a branch, so a block of them
+ * vectorizes: x = k ln2 + r, |r| <= ln2/2, degree-6 Taylor (relative
+ * error < 2e-7), 2^k built in the exponent bits. Below -87 it returns
+ * e^-87 ~ 1.6e-38, which no softmax row can notice next to its max, 1. */
+static inline float exp_nonpos(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    const float k = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* round(x / ln2) */
+    float r = x - k * 0.693145752f;                               /* ln2, high part */
+    r = r - k * 1.42860677e-6f;                                   /* ln2, low part */
+    float p = 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    const int32_t bits = ((int32_t)k + 127) * (1 << 23);
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* row <- softmax(row) in place; returns log sum exp(row) (§9's
+ * logsumexp, shifted by the row max so nothing overflows). */
+CNS__VECTOR_CLONES
+static double softmax_row(float *restrict row, size_t m) {
+    float mx[LANES], sum[LANES];
+    for (size_t j = 0; j < LANES; ++j) {
+        mx[j] = row[0];
+        sum[j] = 0.0f;
+    }
+    size_t k = 0;
+    for (; k + LANES <= m; k += LANES)
+        for (size_t j = 0; j < LANES; ++j) mx[j] = row[k + j] > mx[j] ? row[k + j] : mx[j];
+    float top = row[0];
+    for (size_t j = 0; j < LANES; ++j) top = mx[j] > top ? mx[j] : top;
+    for (size_t t = k; t < m; ++t) top = row[t] > top ? row[t] : top;
+    for (k = 0; k + LANES <= m; k += LANES)
+        for (size_t j = 0; j < LANES; ++j) {
+            const float e = exp_nonpos(row[k + j] - top);
+            row[k + j] = e;
+            sum[j] += e;
+        }
+    double total = 0.0;
+    for (size_t t = k; t < m; ++t) {
+        row[t] = exp_nonpos(row[t] - top);
+        total += row[t];
+    }
+    for (size_t j = 0; j < LANES; ++j) total += sum[j];
+    const float inv = (float)(1.0 / total);
+    for (k = 0; k + LANES <= m; k += LANES)
+        for (size_t j = 0; j < LANES; ++j) row[k + j] *= inv;
+    for (size_t t = k; t < m; ++t) row[t] *= inv;
+    return (double)top + log(total);
+}
+
+/* y = (x + s e) / max(|x + s e|, eps) (e may be NULL); returns the norm. */
+static double normalize_row(const float *restrict x, const float *restrict e, float s,
+                            float *restrict y, size_t d) {
+    if (e != NULL)
+        for (size_t k = 0; k < d; ++k) y[k] = x[k] + s * e[k];
+    else
+        memcpy(y, x, d * sizeof *y);
+    double nrm = sqrt(dot_d(y, y, d));
+    const float inv = (float)(1.0 / (nrm > NORM_EPS ? nrm : NORM_EPS));
+    for (size_t k = 0; k < d; ++k) y[k] *= inv;
+    return nrm;
+}
+
+/* acc += d/dx of y = x / max(|x|, eps) applied to g * gs:
+ * (g - y <g, y>) / |x| on the sphere, g / eps inside the clamp. */
+static void normalize_back(const float *restrict y, const float *restrict g, float gs, double nrm,
+                           float *restrict acc, size_t d) {
+    if (nrm > NORM_EPS) {
+        const float gy = (float)dot_d(g, y, d);
+        const float c = (float)(gs / nrm);
+        for (size_t k = 0; k < d; ++k) acc[k] += c * (g[k] - y[k] * gy);
+    } else {
+        const float c = (float)(gs / NORM_EPS);
+        for (size_t k = 0; k < d; ++k) acc[k] += c * g[k];
+    }
+}
+
+/* Index of the first non-finite value, or count when all are finite. */
+static size_t first_nonfinite(const float *x, size_t count) {
+    float probe[LANES] = {0.0f}; /* x * 0 is NaN exactly for NaN and Inf */
+    size_t k = 0;
+    for (; k + LANES <= count; k += LANES)
+        for (size_t j = 0; j < LANES; ++j) probe[j] += x[k + j] * 0.0f;
+    for (; k < count; ++k) probe[0] += x[k] * 0.0f;
+    int clean = 1;
+    for (size_t j = 0; j < LANES; ++j) clean &= probe[j] == 0.0f;
+    if (clean) return count;
+    for (size_t i = 0; i < count; ++i)
+        if (!isfinite(x[i])) return i;
+    return count;
+}
+
+/* Per-row λ of §8: the caller's, 0 without mixing, or Beta(α_e, β_e)
+ * drawn from the stream (seed, epoch, call) and lifted by min_mix. */
+static void mixing_weights(cns_loss *l, const float *lambda, size_t n, uint64_t call) {
+    if (lambda != NULL) {
+        memcpy(l->lam, lambda, n * sizeof *l->lam);
+        return;
+    }
+    if (!l->mixing) {
+        memset(l->lam, 0, n * sizeof *l->lam);
+        return;
+    }
+    double p = (double)l->epoch / (double)l->curriculum_epochs;
+    if (p > 1.0) p = 1.0;
+    const double a = l->alpha_start + (l->alpha_end - l->alpha_start) * p;
+    const double b = l->beta_start + (l->beta_end - l->beta_start) * p;
+    const double m = l->min_mix;
+    cns__rng r;
+    cns__rng_seed(&r, l->seed, cns__rng_key(STREAM_LAMBDA, (uint64_t)l->epoch, call));
+    for (size_t i = 0; i < n; ++i) {
+        double x = (1.0 - m) * cns__rng_beta(&r, a, b) + m;
+        l->lam[i] = (float)(x < 0.0 ? 0.0 : x > 1.0 ? 1.0 : x);
+    }
+}
+
+/* BPR of §9 on n = λ h + (1 - λ) e_neg (plain e_neg without h); writes
+ * (overwrites) the three gradients. dL/dx_b = -σ(-x_b) / B. */
+static cns_status bpr_term(cns_loss *l, const float *u, const float *pos, const float *neg,
+                           const float *h, const float *lam, size_t n, float *grad_u,
+                           float *grad_pos, float *grad_neg, double *out) {
+    const size_t d = (size_t)l->dim;
+    const double inv_n = 1.0 / (double)n;
+    double sum = 0.0;
+    for (size_t b = 0; b < n; ++b) {
+        const float *restrict ub = u + b * d, *restrict pb = pos + b * d;
+        const float *restrict jb = neg + b * d;
+        const float *restrict hb = h ? h + b * d : jb;
+        const float lb = h ? lam[b] : 0.0f, ml = 1.0f - lb;
+        float *restrict gu = grad_u + b * d, *restrict gp = grad_pos + b * d;
+        float *restrict gn = grad_neg + b * d;
+        /* gu holds pos - n for the moment: the score and grad_u share it. */
+        for (size_t k = 0; k < d; ++k) gu[k] = pb[k] - (lb * hb[k] + ml * jb[k]);
+        const double x = dot_d(ub, gu, d);
+        if (!isfinite(x))
+            return cns__msg(l->last_error, CNS_E_NUMERIC,
+                            "BPR term: row %zu: the score <u, pos - neg> is %g", b, x);
+        sum += softplus(-x);
+        const float c = (float)(-sigmoid(-x) * inv_n);
+        const float cn = -c * ml; /* the negative's share; h's share is dropped */
+        for (size_t k = 0; k < d; ++k) {
+            gu[k] *= c;
+            gp[k] = c * ub[k];
+            gn[k] = cn * ub[k];
+        }
+    }
+    *out = sum * inv_n;
+    return CNS_OK;
+}
+
+/* Contrastive term of §9; adds cl_weight * dL_cl/d(pos, neg) into the
+ * gradients. Similarities through sgemm in blocks of anchor rows. */
+static cns_status contrastive_term(cns_loss *l, const float *pos, const float *neg, const float *h,
+                                   size_t n, uint64_t call, float *grad_pos, float *grad_neg,
+                                   double *out) {
+    const size_t d = (size_t)l->dim, n2 = 2 * n;
+    const double tau = l->temperature;
+    const float s = (float)l->positive_noise;
+    double *na = l->nrm, *np = na + n, *nN = np + n;
+    float *A = l->A, *P = l->P, *Nm = l->Nm, *GA = l->GA, *GN = l->GN, *W = l->W;
+
+    const float *eps = NULL;
+    if (s != 0.0f) {
+        eps = l->fixed_eps;
+        if (eps == NULL) {
+            cns__rng r;
+            cns__rng_seed(&r, l->seed, cns__rng_key(STREAM_NOISE, (uint64_t)l->epoch, call));
+            cns__rng_normal_fill(&r, l->eps, n * d, 1.0f);
+            eps = l->eps;
+        }
+    }
+    for (size_t b = 0; b < n; ++b) {
+        na[b] = normalize_row(pos + b * d, NULL, 0.0f, A + b * d, d);
+        np[b] = normalize_row(pos + b * d, eps ? eps + b * d : NULL, s, P + b * d, d);
+        nN[b] = normalize_row(h + b * d, NULL, 0.0f, Nm + b * d, d);
+        nN[n + b] = normalize_row(neg + b * d, NULL, 0.0f, Nm + (n + b) * d, d);
+        if (!isfinite(na[b] + np[b] + nN[b] + nN[n + b]))
+            return cns__msg(l->last_error, CNS_E_NUMERIC,
+                            "contrastive term: row %zu: the norm of %s is not finite", b,
+                            !isfinite(na[b])   ? "pos"
+                            : !isfinite(np[b]) ? "pos + noise"
+                            : !isfinite(nN[b]) ? "synth"
+                                               : "neg");
+    }
+
+    double pos_sum = 0.0, lse_sum = 0.0;
+    for (size_t b = 0; b < n; ++b) pos_sum += dot_d(A + b * d, P + b * d, d);
+
+    /* cl_weight folded into the softmax weights' scale: GA, GN come out
+     * already weighted. */
+    const float scale = (float)(l->cl_weight / ((double)n * tau));
+    for (size_t b0 = 0; b0 < n; b0 += CL_BLOCK) {
+        const size_t m = n - b0 < CL_BLOCK ? n - b0 : CL_BLOCK;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n2, (int)d,
+                    (float)(1.0 / tau), A + b0 * d, (int)d, Nm, (int)d, 0.0f, W, (int)n2);
+        for (size_t r = 0; r < m; ++r) {
+            const double lse = softmax_row(W + r * n2, n2);
+            if (!isfinite(lse))
+                return cns__msg(l->last_error, CNS_E_NUMERIC,
+                                "contrastive term: row %zu: logsumexp is %g", b0 + r, lse);
+            lse_sum += lse;
+        }
+        /* dL/dA = W N / (B τ);  dL/dN_neg = W[:, B:]^T A / (B τ), summed over blocks. */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)d, (int)n2, scale, W,
+                    (int)n2, Nm, (int)d, 0.0f, GA + b0 * d, (int)d);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)d, (int)m, scale, W + n,
+                    (int)n2, A + b0 * d, (int)d, b0 == 0 ? 0.0f : 1.0f, GN, (int)d);
+    }
+
+    for (size_t b = 0; b < n; ++b) {
+        const float *restrict a = A + b * d, *restrict p = P + b * d;
+        float *restrict ga = GA + b * d;
+        /* The positive pair: dL/dA -= p / (B τ), dL/dP = -a / (B τ). */
+        for (size_t k = 0; k < d; ++k) ga[k] -= scale * p[k];
+        normalize_back(a, ga, 1.0f, na[b], grad_pos + b * d, d);
+        normalize_back(p, a, -scale, np[b], grad_pos + b * d, d);
+        normalize_back(Nm + (n + b) * d, GN + b * d, 1.0f, nN[n + b], grad_neg + b * d, d);
+    }
+    *out = (lse_sum - pos_sum / tau) / (double)n;
+    return CNS_OK;
+}
+
+/* ---- compute --------------------------------------------------------- */
+
+CNS_API cns_status cns_loss_compute(cns_loss *l, const float *u, const float *pos,
+                                    const float *neg, const float *synth, const float *lambda,
+                                    size_t n, float *grad_u, float *grad_pos, float *grad_neg,
+                                    double *loss) {
+    if (l == NULL) return CNS_E_ARG;
+    const char *missing = u == NULL          ? "u"
+                          : pos == NULL      ? "pos"
+                          : neg == NULL      ? "neg"
+                          : grad_u == NULL   ? "grad_u"
+                          : grad_pos == NULL ? "grad_pos"
+                          : grad_neg == NULL ? "grad_neg"
+                                             : NULL;
+    if (missing != NULL) return cns__msg(l->last_error, CNS_E_ARG, "%s is NULL", missing);
+    if (n == 0) return cns__msg(l->last_error, CNS_E_ARG, "n = 0: the batch has no rows");
+    const size_t d = (size_t)l->dim;
+    size_t nd;
+    if (n > (size_t)INT_MAX / 2 || !cns__mul_ok(n, d, &nd))
+        return cns__msg(l->last_error, CNS_E_ARG, "n = %zu rows is too many", n);
+    if (synth != NULL && lambda != NULL)
+        for (size_t b = 0; b < n; ++b)
+            if (!(lambda[b] >= 0.0f && lambda[b] <= 1.0f))
+                return cns__msg(l->last_error, CNS_E_ARG, "lambda[%zu] = %g is outside [0, 1]", b,
+                                (double)lambda[b]);
+    if (synth != NULL) {
+        cns_status st = ensure_scratch(l, n);
+        if (st != CNS_OK) return st;
+        l->lam_n = 0;
+    }
+    const uint64_t call = l->calls++;
+
+    double lam_mean = 0.0;
+    if (synth != NULL) {
+        mixing_weights(l, lambda, n, call);
+        for (size_t b = 0; b < n; ++b) lam_mean += l->lam[b];
+        lam_mean /= (double)n;
+    }
+    double bpr = 0.0, cl = 0.0;
+    cns_status st = bpr_term(l, u, pos, neg, synth, l->lam, n, grad_u, grad_pos, grad_neg, &bpr);
+    if (st != CNS_OK) return st;
+    if (synth != NULL && l->cl_weight > 0.0) {
+        st = contrastive_term(l, pos, neg, synth, n, call, grad_pos, grad_neg, &cl);
+        if (st != CNS_OK) return st;
+    }
+    const double total = bpr + l->cl_weight * cl;
+    if (!isfinite(total))
+        return cns__msg(l->last_error, CNS_E_NUMERIC, "total loss is %g (BPR %g, contrastive %g)",
+                        total, bpr, cl);
+    const float *grads[3] = {grad_u, grad_pos, grad_neg};
+    static const char *const names[3] = {"u", "pos", "neg"};
+    for (int g = 0; g < 3; ++g) {
+        size_t at = first_nonfinite(grads[g], nd);
+        if (at < nd)
+            return cns__msg(l->last_error, CNS_E_NUMERIC,
+                            "%s: gradient of %s, row %zu is not finite",
+                            g == 0 ? "BPR term" : "BPR or contrastive term", names[g], at / d);
+    }
+    l->terms[CNS_TERM_TOTAL] = total;
+    l->terms[CNS_TERM_BPR] = bpr;
+    l->terms[CNS_TERM_CL] = cl;
+    l->terms[CNS_TERM_LAMBDA] = lam_mean;
+    if (synth != NULL) l->lam_n = n;
+    if (loss != NULL) *loss = total;
+    return CNS_OK;
+}

@@ -1,0 +1,107 @@
+/* libFuzzer target for the checkpoint container (lib/checkpoint.c).
+ *
+ * Feeds arbitrary bytes to cns__ckpt_parse as a model and as a sampler
+ * checkpoint and looks up the tags the model and sampler use; then the
+ * same bytes again with every reachable CRC recomputed, so the structural
+ * checks behind the checksums get fuzzed too. Beyond
+ * memory safety (ASan/UBSan) it checks the contract: a rejection is
+ * CNS_E_CORRUPT or CNS_E_VERSION with a message and nothing allocated, at
+ * most one kind accepts a given input, and every section found lies inside
+ * the file with the size the table gives.
+ *
+ * Build and run (not part of the CMake build; see docs/CHECKPOINT.md):
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ibuild/include -Ilib \
+ *     tests/fuzz/fuzz_checkpoint.c lib/[a-z]*.c -DCNS_STATIC -D_POSIX_C_SOURCE=200809L \
+ *     $(pkg-config --cflags --libs openblas) -lpthread -lm -o /tmp/fuzz_ckpt
+ *   cp -r tests/fuzz/corpus/checkpoint /tmp/ckpt_corpus
+ *   /tmp/fuzz_ckpt -max_total_time=60 /tmp/ckpt_corpus */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "checkpoint.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const uint32_t k_kinds[2] = {CNS__CKPT_KIND_MODEL, CNS__CKPT_KIND_SAMPLER};
+static const uint32_t k_tags[] = {CNS__TAG_MHDR, CNS__TAG_GRPH, CNS__TAG_EGOU, CNS__TAG_EGOI,
+                                  CNS__TAG_ADMM, CNS__TAG_ADMV, CNS__TAG_SHDR, CNS__TAG_DNSR,
+                                  CNS__TAG_DADM, CNS__TAG('A', 'A', 'A', 'A')};
+
+#define REQUIRE(c) \
+    do {                   \
+        if (!(c)) __builtin_trap(); \
+    } while (0)
+
+/* Recomputes every CRC the layout lets us reach, so mutations get past
+ * the checksums to the structural checks behind them (a random mutation
+ * almost never keeps a CRC32C valid). */
+static void reseal(unsigned char *b, size_t size) {
+    if (size < CNS__CKPT_HEADER_SIZE) return;
+    uint64_t count = cns__le32_get(b + 16);
+    if (count > (size - CNS__CKPT_HEADER_SIZE) / CNS__CKPT_ENTRY_SIZE) count = 0;
+    unsigned char *table = b + CNS__CKPT_HEADER_SIZE;
+    for (uint64_t i = 0; i < count; ++i) {
+        unsigned char *e = table + i * CNS__CKPT_ENTRY_SIZE;
+        uint64_t off = cns__le64_get(e + 8), n = cns__le64_get(e + 16);
+        if (off <= size && n <= size - off) cns__le32_put(e + 24, cns__crc32c(0, b + off, (size_t)n));
+    }
+    cns__le32_put(b + 40, cns__crc32c(0, table, (size_t)count * CNS__CKPT_ENTRY_SIZE));
+    cns__le32_put(b + 44, cns__crc32c(0, b, 44));
+}
+
+static void check(const uint8_t *data, size_t size) {
+    cns__alloc al;
+    REQUIRE(cns__alloc_init(&al, NULL) == CNS_OK);
+    int accepted = 0;
+    for (size_t k = 0; k < 2; ++k) {
+        cns__ckpt_file f;
+        cns_error e;
+        memset(&e, 0, sizeof e);
+        cns_status st = cns__ckpt_parse(data, size, k_kinds[k], &al, &f, &e);
+        if (st != CNS_OK) {
+            REQUIRE(st == CNS_E_CORRUPT || st == CNS_E_VERSION);
+            REQUIRE(e.status == (int)st && e.message[0] != '\0');
+            REQUIRE(f.bytes == NULL);
+            continue;
+        }
+        accepted++;
+        REQUIRE(f.size == size && f.kind == k_kinds[k]);
+        REQUIRE(f.count <= CNS__CKPT_MAX_SECTIONS);
+        unsigned sum = 0;
+        for (size_t t = 0; t < sizeof k_tags / sizeof k_tags[0]; ++t) {
+            const void *d = NULL;
+            uint64_t n = 0;
+            if (cns__ckpt_find(&f, k_tags[t], UINT64_MAX, &d, &n, &e) != CNS_OK) {
+                REQUIRE(e.status == CNS_E_CORRUPT);
+                continue;
+            }
+            const unsigned char *p = d;
+            REQUIRE(p >= f.bytes + CNS__CKPT_HEADER_SIZE && n <= f.size);
+            REQUIRE((size_t)(p - f.bytes) <= f.size - (size_t)n);
+            REQUIRE((uintptr_t)p % 8 == 0);
+            for (uint64_t i = 0; i < n; ++i) sum += p[i]; /* ASan checks every byte */
+            REQUIRE(cns__ckpt_find(&f, k_tags[t], n, &d, NULL, &e) == CNS_OK);
+            REQUIRE(cns__ckpt_find(&f, k_tags[t], n + 1, &d, NULL, &e) == CNS_E_CORRUPT);
+        }
+        (void)sum;
+        cns__ckpt_close(&f);
+        REQUIRE(f.bytes == NULL);
+    }
+    REQUIRE(accepted <= 1); /* the kind field decides */
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    check(data, size);
+    /* The same bytes with valid checksums, in an exact-size heap copy so
+     * ASan catches any read past the end. */
+    unsigned char *copy = malloc(size > 0 ? size : 1);
+    if (copy == NULL) return 0;
+    if (size > 0) memcpy(copy, data, size);
+    reseal(copy, size);
+    check(copy, size);
+    free(copy);
+    return 0;
+}
