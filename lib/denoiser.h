@@ -42,6 +42,7 @@ typedef struct cns__denoiser {
     float *h;                     /* cap x hid */
     float *dh;                    /* cap x hid */
     int last_norm, last_dropout;  /* what the last forward applied */
+    int threads;                  /* workers for the elementwise phases (GEMMs: OpenBLAS's own) */
 } cns__denoiser;
 
 /* Parameter counts: n_params = td*td + td + hid*(d+td) + hid + d*hid + d. */
@@ -63,15 +64,34 @@ cns_status cns__denoiser_reserve(cns__denoiser *m, size_t n, const cns__alloc *a
 void cns__denoiser_forward(cns__denoiser *m, const float *x, size_t n, const int32_t *t_rows,
                            int32_t t_all, int norm, double dropout, cns__rng *rng, float *out);
 
+/* Called on each block of rows [begin, end) as soon as its x̂0 is in
+ * out, on the worker that computed it (the sampler fuses its posterior
+ * step here while the rows are in cache). */
+typedef void (*cns__rows_fn)(void *arg, size_t begin, size_t end);
+
+/* cns__denoiser_forward with an epilogue per block of rows. Rows are split
+ * over m->threads workers; each runs its GEMMs in blocks of 64 rows.
+ * keep = 0 (inference: no backward will follow) lets a shared-t call
+ * without dropout skip the copy of the normalised input; on that path
+ * inv_in (optional, n entries from cns__inv_norms) supplies the inverse
+ * norms, which a caller can compute while the rows are still in cache. */
+void cns__denoiser_forward_ex(cns__denoiser *m, const float *x, size_t n, const int32_t *t_rows,
+                              int32_t t_all, int norm, double dropout, cns__rng *rng, float *out,
+                              int keep, const float *inv_in, cns__rows_fn epilogue,
+                              void *epilogue_arg);
+
+/* inv[r] = 1 / max(|x_r|, 1e-12), or 1 when norm is 0. */
+void cns__inv_norms(const float *x, float *inv, size_t n, size_t d, int norm);
+
 /* Backward of the last forward (same x, n, t): grads := d loss / d params
  * for dout = d loss / d x̂0 (n x d). dx (optional, n x d) receives
  * d loss / d x. */
 void cns__denoiser_backward(cns__denoiser *m, const float *x, const float *dout, size_t n,
                             const int32_t *t_rows, int32_t t_all, float *dx);
 
-/* tanh for n floats in place, vectorized; relative error below ~1e-6
- * (odd Taylor polynomial below |x| = 1/4, else (1 - e)/(1 + e) with
- * e = exp(-2|x|) from a degree-7 polynomial; saturates at |x| >= 9). */
+/* tanh for n floats in place, vectorized: a rational approximation with
+ * relative error below ~1e-6 (3e-7 measured), exactly +-1 from |x| ~ 9 on;
+ * a NaN or infinite input gives NaN. */
 void cns__tanh_inplace(float *x, size_t n);
 
 #endif

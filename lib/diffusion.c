@@ -125,9 +125,10 @@ CNS__HOT static void box_muller(const uint64_t *restrict bits, float *restrict c
         m.f = u1;
         int32_t e = (int32_t)(m.u >> 23) - 127;
         m.u = (m.u & 0x007fffffu) | 0x3f800000u; /* [1, 2) */
-        int big = m.f > 1.41421356f;
-        float mf = big ? 0.5f * m.f : m.f;
-        float ef = (float)e + (big ? 1.0f : 0.0f);
+        uint32_t big = 0u - (uint32_t)(m.u > 0x3fb504f3u); /* mantissa > sqrt(2) */
+        float mf;
+        CNS__BLENDF(big, 0.5f * m.f, m.f, mf);
+        float ef = (float)(e + (int32_t)(big & 1u));
         float z = (mf - 1.0f) / (mf + 1.0f), z2 = z * z;
         float lnm = 2.0f * z * (1.0f + z2 * (1.0f / 3 + z2 * (1.0f / 5 + z2 * (1.0f / 7 + z2 * (1.0f / 9)))));
         float ln = lnm + ef * 0.69314718056f;
@@ -150,9 +151,11 @@ CNS__HOT static void box_muller(const uint64_t *restrict bits, float *restrict c
         float sn = psi * (1.0f - p2 * (1.0f / 6 - p2 * (1.0f / 120 - p2 * (1.0f / 5040 - p2 * (1.0f / 362880)))));
         float cs = 1.0f - p2 * (0.5f - p2 * (1.0f / 24 - p2 * (1.0f / 720 - p2 * (1.0f / 40320 - p2 * (1.0f / 3628800)))));
         /* rotate (cs, sn) by j quarter turns */
-        float x = (j & 1) ? -sn : cs;
-        float y = (j & 1) ? cs : sn;
-        float sg = (j & 2) ? -1.0f : 1.0f;
+        uint32_t odd = 0u - (uint32_t)(j & 1);
+        float x, y;
+        CNS__BLENDF(odd, -sn, cs, x);
+        CNS__BLENDF(odd, cs, sn, y);
+        float sg = 1.0f - (float)(j & 2); /* j & 2 is 0 or 2 */
         c[k] = sg * x * r;
         s[k] = sg * y * r;
     }

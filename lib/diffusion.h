@@ -17,10 +17,23 @@
  * does not vectorize these loops). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define CNS__HOT \
-    __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default"), optimize("O3", "no-math-errno")))
+    __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3", "no-math-errno")))
 #else
 #define CNS__HOT
 #endif
+
+/* mask ? a : b for a mask of all ones or all zeros, on the bits: a float
+ * select in a loop blocks GCC's if-conversion (both arms are FP ops that
+ * may trap), an integer blend vectorizes on every target. A macro, not an
+ * inline function: GCC does not inline across the optimize attribute. */
+#define CNS__BLENDF(mask, a, b, out)                                   \
+    do {                                                               \
+        union { float f; uint32_t u; } bx_, by_;                       \
+        bx_.f = (a);                                                   \
+        by_.f = (b);                                                   \
+        bx_.u = (bx_.u & (mask)) | (by_.u & ~(mask));                  \
+        (out) = bx_.f;                                                 \
+    } while (0)
 
 /* Every array has T entries, index t = 0 .. T-1. */
 typedef struct cns__schedule {

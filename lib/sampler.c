@@ -6,6 +6,7 @@
 
 #include "dataset_internal.h"
 #include "error.h"
+#include "parallel.h"
 #include "sampler_internal.h"
 
 #define MAX_DIM 65536
@@ -36,7 +37,8 @@ static void free_draw(cns_sampler *s) {
     cns__free(&s->al, s->xhat);
     cns__free(&s->al, s->noise);
     cns__free(&s->al, s->score);
-    s->cand = s->xhat = s->noise = s->score = NULL;
+    cns__free(&s->al, s->inv);
+    s->cand = s->xhat = s->noise = s->score = s->inv = NULL;
     s->cap_draw = 0;
 }
 
@@ -364,6 +366,22 @@ CNS__HOT static void posterior_step(float *restrict x, const float *restrict xha
     }
 }
 
+typedef struct post_job {
+    float *x;
+    const float *xhat, *z;
+    float *inv; /* the next step's inverse norms, while the rows are hot */
+    size_t d;
+    float c1, c2;
+    int norm;
+} post_job;
+
+static void post_range(void *arg, size_t b, size_t e) {
+    post_job *j = arg;
+    posterior_step(j->x + b * j->d, j->xhat + b * j->d, j->z ? j->z + b * j->d : NULL,
+                   (e - b) * j->d, j->c1, j->c2);
+    if (j->inv) cns__inv_norms(j->x + b * j->d, j->inv + b, e - b, j->d, j->norm);
+}
+
 /* score[r] = <u[r], c[r]> for n rows of width d. */
 CNS__HOT static void row_dots(const float *restrict u, const float *restrict c, size_t n, size_t d,
                               float *restrict score) {
@@ -390,7 +408,8 @@ static cns_status reserve_draw(cns_sampler *s, size_t rows) {
     s->xhat = cns__malloc(&s->al, bytes);
     s->noise = cns__malloc(&s->al, bytes);
     s->score = cns__malloc(&s->al, rows * sizeof(float));
-    if (!s->cand || !s->xhat || !s->noise || !s->score) {
+    s->inv = cns__malloc(&s->al, rows * sizeof(float));
+    if (!s->cand || !s->xhat || !s->noise || !s->score || !s->inv) {
         free_draw(s);
         return CNS_E_NOMEM;
     }
@@ -424,6 +443,7 @@ static cns_status draw_diffusion(cns_sampler *s, const float *user, const float 
     const int reference = s->mode != CNS_MODE_TRAINED;
     const double p_drop = reference ? s->dropout : 0.0; /* §13: dropout on while sampling */
     const size_t blk = n * D;
+    s->den.threads = (int)s->threads;
 
     /* Level j occupies rows [j n, (j+1) n). Levels are ascending, so at step
      * t the active levels (those whose chain has started) are a suffix of
@@ -436,6 +456,7 @@ static cns_status draw_diffusion(cns_sampler *s, const float *user, const float 
             int32_t t0 = s->levels[j] - 1;
             cns__normal_fill_fast(&s->rng_draw, x, blk, 1.0f);
             noise_rows(x, pos, blk, sc->sqrt_ab[t0], sc->sqrt_1mab[t0]);
+            cns__inv_norms(x, s->inv + (size_t)j * n, n, D, (int)s->norm);
         }
         started = 0;
     }
@@ -445,17 +466,21 @@ static cns_status draw_diffusion(cns_sampler *s, const float *user, const float 
             float *x = s->cand + (size_t)started * blk;
             cns__normal_fill_fast(&s->rng_draw, x, blk, 1.0f);
             noise_rows(x, pos, blk, sc->sqrt_ab[t], sc->sqrt_1mab[t]);
+            cns__inv_norms(x, s->inv + (size_t)started * n, n, D, (int)s->norm);
         }
         float *x = s->cand + (size_t)started * blk;
         size_t active = (size_t)(L - started) * n;
-        cns__denoiser_forward(&s->den, x, active, NULL, t, (int)s->norm, p_drop, &s->rng_draw,
-                              s->xhat);
         const float *z = NULL;
         if (s->sampling_noise && t > 0) {
             cns__normal_fill_fast(&s->rng_draw, s->noise, active * D, sc->sigma[t]);
             z = s->noise;
         }
-        posterior_step(x, s->xhat, z, active * D, sc->c1f[t], sc->c2f[t]);
+        /* x̂0 = f(x, t), then x <- c1 x̂0 + c2 x (+ z) per block of rows */
+        float *inv = s->inv + (size_t)started * n;
+        post_job pj = {x, s->xhat, z, p_drop > 0.0 ? NULL : inv, D, sc->c1f[t], sc->c2f[t],
+                       (int)s->norm};
+        cns__denoiser_forward_ex(&s->den, x, active, NULL, t, (int)s->norm, p_drop, &s->rng_draw,
+                                 s->xhat, 0, p_drop > 0.0 ? NULL : inv, post_range, &pj);
     }
 
     /* §7.3: sigma is monotonic, so the best score is the largest dot. */
@@ -658,6 +683,7 @@ cns_status cns__sampler_diffusion_loss(cns_sampler *s, const float *pos, size_t 
         noise_rows(s->xprev + o, pos + o, D, sc->sqrt_ab[tp], sc->sqrt_1mab[tp]);
     }
     /* §6.2 */
+    s->den.threads = (int)s->threads;
     cns__denoiser_forward(&s->den, s->xt, n, s->trow, 0, (int)s->norm, s->dropout, &s->rng_train,
                           s->xhat_train);
     /* §6.3–5, in double across rows: the step weights span five orders */

@@ -38,6 +38,7 @@ struct cns_sampler {
     float *xhat;           /* cap_draw x dim */
     float *noise;          /* cap_draw x dim */
     float *score;          /* cap_draw: <e_u, candidate>, level-major like cand */
+    float *inv;            /* cap_draw: 1/|x| of the chain states, for the next step */
 
     /* train workspace */
     size_t cap_train;
