@@ -310,6 +310,96 @@ START_TEST(test_numeric_failure_keeps_weights) {
 }
 END_TEST
 
+/* §7 against a float64 replay: the same eps (the draw stream is seeded
+ * the way lib/sampler.c seeds it), the chain computed with the reference
+ * denoiser. Covers the batched levels, the fused fast path and, in the
+ * reference mode (dropout off here), the full-length chain. */
+static void check_chain_replay(int mode, int threads) {
+    enum { N = 150, D = 6 };
+    cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, D, 4, 5, 31);
+    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_MODE, mode), CNS_OK);
+    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_THREADS, threads), CNS_OK);
+    ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_DROPOUT, 0.0), CNS_OK);
+    ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_NOISE_SCALE, 10.0), CNS_OK);
+    for (size_t i = 0; i < s->den.n_params; ++i) s->den.params[i] *= 2.0f; /* livelier map */
+    float pos[N * D], user[N * D], out[N * D];
+    fill_emb(pos, N * D, 1, 0.3);
+    fill_emb(user, N * D, 2, 0.3);
+    ck_assert_status(cns_sampler_draw(s, user, pos, N, out), CNS_OK);
+    const int L = 3, T = 20;
+    static float eps[3][N * D];
+    cns__rng r;
+    cns__rng_seed(&r, 31, 0x64726177ull);
+    for (int k = 0; k < L; ++k) {
+        int j = mode == CNS_MODE_TRAINED ? L - 1 - k : k; /* the order the chains start */
+        cns__normal_fill_fast(&r, eps[j], N * D, 1.0f);
+    }
+    double p[512] = {0};
+    for (size_t i = 0; i < s->den.n_params; ++i) p[i] = s->den.params[i];
+    ref_shape sh = {D, 4, 5};
+    const cns__schedule *sc = &s->sched;
+    double worst = 0.0;
+    for (int j = 0; j < L; ++j) {
+        int lev = s->levels[j];
+        int top = mode == CNS_MODE_TRAINED ? lev - 1 : T - 1;
+        for (int row = 0; row < N; ++row) {
+            double x[D], f[D];
+            for (int k = 0; k < D; ++k)
+                x[k] = sqrt(sc->alpha_bar[lev - 1]) * pos[row * D + k] +
+                       sqrt(1 - sc->alpha_bar[lev - 1]) * eps[j][row * D + k];
+            for (int t = top; t >= 0; --t) {
+                ref_denoise(&sh, p, x, t, 1, f);
+                for (int k = 0; k < D; ++k) x[k] = sc->c1[t] * f[k] + sc->c2[t] * x[k];
+            }
+            const float *c = s->cand + ((size_t)j * N + row) * D;
+            for (int k = 0; k < D; ++k) {
+                double e = fabs(c[k] - x[k]) / (fabs(x[k]) + 1e-2);
+                if (e > worst) worst = e;
+            }
+        }
+    }
+    ck_assert_msg(worst < 1e-4, "mode %d threads %d: candidates differ from the replay by %g", mode,
+                  threads, worst);
+    cns_sampler_free(s);
+}
+
+START_TEST(test_chain_replay) {
+    check_chain_replay(CNS_MODE_TRAINED, 1);
+    check_chain_replay(CNS_MODE_TRAINED, 2);
+    check_chain_replay(CNS_MODE_REFERENCE, 1);
+}
+END_TEST
+
+START_TEST(test_threads_and_sampling_noise) {
+    enum { N = 1000, D = 16 };
+    float *pos = malloc(N * D * sizeof(float)), *user = malloc(N * D * sizeof(float));
+    float *out[2][2];
+    fill_emb(pos, N * D, 1, 0.3);
+    fill_emb(user, N * D, 2, 0.3);
+    for (int noise = 0; noise <= 1; ++noise) {
+        for (int k = 0; k < 2; ++k) {
+            out[noise][k] = malloc(N * D * sizeof(float));
+            cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, D, 8, 8, 3);
+            ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_SAMPLING_NOISE, noise), CNS_OK);
+            ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_THREADS, k == 0 ? 1 : 3), CNS_OK);
+            ck_assert_status(cns_sampler_train_step(s, pos, N, NULL), CNS_OK);
+            ck_assert_status(cns_sampler_draw(s, user, pos, N, out[noise][k]), CNS_OK);
+            cns_sampler_free(s);
+        }
+        /* the rows do not depend on how they are split over threads */
+        for (int i = 0; i < N * D; ++i) {
+            ck_assert(isfinite(out[noise][0][i]));
+            ck_assert_close(out[noise][1][i], out[noise][0][i], 1e-5, 1e-6);
+        }
+    }
+    /* sampling noise changes the chain */
+    ck_assert_int_ne(memcmp(out[0][0], out[1][0], N * D * sizeof(float)), 0);
+    for (int i = 0; i < 4; ++i) free(out[i / 2][i % 2]);
+    free(pos);
+    free(user);
+}
+END_TEST
+
 /* ---- steady state allocates nothing --------------------------------------- */
 
 typedef struct counting { size_t calls; } counting;
@@ -579,6 +669,8 @@ int main(void) {
     tcase_add_test(tc, test_training_lowers_loss);
     tcase_add_test(tc, test_draw_picks_best_and_levels_spread);
     tcase_add_test(tc, test_determinism);
+    tcase_add_test(tc, test_chain_replay);
+    tcase_add_test(tc, test_threads_and_sampling_noise);
     tcase_add_test(tc, test_reference_and_gaussian_modes);
     tcase_add_test(tc, test_numeric_failure_keeps_weights);
     tcase_add_test(tc, test_no_allocation_after_first_size);
