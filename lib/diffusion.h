@@ -17,7 +17,7 @@
  * does not vectorize these loops). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define CNS__HOT \
-    __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3", "no-math-errno")))
+    __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3")))
 #else
 #define CNS__HOT
 #endif
