@@ -81,7 +81,10 @@ void cns__denoiser_forward_ex(cns__denoiser *m, const float *x, size_t n, const 
                               void *epilogue_arg);
 
 /* inv[r] = 1 / max(|x_r|, 1e-12), or 1 when norm is 0. */
-void cns__inv_norms(const float *x, float *inv, size_t n, size_t d, int norm);
+/* Hidden explicitly: as target_clones ifuncs they would otherwise be
+ * exported from the shared library with their resolvers. */
+__attribute__((visibility("hidden"))) void cns__inv_norms(const float *x, float *inv, size_t n,
+                                                          size_t d, int norm);
 
 /* Backward of the last forward (same x, n, t): grads := d loss / d params
  * for dout = d loss / d x̂0 (n x d). dx (optional, n x d) receives
@@ -92,6 +95,6 @@ void cns__denoiser_backward(cns__denoiser *m, const float *x, const float *dout,
 /* tanh for n floats in place, vectorized: a rational approximation with
  * relative error below ~1e-6 (3e-7 measured), exactly +-1 from |x| ~ 9 on;
  * a NaN or infinite input gives NaN. */
-void cns__tanh_inplace(float *x, size_t n);
+__attribute__((visibility("hidden"))) void cns__tanh_inplace(float *x, size_t n);
 
 #endif
