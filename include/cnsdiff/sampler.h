@@ -24,7 +24,16 @@
  *
  * Buffers: all inputs are row-major n_rows x dim floats owned by the
  * caller; out_neg is caller-owned n_rows x dim. No allocation happens
- * inside draw or train_step once a batch of that size has been seen.
+ * inside draw or train_step once a batch of that size (or larger) has been
+ * seen; the workspace only grows.
+ *
+ * Cost (DIFFUSION, defaults): a draw runs the denoiser 10 + 14 + 18 = 42
+ * times per row (the levels' chains are batched: one GEMM per reverse step
+ * over every level whose chain is running); the reference mode runs it
+ * 3 x 20 = 60 times per row. CNS_SAMPLER_THREADS splits the rows over the
+ * sampler's own workers; each runs its GEMMs in blocks of 64 rows, small
+ * enough for OpenBLAS to run them on the calling thread. The host may
+ * leave OpenBLAS's own thread count as it is.
  *
  * Threads: one thread at a time per sampler; samplers are independent.
  * Random numbers come from the sampler's own seeded streams: the same seed
@@ -48,11 +57,14 @@ typedef enum cns_sampler_kind {
     CNS_SAMPLER_DIFFUSION = 3
 } cns_sampler_kind;
 
-/* Shape descriptor. Fill with cns_sampler_desc_init(). */
+/* Shape descriptor. Fill with cns_sampler_desc_init(). create reads only
+ * the first struct_size bytes (older callers get defaults for the rest).
+ * Out-of-range fields give CNS_E_ARG naming the field. The denoiser
+ * (DIFFUSION only) is initialised from seed as §5 says. */
 typedef struct cns_sampler_desc {
     size_t struct_size;  /* = sizeof(cns_sampler_desc), set by _init */
     int32_t kind;        /* cns_sampler_kind, default CNS_SAMPLER_DIFFUSION */
-    int32_t dim;         /* embedding width, default 64 */
+    int32_t dim;         /* embedding width, default 64, [1, 65536] */
     int32_t steps;       /* diffusion steps T, default 20, [2, 1000] */
     int32_t time_dim;    /* time-embedding width, default 64, even, [2, 4096] */
     int32_t hidden;      /* denoiser hidden width, default 64, [1, 4096] */
@@ -74,12 +86,23 @@ typedef enum cns_noise_schedule {
 
 typedef enum cns_diffusion_mode {
     CNS_MODE_TRAINED = 0,   /* the method as described: trained denoiser, chain from each level */
-    CNS_MODE_REFERENCE = 1, /* §13: denoiser frozen at init, all T reverse steps, dropout on */
+    CNS_MODE_REFERENCE = 1, /* §13: denoiser frozen, all T reverse steps from each level's
+                               noised start, dropout (CNS_SAMPLER_DROPOUT) on while sampling */
     CNS_MODE_GAUSSIAN = 2   /* ablation: the reference candidate replaced by a Gaussian
                                vector of the same norm */
+    /* "Frozen" means train_step does nothing: the denoiser stays as it is.
+     * Select a frozen mode before any train step to sample from the
+     * seeded initialisation, as §13 describes. */
 } cns_diffusion_mode;
 
-/* Tunables (§12 defaults). Ints through _int, doubles through _double. */
+/* Tunables (§12 defaults). Ints through _int, doubles through _double
+ * (the other one gives CNS_E_PARAM, as does an unknown id). A value out of
+ * range gives CNS_E_ARG and leaves the parameter unchanged. Ranges with a
+ * parenthesis exclude that end; cns_sampler_param_bounds reports the ends.
+ * The three level parameters are bounded by the handle's steps (their
+ * static bound is [1, 1000]); a draw whose level set
+ * {sample_start, sample_start + stride, ...} ∩ [1, num_steps] is empty
+ * returns CNS_E_STATE. */
 typedef enum cns_sampler_param {
     CNS_SAMPLER_NOISE_SCHEDULE = 100, /* int, cns_noise_schedule, default LINEAR_VAR */
     CNS_SAMPLER_NOISE_SCALE = 101,    /* double, (0, 100], default 0.1 */
@@ -99,7 +122,12 @@ typedef enum cns_sampler_param {
     CNS_SAMPLER_THREADS = 300         /* int, [1, 256], default 1 */
 } cns_sampler_param;
 /* Changing the schedule parameters recomputes the schedule; they may be
- * changed at any time. */
+ * changed at any time. A value whose schedule would be degenerate (a beta
+ * outside (0, 1): e.g. noise_scale * noise_max >= 1, or with linear-var
+ * noise_min >= noise_max) is refused with CNS_E_ARG and leaves both the
+ * value and the schedule unchanged, so raise noise_max before noise_min.
+ * DENOISER_LR takes effect at the next train step; THREADS applies to
+ * draw and the forward half of train_step. */
 CNS_API CNS_NODISCARD cns_status cns_sampler_set_double(cns_sampler *s, int param, double v);
 CNS_API CNS_NODISCARD cns_status cns_sampler_get_double(const cns_sampler *s, int param, double *v);
 CNS_API CNS_NODISCARD cns_status cns_sampler_set_int(cns_sampler *s, int param, int64_t v);
@@ -110,7 +138,13 @@ CNS_API int32_t cns_sampler_kind_of(const cns_sampler *s);
 CNS_API int32_t cns_sampler_dim(const cns_sampler *s);
 
 /* Context for the catalogue samplers (UNIFORM, DNS), set before each draw.
- * Pointers are borrowed until the next set_context or draw returns. */
+ * Pointers are borrowed until the next set_context or draw returns; a
+ * draw consumes the context (the next draw needs a new set_context).
+ * set_context checks: NULL pointers and n_rows == 0 (CNS_E_ARG),
+ * struct_size smaller than this version's and num_items differing from the
+ * dataset's (CNS_E_SIZE). User ids are checked by the draw (CNS_E_ARG).
+ * DNS draws its M candidates uniformly, with replacement, from the user's
+ * unobserved items and keeps the one with the largest <e_u, e_i>. */
 typedef struct cns_sampler_context {
     size_t struct_size;          /* = sizeof(cns_sampler_context) */
     const cns_dataset *train;    /* observed items per user */
@@ -130,16 +164,23 @@ CNS_API CNS_NODISCARD cns_status cns_sampler_set_context(cns_sampler *s,
  * set with the same n_rows (else CNS_E_STATE); UNIFORM ignores user_emb
  * and pos_emb may be NULL for it. Returns CNS_E_ARG (NULL, n_rows == 0),
  * CNS_E_STATE, CNS_E_SATURATED, CNS_E_NUMERIC (a non-finite candidate),
- * CNS_E_NOMEM (first call at a new size only). */
+ * CNS_E_NOMEM (first call at a new size only).
+ * DIFFUSION: for each level s, x = sqrt(abar_{s-1}) e_pos +
+ * sqrt(1 - abar_{s-1}) eps (fresh eps), then x <- c1_t f(x, t) + c2_t x for
+ * t = s-1 .. 0 (T-1 .. 0 in the frozen modes); the candidate with the
+ * largest <e_u, x> is written (ties: the lowest level). */
 CNS_API CNS_NODISCARD cns_status cns_sampler_draw(cns_sampler *s, const float *user_emb,
                                                   const float *pos_emb, size_t n_rows,
                                                   float *out_neg);
 
 /* One Adam step of the denoiser on the diffusion loss of the batch
  * pos_emb (n_rows x dim, treated as constants). loss (optional) receives
- * L_diff. A no-op returning 0 for UNIFORM, DNS and the frozen modes.
- * CNS_E_NUMERIC when the loss or a gradient is not finite (the denoiser is
- * left unchanged). */
+ * L_diff (§6: mean_rows(w_t mse) + causal_weight mean_elements(KL), with
+ * dropout on the denoiser's input). A no-op returning CNS_OK and loss 0
+ * for UNIFORM, DNS and the frozen modes. CNS_E_ARG for NULL or
+ * n_rows == 0. CNS_E_NUMERIC when the loss or a gradient is not finite
+ * (the denoiser and its Adam moments are left unchanged). With reweight
+ * on, rows at t = 1 (w_1 ~ 9.1e4) carry ~90% of mean_rows(w_t mse). */
 CNS_API CNS_NODISCARD cns_status cns_sampler_train_step(cns_sampler *s, const float *pos_emb,
                                                         size_t n_rows, double *loss);
 

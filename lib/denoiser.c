@@ -1,0 +1,412 @@
+/* The denoiser MLP (ALGORITHM.md §5): init, batched forward and backward. */
+#include "denoiser.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "diffusion.h"
+#include "parallel.h"
+
+size_t cns__denoiser_param_count(int32_t d, int32_t td, int32_t hid) {
+    size_t D = (size_t)d, Td = (size_t)td, H = (size_t)hid;
+    return Td * Td + Td + H * (D + Td) + H + D * H + D;
+}
+
+/* Points the six views at their slices of a flat array. */
+static void set_views(const cns__denoiser *m, float *base, float **Wt, float **bt, float **W1,
+                      float **b1, float **W2, float **b2) {
+    size_t D = (size_t)m->d, Td = (size_t)m->td, H = (size_t)m->hid;
+    *Wt = base;
+    *bt = *Wt + Td * Td;
+    *W1 = *bt + Td;
+    *b1 = *W1 + H * (D + Td);
+    *W2 = *b1 + H;
+    *b2 = *W2 + D * H;
+}
+
+static void fill_normal(cns__rng *r, float *p, size_t n, double std) {
+    for (size_t i = 0; i < n; ++i) p[i] = (float)(cns__rng_normal(r) * std);
+}
+
+cns_status cns__denoiser_init(cns__denoiser *m, int32_t d, int32_t td, int32_t hid, int32_t T,
+                              uint64_t seed, const cns__alloc *al) {
+    memset(m, 0, sizeof *m);
+    m->d = d;
+    m->td = td;
+    m->hid = hid;
+    m->T = T;
+    m->threads = 1;
+    m->n_params = cns__denoiser_param_count(d, td, hid);
+    size_t Tn = (size_t)T;
+    m->params = cns__malloc(al, m->n_params * sizeof(float));
+    m->grads = cns__calloc(al, m->n_params, sizeof(float));
+    m->tau = cns__malloc(al, Tn * (size_t)td * sizeof(float));
+    m->et = cns__malloc(al, Tn * (size_t)td * sizeof(float));
+    m->gt = cns__malloc(al, Tn * (size_t)hid * sizeof(float));
+    m->st = cns__malloc(al, Tn * (size_t)hid * sizeof(float));
+    m->t_used = cns__calloc(al, Tn, 1);
+    m->de = cns__malloc(al, (size_t)td * sizeof(float));
+    double *tmp = cns__malloc(al, (size_t)td * sizeof(double));
+    if (!m->params || !m->grads || !m->tau || !m->et || !m->gt || !m->st || !m->t_used || !m->de || !tmp) {
+        cns__free(al, tmp);
+        cns__denoiser_destroy(m, al);
+        return CNS_E_NOMEM;
+    }
+    set_views(m, m->params, &m->Wt, &m->bt, &m->W1, &m->b1, &m->W2, &m->b2);
+    set_views(m, m->grads, &m->gWt, &m->gbt, &m->gW1, &m->gb1, &m->gW2, &m->gb2);
+    for (int32_t t = 0; t < T; ++t) {
+        cns__time_embedding(t, td, tmp);
+        for (int32_t k = 0; k < td; ++k) m->tau[(size_t)t * (size_t)td + (size_t)k] = (float)tmp[k];
+    }
+    cns__free(al, tmp);
+
+    /* §5 init, in parameter order, from the denoiser's own stream. */
+    cns__rng r;
+    cns__rng_seed(&r, seed, 0x64656e6f69736572ull /* "denoiser" */);
+    size_t D = (size_t)d, Td = (size_t)td, H = (size_t)hid;
+    fill_normal(&r, m->Wt, Td * Td, sqrt(2.0 / (double)(Td + Td)));
+    fill_normal(&r, m->bt, Td, 0.001);
+    fill_normal(&r, m->W1, H * (D + Td), sqrt(2.0 / (double)(D + Td + H)));
+    fill_normal(&r, m->b1, H, 0.001);
+    fill_normal(&r, m->W2, D * H, sqrt(2.0 / (double)(H + D)));
+    fill_normal(&r, m->b2, D, 0.001);
+    return CNS_OK;
+}
+
+static void free_rows(cns__denoiser *m, const cns__alloc *al) {
+    cns__free(al, m->xin);
+    cns__free(al, m->mask);
+    cns__free(al, m->inv_norm);
+    cns__free(al, m->h);
+    cns__free(al, m->dh);
+    m->xin = m->mask = m->inv_norm = m->h = m->dh = NULL;
+    m->cap = 0;
+}
+
+void cns__denoiser_destroy(cns__denoiser *m, const cns__alloc *al) {
+    free_rows(m, al);
+    cns__free(al, m->params);
+    cns__free(al, m->grads);
+    cns__free(al, m->tau);
+    cns__free(al, m->et);
+    cns__free(al, m->gt);
+    cns__free(al, m->st);
+    cns__free(al, m->t_used);
+    cns__free(al, m->de);
+    memset(m, 0, sizeof *m);
+}
+
+cns_status cns__denoiser_reserve(cns__denoiser *m, size_t n, const cns__alloc *al) {
+    if (n <= m->cap) return CNS_OK;
+    size_t nd, nh;
+    if (!cns__mul_ok(n, (size_t)m->d * sizeof(float), &nd) ||
+        !cns__mul_ok(n, (size_t)m->hid * sizeof(float), &nh))
+        return CNS_E_NOMEM;
+    float *xin = cns__malloc(al, nd), *mask = cns__malloc(al, nd);
+    float *inv = cns__malloc(al, n * sizeof(float));
+    float *h = cns__malloc(al, nh), *dh = cns__malloc(al, nh);
+    if (!xin || !mask || !inv || !h || !dh) {
+        cns__free(al, xin);
+        cns__free(al, mask);
+        cns__free(al, inv);
+        cns__free(al, h);
+        cns__free(al, dh);
+        return CNS_E_NOMEM;
+    }
+    free_rows(m, al);
+    m->xin = xin;
+    m->mask = mask;
+    m->inv_norm = inv;
+    m->h = h;
+    m->dh = dh;
+    m->cap = n;
+    return CNS_OK;
+}
+
+/* ---- kernels ------------------------------------------------------------ */
+
+/* Branch-free tanh: |a| clamped to 9 (on the bits, so it vectorizes), then
+ * tanh(x) ~ x P(x^2) / Q(x^2), a [13/6] rational fitted offline to tanh on
+ * [0, 9] by iteratively reweighted least squares on the relative error
+ * (max relative error 3e-7 evaluated in float). */
+#define TANH_BODY(a, out)                                                                      \
+    do {                                                                                       \
+        union { float f; uint32_t u; } ab_;                                                    \
+        ab_.f = (a);                                                                           \
+        uint32_t bits_ = ab_.u & 0x7fffffffu;                                                  \
+        bits_ = bits_ < 0x41100000u ? bits_ : 0x41100000u; /* |a| clamped to 9 (NaN too) */    \
+        ab_.u = bits_;                                                                         \
+        float x_ = ab_.f, u_ = x_ * x_;                                                        \
+        float p_ = -8.712674849056389e-14f;                                                    \
+        p_ = p_ * u_ + 5.372094437139669e-11f;                                                 \
+        p_ = p_ * u_ - 2.043503465429141e-08f;                                                 \
+        p_ = p_ * u_ + 1.1209017886138377e-05f;                                                \
+        p_ = p_ * u_ + 0.003109366964212979f;                                                  \
+        p_ = p_ * u_ + 0.13088909652857944f;                                                   \
+        p_ = p_ * u_ + 0.9999999979518157f;                                                    \
+        float q_ = 0.0002553916100988614f;                                                     \
+        q_ = q_ * u_ + 0.024516899423320377f;                                                  \
+        q_ = q_ * u_ + 0.46422239269744775f;                                                   \
+        q_ = q_ * u_ + 1.0f;                                                                   \
+        union { float f; uint32_t u; } th_;                                                    \
+        th_.f = x_ * p_ / q_;                                                                  \
+        th_.u = th_.u < 0x3f800000u ? th_.u : 0x3f800000u; /* at most 1 */                    \
+        /* copysign, and a - a is NaN for a non-finite input: keep it visible */              \
+        (out) = copysignf(th_.f, (a)) + ((a) - (a));                                           \
+    } while (0)
+
+CNS__HOT void cns__tanh_inplace(float *x, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+        float a = x[i], y;
+        TANH_BODY(a, y);
+        x[i] = y;
+    }
+}
+
+/* h[r] = tanh(h[r]) over n rows of width hid (the bias is in h already),
+ * and out[r] = b2: the second GEMM accumulates onto it. */
+CNS__HOT static void tanh_rows_fill(float *restrict h, size_t n, size_t hid, float *restrict out,
+                                    const float *restrict b2, size_t d) {
+    for (size_t r = 0; r < n; ++r) {
+        float *restrict row = h + r * hid;
+        for (size_t j = 0; j < hid; ++j) {
+            float a = row[j], y;
+            TANH_BODY(a, y);
+            row[j] = y;
+        }
+        float *restrict o = out + r * d;
+        for (size_t j = 0; j < d; ++j) o[j] = b2[j];
+    }
+}
+
+/* xin = x * inv_norm (and * mask); inv_norm = 1/max(|x|, 1e-12) or 1;
+ * h[r] = g_{t_r}: the first GEMM accumulates onto it (saves OpenBLAS's
+ * zeroing of C and a bias pass). */
+CNS__HOT static void normalise_rows(const float *restrict x, float *restrict xin,
+                                    float *restrict inv, const float *restrict mask, size_t n,
+                                    size_t d, int norm, float *restrict h, size_t hid,
+                                    const float *restrict gt, const int32_t *t_rows,
+                                    int32_t t_all) {
+    for (size_t r = 0; r < n; ++r) {
+        const float *restrict xr = x + r * d;
+        float s = 1.0f;
+        if (norm) {
+            float acc[16] = {0};
+            size_t j = 0;
+            for (; j + 16 <= d; j += 16)
+                for (size_t k = 0; k < 16; ++k) acc[k] += xr[j + k] * xr[j + k];
+            float ss = 0.0f;
+            for (; j < d; ++j) ss += xr[j] * xr[j];
+            for (size_t k = 0; k < 16; ++k) ss += acc[k];
+            float nrm = sqrtf(ss);
+            s = 1.0f / (nrm > 1e-12f ? nrm : 1e-12f);
+        }
+        inv[r] = s;
+        float *restrict out = xin + r * d;
+        if (mask) {
+            const float *restrict mr = mask + r * d;
+            for (size_t j = 0; j < d; ++j) out[j] = xr[j] * s * mr[j];
+        } else {
+            for (size_t j = 0; j < d; ++j) out[j] = xr[j] * s;
+        }
+        const float *restrict g = gt + (size_t)(t_rows ? t_rows[r] : t_all) * hid;
+        float *restrict hr = h + r * hid;
+        for (size_t j = 0; j < hid; ++j) hr[j] = g[j];
+    }
+}
+
+/* inv[r] = 1/max(|x_r|, 1e-12) (or 1): the draw's path, where the GEMM
+ * reads x itself and the scale is applied after it (no copy of x). */
+CNS__HOT void cns__inv_norms(const float *restrict x, float *restrict inv, size_t n, size_t d,
+                             int norm) {
+    for (size_t r = 0; r < n; ++r) {
+        const float *restrict xr = x + r * d;
+        float s = 1.0f;
+        if (norm) {
+            float acc[16] = {0};
+            size_t j = 0;
+            for (; j + 16 <= d; j += 16)
+                for (size_t k = 0; k < 16; ++k) acc[k] += xr[j + k] * xr[j + k];
+            float ss = 0.0f;
+            for (; j < d; ++j) ss += xr[j] * xr[j];
+            for (size_t k = 0; k < 16; ++k) ss += acc[k];
+            float nrm = sqrtf(ss);
+            s = 1.0f / (nrm > 1e-12f ? nrm : 1e-12f);
+        }
+        inv[r] = s;
+    }
+}
+
+/* h[r] = tanh(inv[r] h[r] + g) for one shared t, and out[r] = b2. */
+CNS__HOT static void scale_tanh_fill(float *restrict h, const float *restrict inv, size_t n,
+                                     size_t hid, const float *restrict g, float *restrict out,
+                                     const float *restrict b2, size_t d) {
+    for (size_t r = 0; r < n; ++r) {
+        float *restrict row = h + r * hid;
+        const float sr = inv[r];
+        for (size_t j = 0; j < hid; ++j) {
+            float a = sr * row[j] + g[j], y;
+            TANH_BODY(a, y);
+            row[j] = y;
+        }
+        float *restrict o = out + r * d;
+        for (size_t j = 0; j < d; ++j) o[j] = b2[j];
+    }
+}
+
+typedef struct fwd_job {
+    cns__denoiser *m;
+    const float *x;
+    const int32_t *t_rows;
+    int32_t t_all;
+    int norm, drop, keep;
+    const float *inv_in;
+    float *out;
+    cns__rows_fn epilogue;
+    void *epilogue_arg;
+} fwd_job;
+
+/* Rows per GEMM call: small enough that OpenBLAS runs each call on the
+ * calling thread (its threshold is m n k <= 262144), so the sampler's own
+ * workers split the rows, and the chunk's activations stay in cache
+ * between the fused phases. */
+#define CHUNK_ROWS 64
+
+static void fwd_range(void *arg, size_t b, size_t e, int worker) {
+    (void)worker;
+    fwd_job *j = arg;
+    cns__denoiser *m = j->m;
+    const size_t D = (size_t)m->d, H = (size_t)m->hid, Td = (size_t)m->td;
+    for (size_t c = b; c < e; c += CHUNK_ROWS) {
+        size_t k = e - c < CHUNK_ROWS ? e - c : CHUNK_ROWS;
+        float *h = m->h + c * H, *out = j->out + c * D, *xin = m->xin + c * D;
+        if (!j->keep && !j->drop && !j->t_rows) {
+            /* nothing to keep for a backward: W1x (s x) = s (W1x x) */
+            const float *inv = j->inv_in ? j->inv_in + c : m->inv_norm + c;
+            if (!j->inv_in) cns__inv_norms(j->x + c * D, m->inv_norm + c, k, D, j->norm);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k, (int)H, (int)D, 1.0f,
+                        j->x + c * D, (int)D, m->W1, (int)(D + Td), 0.0f, h, (int)H);
+            scale_tanh_fill(h, inv, k, H, m->gt + (size_t)j->t_all * H, out, m->b2, D);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k, (int)D, (int)H, 1.0f, h,
+                        (int)H, m->W2, (int)H, 1.0f, out, (int)D);
+            if (j->epilogue) j->epilogue(j->epilogue_arg, c, c + k);
+            continue;
+        }
+        normalise_rows(j->x + c * D, xin, m->inv_norm + c, j->drop ? m->mask + c * D : NULL, k, D,
+                       j->norm, h, H, m->gt, j->t_rows ? j->t_rows + c : NULL, j->t_all);
+        /* h = tanh(g_t + xin W1x^T) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k, (int)H, (int)D, 1.0f, xin,
+                    (int)D, m->W1, (int)(D + Td), 1.0f, h, (int)H);
+        tanh_rows_fill(h, k, H, out, m->b2, D);
+        /* x̂0 = b2 + h W2^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k, (int)D, (int)H, 1.0f, h,
+                    (int)H, m->W2, (int)H, 1.0f, out, (int)D);
+        if (j->epilogue) j->epilogue(j->epilogue_arg, c, c + k);
+    }
+}
+
+/* Computes e_t and g_t = W1t e_t + b1 for every t the call uses. */
+static void prepare_t(cns__denoiser *m, size_t n, const int32_t *t_rows, int32_t t_all) {
+    const int32_t td = m->td, hid = m->hid, D = m->d;
+    memset(m->t_used, 0, (size_t)m->T);
+    if (t_rows) {
+        for (size_t r = 0; r < n; ++r) m->t_used[t_rows[r]] = 1;
+    } else {
+        m->t_used[t_all] = 1;
+    }
+    for (int32_t t = 0; t < m->T; ++t) {
+        if (!m->t_used[t]) continue;
+        float *e = m->et + (size_t)t * (size_t)td;
+        float *g = m->gt + (size_t)t * (size_t)hid;
+        memcpy(e, m->bt, (size_t)td * sizeof(float));
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, td, td, 1.0f, m->Wt, td,
+                    m->tau + (size_t)t * (size_t)td, 1, 1.0f, e, 1);
+        memcpy(g, m->b1, (size_t)hid * sizeof(float));
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, hid, td, 1.0f, m->W1 + D, D + td, e, 1, 1.0f, g, 1);
+    }
+}
+
+void cns__denoiser_forward_ex(cns__denoiser *m, const float *x, size_t n, const int32_t *t_rows,
+                              int32_t t_all, int norm, double dropout, cns__rng *rng, float *out,
+                              int keep, const float *inv_in, cns__rows_fn epilogue,
+                              void *epilogue_arg) {
+    const size_t D = (size_t)m->d;
+    prepare_t(m, n, t_rows, t_all);
+    const int drop = dropout > 0.0 && rng != NULL;
+    /* drawn in row order before the split: the same draws for any thread count */
+    if (drop) cns__dropout_mask(rng, m->mask, n * D, dropout);
+    fwd_job job = {m, x, t_rows, t_all, norm, drop, keep, inv_in, out, epilogue, epilogue_arg};
+    cns__parallel_for(m->threads, n, 4 * CHUNK_ROWS, fwd_range, &job);
+    m->last_norm = norm;
+    m->last_dropout = drop;
+}
+
+void cns__denoiser_forward(cns__denoiser *m, const float *x, size_t n, const int32_t *t_rows,
+                           int32_t t_all, int norm, double dropout, cns__rng *rng, float *out) {
+    cns__denoiser_forward_ex(m, x, n, t_rows, t_all, norm, dropout, rng, out, 1, NULL, NULL, NULL);
+}
+
+/* dpre = dh * (1 - h^2) in place. */
+CNS__HOT static void tanh_backward(float *restrict dh, const float *restrict h, size_t n) {
+    for (size_t i = 0; i < n; ++i) dh[i] *= 1.0f - h[i] * h[i];
+}
+
+/* acc[j] += sum_r a[r][j] (a: n x w). */
+CNS__HOT static void col_sums(const float *restrict a, size_t n, size_t w, float *restrict acc) {
+    for (size_t r = 0; r < n; ++r)
+        for (size_t j = 0; j < w; ++j) acc[j] += a[r * w + j];
+}
+
+void cns__denoiser_backward(cns__denoiser *m, const float *x, const float *dout, size_t n,
+                            const int32_t *t_rows, int32_t t_all, float *dx) {
+    const size_t D = (size_t)m->d, H = (size_t)m->hid, Td = (size_t)m->td;
+    memset(m->grads, 0, m->n_params * sizeof(float));
+    /* output layer */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)D, (int)H, (int)n, 1.0f, dout,
+                (int)D, m->h, (int)H, 0.0f, m->gW2, (int)H);
+    col_sums(dout, n, D, m->gb2);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)H, (int)D, 1.0f, dout,
+                (int)D, m->W2, (int)H, 0.0f, m->dh, (int)H);
+    tanh_backward(m->dh, m->h, n * H);
+    /* hidden layer, input block */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H, (int)D, (int)n, 1.0f, m->dh,
+                (int)H, m->xin, (int)D, 0.0f, m->gW1, (int)(D + Td));
+    col_sums(m->dh, n, H, m->gb1);
+    /* time block: per distinct t, from the summed dpre of its rows */
+    memset(m->st, 0, (size_t)m->T * H * sizeof(float));
+    if (t_rows) {
+        for (size_t r = 0; r < n; ++r) col_sums(m->dh + r * H, 1, H, m->st + (size_t)t_rows[r] * H);
+    } else {
+        col_sums(m->dh, n, H, m->st + (size_t)t_all * H);
+    }
+    float *de = m->de;
+    for (int32_t t = 0; t < m->T; ++t) {
+        if (!m->t_used[t]) continue;
+        const float *s = m->st + (size_t)t * H, *e = m->et + (size_t)t * Td;
+        cblas_sger(CblasRowMajor, (int)H, (int)Td, 1.0f, s, 1, e, 1, m->gW1 + D, (int)(D + Td));
+        /* de = W1t^T s */
+        cblas_sgemv(CblasRowMajor, CblasTrans, (int)H, (int)Td, 1.0f, m->W1 + D, (int)(D + Td), s,
+                    1, 0.0f, de, 1);
+        cblas_sger(CblasRowMajor, (int)Td, (int)Td, 1.0f, de, 1, m->tau + (size_t)t * Td, 1, m->gWt,
+                   (int)Td);
+        for (size_t k = 0; k < Td; ++k) m->gbt[k] += de[k];
+    }
+    if (dx == NULL) return;
+    /* input: through W1x, the dropout mask and the normalisation */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)D, (int)H, 1.0f, m->dh,
+                (int)H, m->W1, (int)(D + Td), 0.0f, dx, (int)D);
+    for (size_t r = 0; r < n; ++r) {
+        float *g = dx + r * D;
+        const float *xr = x + r * D;
+        const float s = m->inv_norm[r];
+        if (m->last_dropout)
+            for (size_t j = 0; j < D; ++j) g[j] *= m->mask[r * D + j];
+        if (m->last_norm) {
+            /* y = x s: dx = (g - y (y . g)) s */
+            float yg = 0.0f;
+            for (size_t j = 0; j < D; ++j) yg += xr[j] * s * g[j];
+            for (size_t j = 0; j < D; ++j) g[j] = (g[j] - xr[j] * s * yg) * s;
+        }
+    }
+}

@@ -1,0 +1,743 @@
+/* The negative sampler: CNSDiff draw (ALGORITHM.md §7) and train step
+ * (§6), reference and Gaussian modes (§13), uniform and DNS negatives (§3). */
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "dataset_internal.h"
+#include "error.h"
+#include "parallel.h"
+#include "sampler_internal.h"
+
+#define MAX_DIM 65536
+#define STREAM_DRAW 0x64726177ull  /* "draw" */
+#define STREAM_TRAIN 0x747261696eull
+#define STREAM_PICK 0x7069636bull
+
+CNS_API void cns_sampler_desc_init(cns_sampler_desc *desc) {
+    if (desc == NULL) return;
+    memset(desc, 0, sizeof *desc);
+    desc->struct_size = sizeof *desc;
+    desc->kind = CNS_SAMPLER_DIFFUSION;
+    desc->dim = 64;
+    desc->steps = 20;
+    desc->time_dim = 64;
+    desc->hidden = 64;
+    desc->seed = 1;
+}
+
+CNS_API void cns_sampler_context_init(cns_sampler_context *ctx) {
+    if (ctx == NULL) return;
+    memset(ctx, 0, sizeof *ctx);
+    ctx->struct_size = sizeof *ctx;
+}
+
+static void free_draw(cns_sampler *s) {
+    cns__free(&s->al, s->cand);
+    cns__free(&s->al, s->xhat);
+    cns__free(&s->al, s->noise);
+    cns__free(&s->al, s->score);
+    cns__free(&s->al, s->inv);
+    s->cand = s->xhat = s->noise = s->score = s->inv = NULL;
+    s->cap_draw = 0;
+}
+
+static void free_train(cns_sampler *s) {
+    cns__free(&s->al, s->xt);
+    cns__free(&s->al, s->xprev);
+    cns__free(&s->al, s->eps);
+    cns__free(&s->al, s->dout);
+    cns__free(&s->al, s->xhat_train);
+    cns__free(&s->al, s->trow);
+    s->xt = s->xprev = s->eps = s->dout = s->xhat_train = NULL;
+    s->trow = NULL;
+    s->cap_train = 0;
+}
+
+CNS_API void cns_sampler_free(cns_sampler *s) {
+    if (s == NULL) return;
+    cns__alloc al = s->al;
+    free_draw(s);
+    free_train(s);
+    cns__denoiser_destroy(&s->den, &al);
+    cns__adam_destroy(&s->adam, &al);
+    cns__schedule_destroy(&s->sched, &al);
+    cns__free(&al, s->levels);
+    cns__free(&al, s);
+}
+
+static cns_status check_desc(const cns_sampler_desc *in, cns_sampler_desc *d, cns_error *err) {
+    cns_sampler_desc_init(d);
+    if (in->struct_size < offsetof(cns_sampler_desc, kind) + sizeof(int32_t) ||
+        in->struct_size > 65536)
+        return cns__fail(err, CNS_E_SIZE, "cns_sampler_desc.struct_size = %zu (use cns_sampler_desc_init)",
+                         in->struct_size);
+    /* Read only the bytes the caller's version of the struct has. */
+    size_t n = in->struct_size < sizeof *d ? in->struct_size : sizeof *d;
+    memcpy(d, in, n);
+    d->struct_size = sizeof *d;
+    if (d->kind != CNS_SAMPLER_UNIFORM && d->kind != CNS_SAMPLER_DNS &&
+        d->kind != CNS_SAMPLER_DIFFUSION)
+        return cns__fail(err, CNS_E_ARG, "desc.kind = %d is not UNIFORM (1), DNS (2) or DIFFUSION (3)",
+                         (int)d->kind);
+    if (d->dim < 1 || d->dim > MAX_DIM)
+        return cns__fail(err, CNS_E_ARG, "desc.dim = %d is outside [1, %d]", (int)d->dim, MAX_DIM);
+    if (d->steps < 2 || d->steps > 1000)
+        return cns__fail(err, CNS_E_ARG, "desc.steps = %d is outside [2, 1000]", (int)d->steps);
+    if (d->time_dim < 2 || d->time_dim > 4096 || d->time_dim % 2 != 0)
+        return cns__fail(err, CNS_E_ARG, "desc.time_dim = %d must be even and in [2, 4096]",
+                         (int)d->time_dim);
+    if (d->hidden < 1 || d->hidden > 4096)
+        return cns__fail(err, CNS_E_ARG, "desc.hidden = %d is outside [1, 4096]", (int)d->hidden);
+    return CNS_OK;
+}
+
+CNS_API cns_status cns_sampler_create(const cns_sampler_desc *desc, const cns_allocator *alloc,
+                                      cns_sampler **out, cns_error *err) {
+    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_sampler_create: out is NULL");
+    *out = NULL;
+    if (desc == NULL) return cns__fail(err, CNS_E_ARG, "cns_sampler_create: desc is NULL");
+    cns_sampler_desc d;
+    cns_status st = check_desc(desc, &d, err);
+    if (st != CNS_OK) return st;
+    cns__alloc al;
+    if (cns__alloc_init(&al, alloc) != CNS_OK)
+        return cns__fail(err, CNS_E_ARG, "cns_sampler_create: allocator has a NULL function");
+    cns_sampler *s = cns__calloc(&al, 1, sizeof *s);
+    if (s == NULL) return cns__fail(err, CNS_E_NOMEM, "cns_sampler_create: out of memory");
+    s->al = al;
+    s->desc = d;
+    s->schedule = CNS_SCHEDULE_LINEAR_VAR;
+    s->noise_scale = 0.1;
+    s->noise_min = 1e-4;
+    s->noise_max = 0.02;
+    s->reweight = 1;
+    s->causal_weight = 0.1;
+    s->denoiser_lr = 1e-3;
+    s->norm = 1;
+    s->dropout = 0.5;
+    s->sample_start = d.steps < 10 ? 1 : 10;
+    s->stride = d.steps < 4 ? 1 : 4;
+    s->num_steps = d.steps;
+    s->sampling_noise = 0;
+    s->mode = CNS_MODE_TRAINED;
+    s->dns_candidates = 32;
+    s->threads = 1;
+    cns__rng_seed(&s->rng_draw, d.seed, STREAM_DRAW);
+    cns__rng_seed(&s->rng_train, d.seed, STREAM_TRAIN);
+    cns__rng_seed(&s->rng_pick, d.seed, STREAM_PICK);
+
+    s->levels = cns__calloc(&al, (size_t)d.steps, sizeof(int32_t));
+    if (s->levels == NULL) goto nomem;
+    if (d.kind == CNS_SAMPLER_DIFFUSION) {
+        if (cns__schedule_init(&s->sched, d.steps, &al) != CNS_OK) goto nomem;
+        st = cns__schedule_compute(&s->sched, (int)s->schedule, s->noise_scale, s->noise_min,
+                                   s->noise_max, s->last_error);
+        if (st != CNS_OK) { /* cannot happen with the defaults; kept for safety */
+            cns__fail(err, st, "%s", s->last_error);
+            cns_sampler_free(s);
+            return st;
+        }
+        if (cns__denoiser_init(&s->den, d.dim, d.time_dim, d.hidden, d.steps, d.seed, &al) != CNS_OK)
+            goto nomem;
+        if (cns__adam_init(&s->adam, s->den.n_params, &al) != CNS_OK) goto nomem;
+        s->adam.lr = s->denoiser_lr;
+    }
+    cns__ok(err);
+    *out = s;
+    return CNS_OK;
+nomem:
+    cns_sampler_free(s);
+    return cns__fail(err, CNS_E_NOMEM, "cns_sampler_create: out of memory (dim %d, hidden %d)",
+                     (int)d.dim, (int)d.hidden);
+}
+
+CNS_API int32_t cns_sampler_kind_of(const cns_sampler *s) { return s ? s->desc.kind : 0; }
+CNS_API int32_t cns_sampler_dim(const cns_sampler *s) { return s ? s->desc.dim : 0; }
+CNS_API const char *cns_sampler_last_error(const cns_sampler *s) {
+    return s ? s->last_error : "sampler is NULL";
+}
+
+/* ---- parameters ----------------------------------------------------------- */
+
+typedef struct param_info {
+    int id;
+    int is_int;
+    double lo, hi;
+    int lo_open, hi_open;
+    const char *name;
+} param_info;
+
+static const param_info k_params[] = {
+    {CNS_SAMPLER_NOISE_SCHEDULE, 1, 0, 1, 0, 0, "NOISE_SCHEDULE"},
+    {CNS_SAMPLER_NOISE_SCALE, 0, 0, 100, 1, 0, "NOISE_SCALE"},
+    {CNS_SAMPLER_NOISE_MIN, 0, 0, 1, 1, 1, "NOISE_MIN"},
+    {CNS_SAMPLER_NOISE_MAX, 0, 0, 1, 1, 1, "NOISE_MAX"},
+    {CNS_SAMPLER_REWEIGHT, 1, 0, 1, 0, 0, "REWEIGHT"},
+    {CNS_SAMPLER_CAUSAL_WEIGHT, 0, 0, 1e3, 0, 0, "CAUSAL_WEIGHT"},
+    {CNS_SAMPLER_DENOISER_LR, 0, 0, 10, 0, 0, "DENOISER_LR"},
+    {CNS_SAMPLER_NORM, 1, 0, 1, 0, 0, "NORM"},
+    {CNS_SAMPLER_DROPOUT, 0, 0, 1, 0, 1, "DROPOUT"},
+    {CNS_SAMPLER_SAMPLE_START, 1, 1, 1000, 0, 0, "SAMPLE_START"},
+    {CNS_SAMPLER_STRIDE, 1, 1, 1000, 0, 0, "STRIDE"},
+    {CNS_SAMPLER_NUM_STEPS, 1, 1, 1000, 0, 0, "NUM_STEPS"},
+    {CNS_SAMPLER_SAMPLING_NOISE, 1, 0, 1, 0, 0, "SAMPLING_NOISE"},
+    {CNS_SAMPLER_MODE, 1, 0, 2, 0, 0, "MODE"},
+    {CNS_SAMPLER_DNS_CANDIDATES, 1, 1, 4096, 0, 0, "DNS_CANDIDATES"},
+    {CNS_SAMPLER_THREADS, 1, 1, 256, 0, 0, "THREADS"},
+};
+
+static const param_info *find_param(int id) {
+    for (size_t i = 0; i < sizeof k_params / sizeof k_params[0]; ++i)
+        if (k_params[i].id == id) return &k_params[i];
+    return NULL;
+}
+
+CNS_API cns_status cns_sampler_param_bounds(int param, double *min, double *max) {
+    const param_info *p = find_param(param);
+    if (p == NULL) return CNS_E_PARAM;
+    if (min) *min = p->lo;
+    if (max) *max = p->hi;
+    return CNS_OK;
+}
+
+static int in_bounds(const param_info *p, double v) {
+    if (!(v == v)) return 0;
+    if (p->lo_open ? !(v > p->lo) : !(v >= p->lo)) return 0;
+    if (p->hi_open ? !(v < p->hi) : !(v <= p->hi)) return 0;
+    return 1;
+}
+
+/* Recomputes the schedule for the given values; on failure keeps the old one. */
+static cns_status reschedule(cns_sampler *s, int64_t kind, double scale, double lo, double hi) {
+    if (s->desc.kind != CNS_SAMPLER_DIFFUSION) return CNS_OK;
+    return cns__schedule_compute(&s->sched, (int)kind, scale, lo, hi, s->last_error);
+}
+
+CNS_API cns_status cns_sampler_set_double(cns_sampler *s, int param, double v) {
+    if (s == NULL) return CNS_E_ARG;
+    const param_info *p = find_param(param);
+    if (p == NULL) return cns__msg(s->last_error, CNS_E_PARAM, "unknown sampler parameter %d", param);
+    if (p->is_int)
+        return cns__msg(s->last_error, CNS_E_PARAM, "sampler parameter %s is an int: use cns_sampler_set_int",
+                        p->name);
+    if (!in_bounds(p, v))
+        return cns__msg(s->last_error, CNS_E_ARG, "sampler parameter %s = %g is outside %c%g, %g%c",
+                        p->name, v, p->lo_open ? '(' : '[', p->lo, p->hi, p->hi_open ? ')' : ']');
+    cns_status st = CNS_OK;
+    switch (param) {
+    case CNS_SAMPLER_NOISE_SCALE:
+        st = reschedule(s, s->schedule, v, s->noise_min, s->noise_max);
+        if (st == CNS_OK) s->noise_scale = v;
+        break;
+    case CNS_SAMPLER_NOISE_MIN:
+        st = reschedule(s, s->schedule, s->noise_scale, v, s->noise_max);
+        if (st == CNS_OK) s->noise_min = v;
+        break;
+    case CNS_SAMPLER_NOISE_MAX:
+        st = reschedule(s, s->schedule, s->noise_scale, s->noise_min, v);
+        if (st == CNS_OK) s->noise_max = v;
+        break;
+    case CNS_SAMPLER_CAUSAL_WEIGHT: s->causal_weight = v; break;
+    case CNS_SAMPLER_DENOISER_LR:
+        s->denoiser_lr = v;
+        s->adam.lr = v;
+        break;
+    case CNS_SAMPLER_DROPOUT: s->dropout = v; break;
+    default: break;
+    }
+    return st;
+}
+
+CNS_API cns_status cns_sampler_get_double(const cns_sampler *s, int param, double *v) {
+    if (s == NULL || v == NULL) return CNS_E_ARG;
+    const param_info *p = find_param(param);
+    if (p == NULL || p->is_int) return CNS_E_PARAM;
+    switch (param) {
+    case CNS_SAMPLER_NOISE_SCALE: *v = s->noise_scale; break;
+    case CNS_SAMPLER_NOISE_MIN: *v = s->noise_min; break;
+    case CNS_SAMPLER_NOISE_MAX: *v = s->noise_max; break;
+    case CNS_SAMPLER_CAUSAL_WEIGHT: *v = s->causal_weight; break;
+    case CNS_SAMPLER_DENOISER_LR: *v = s->denoiser_lr; break;
+    case CNS_SAMPLER_DROPOUT: *v = s->dropout; break;
+    default: return CNS_E_PARAM;
+    }
+    return CNS_OK;
+}
+
+CNS_API cns_status cns_sampler_set_int(cns_sampler *s, int param, int64_t v) {
+    if (s == NULL) return CNS_E_ARG;
+    const param_info *p = find_param(param);
+    if (p == NULL) return cns__msg(s->last_error, CNS_E_PARAM, "unknown sampler parameter %d", param);
+    if (!p->is_int)
+        return cns__msg(s->last_error, CNS_E_PARAM,
+                        "sampler parameter %s is a double: use cns_sampler_set_double", p->name);
+    double hi = p->hi;
+    /* hardness levels must lie in [1, steps] (§7) */
+    if (param == CNS_SAMPLER_SAMPLE_START || param == CNS_SAMPLER_STRIDE ||
+        param == CNS_SAMPLER_NUM_STEPS)
+        hi = (double)s->desc.steps;
+    if (v < (int64_t)p->lo || (double)v > hi)
+        return cns__msg(s->last_error, CNS_E_ARG, "sampler parameter %s = %lld is outside [%g, %g]",
+                        p->name, (long long)v, p->lo, hi);
+    switch (param) {
+    case CNS_SAMPLER_NOISE_SCHEDULE: {
+        cns_status st = reschedule(s, v, s->noise_scale, s->noise_min, s->noise_max);
+        if (st != CNS_OK) return st;
+        s->schedule = v;
+        break;
+    }
+    case CNS_SAMPLER_REWEIGHT: s->reweight = v; break;
+    case CNS_SAMPLER_NORM: s->norm = v; break;
+    case CNS_SAMPLER_SAMPLE_START: s->sample_start = v; break;
+    case CNS_SAMPLER_STRIDE: s->stride = v; break;
+    case CNS_SAMPLER_NUM_STEPS: s->num_steps = v; break;
+    case CNS_SAMPLER_SAMPLING_NOISE: s->sampling_noise = v; break;
+    case CNS_SAMPLER_MODE: s->mode = v; break;
+    case CNS_SAMPLER_DNS_CANDIDATES: s->dns_candidates = v; break;
+    case CNS_SAMPLER_THREADS: s->threads = v; break;
+    default: break;
+    }
+    return CNS_OK;
+}
+
+CNS_API cns_status cns_sampler_get_int(const cns_sampler *s, int param, int64_t *v) {
+    if (s == NULL || v == NULL) return CNS_E_ARG;
+    const param_info *p = find_param(param);
+    if (p == NULL || !p->is_int) return CNS_E_PARAM;
+    switch (param) {
+    case CNS_SAMPLER_NOISE_SCHEDULE: *v = s->schedule; break;
+    case CNS_SAMPLER_REWEIGHT: *v = s->reweight; break;
+    case CNS_SAMPLER_NORM: *v = s->norm; break;
+    case CNS_SAMPLER_SAMPLE_START: *v = s->sample_start; break;
+    case CNS_SAMPLER_STRIDE: *v = s->stride; break;
+    case CNS_SAMPLER_NUM_STEPS: *v = s->num_steps; break;
+    case CNS_SAMPLER_SAMPLING_NOISE: *v = s->sampling_noise; break;
+    case CNS_SAMPLER_MODE: *v = s->mode; break;
+    case CNS_SAMPLER_DNS_CANDIDATES: *v = s->dns_candidates; break;
+    case CNS_SAMPLER_THREADS: *v = s->threads; break;
+    default: return CNS_E_PARAM;
+    }
+    return CNS_OK;
+}
+
+/* ---- context -------------------------------------------------------------- */
+
+CNS_API cns_status cns_sampler_set_context(cns_sampler *s, const cns_sampler_context *ctx) {
+    if (s == NULL) return CNS_E_ARG;
+    s->has_ctx = 0;
+    if (ctx == NULL) return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_set_context: ctx is NULL");
+    if (ctx->struct_size < sizeof *ctx)
+        return cns__msg(s->last_error, CNS_E_SIZE,
+                        "cns_sampler_context.struct_size = %zu, expected at least %zu "
+                        "(use cns_sampler_context_init)",
+                        ctx->struct_size, sizeof *ctx);
+    if (ctx->train == NULL || ctx->item_emb == NULL || ctx->users == NULL)
+        return cns__msg(s->last_error, CNS_E_ARG,
+                        "cns_sampler_set_context: %s is NULL",
+                        ctx->train == NULL ? "train" : ctx->item_emb == NULL ? "item_emb" : "users");
+    if (ctx->n_rows == 0)
+        return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_set_context: n_rows is 0");
+    if (ctx->num_items != cns_dataset_num_items(ctx->train) || ctx->num_items < 1)
+        return cns__msg(s->last_error, CNS_E_SIZE,
+                        "cns_sampler_set_context: num_items %d differs from the dataset's %d",
+                        (int)ctx->num_items, (int)cns_dataset_num_items(ctx->train));
+    s->ctx = *ctx;
+    s->ctx.struct_size = sizeof *ctx;
+    s->has_ctx = 1;
+    return CNS_OK;
+}
+
+/* ---- kernels (§4, §7) ------------------------------------------------------ */
+
+/* x = a * x0 + b * x (x holds eps on entry): the forward noising of §4. */
+CNS__HOT static void noise_rows(float *restrict x, const float *restrict x0, size_t n, float a,
+                                float b) {
+    for (size_t i = 0; i < n; ++i) x[i] = a * x0[i] + b * x[i];
+}
+
+/* x = c1 x̂0 + c2 x (+ z, already scaled): the posterior mean step of §7. */
+CNS__HOT static void posterior_step(float *restrict x, const float *restrict xhat,
+                                    const float *restrict z, size_t n, float c1, float c2) {
+    if (z) {
+        for (size_t i = 0; i < n; ++i) x[i] = c1 * xhat[i] + c2 * x[i] + z[i];
+    } else {
+        for (size_t i = 0; i < n; ++i) x[i] = c1 * xhat[i] + c2 * x[i];
+    }
+}
+
+typedef struct post_job {
+    float *x;
+    const float *xhat, *z;
+    float *inv; /* the next step's inverse norms, while the rows are hot */
+    size_t d;
+    float c1, c2;
+    int norm;
+} post_job;
+
+static void post_range(void *arg, size_t b, size_t e) {
+    post_job *j = arg;
+    posterior_step(j->x + b * j->d, j->xhat + b * j->d, j->z ? j->z + b * j->d : NULL,
+                   (e - b) * j->d, j->c1, j->c2);
+    if (j->inv) cns__inv_norms(j->x + b * j->d, j->inv + b, e - b, j->d, j->norm);
+}
+
+/* score[r] = <u[r], c[r]> for n rows of width d. */
+CNS__HOT static void row_dots(const float *restrict u, const float *restrict c, size_t n, size_t d,
+                              float *restrict score) {
+    for (size_t r = 0; r < n; ++r) {
+        const float *restrict a = u + r * d, *restrict b = c + r * d;
+        float acc[16] = {0};
+        size_t j = 0;
+        for (; j + 16 <= d; j += 16)
+            for (size_t k = 0; k < 16; ++k) acc[k] += a[j + k] * b[j + k];
+        float sum = 0.0f;
+        for (; j < d; ++j) sum += a[j] * b[j];
+        for (size_t k = 0; k < 16; ++k) sum += acc[k];
+        score[r] = sum;
+    }
+}
+
+static cns_status reserve_draw(cns_sampler *s, size_t rows) {
+    if (cns__denoiser_reserve(&s->den, rows, &s->al) != CNS_OK) return CNS_E_NOMEM;
+    if (rows <= s->cap_draw) return CNS_OK;
+    size_t bytes;
+    if (!cns__mul_ok(rows, (size_t)s->desc.dim * sizeof(float), &bytes)) return CNS_E_NOMEM;
+    free_draw(s);
+    s->cand = cns__malloc(&s->al, bytes);
+    s->xhat = cns__malloc(&s->al, bytes);
+    s->noise = cns__malloc(&s->al, bytes);
+    s->score = cns__malloc(&s->al, rows * sizeof(float));
+    s->inv = cns__malloc(&s->al, rows * sizeof(float));
+    if (!s->cand || !s->xhat || !s->noise || !s->score || !s->inv) {
+        free_draw(s);
+        return CNS_E_NOMEM;
+    }
+    s->cap_draw = rows;
+    return CNS_OK;
+}
+
+/* The hardness levels S = {start, start + stride, ...} ∩ [1, num_steps]. */
+static int32_t make_levels(cns_sampler *s) {
+    int32_t n = 0;
+    for (int64_t l = s->sample_start; l <= s->num_steps; l += s->stride) s->levels[n++] = (int32_t)l;
+    s->n_levels = n;
+    return n;
+}
+
+static cns_status draw_diffusion(cns_sampler *s, const float *user, const float *pos, size_t n,
+                                 float *out) {
+    const size_t D = (size_t)s->desc.dim;
+    const int32_t T = s->desc.steps;
+    const int32_t L = make_levels(s);
+    if (L == 0)
+        return cns__msg(s->last_error, CNS_E_STATE,
+                        "no hardness level: sample_start %lld > num_steps %lld",
+                        (long long)s->sample_start, (long long)s->num_steps);
+    size_t rows;
+    if (!cns__mul_ok(n, (size_t)L, &rows) || reserve_draw(s, rows) != CNS_OK)
+        return cns__msg(s->last_error, CNS_E_NOMEM, "cns_sampler_draw: out of memory for %zu rows x %d levels",
+                        n, (int)L);
+    s->last_n = n;
+    const cns__schedule *sc = &s->sched;
+    const int reference = s->mode != CNS_MODE_TRAINED;
+    const double p_drop = reference ? s->dropout : 0.0; /* §13: dropout on while sampling */
+    const size_t blk = n * D;
+    s->den.threads = (int)s->threads;
+
+    /* Level j occupies rows [j n, (j+1) n). Levels are ascending, so at step
+     * t the active levels (those whose chain has started) are a suffix of
+     * the blocks: one GEMM per step over every active level. */
+    const int32_t t_top = reference ? T - 1 : s->levels[L - 1] - 1;
+    int32_t started = L; /* blocks [started, L) are running */
+    if (reference) {
+        for (int32_t j = 0; j < L; ++j) {
+            float *x = s->cand + (size_t)j * blk;
+            int32_t t0 = s->levels[j] - 1;
+            cns__normal_fill_fast(&s->rng_draw, x, blk, 1.0f);
+            noise_rows(x, pos, blk, sc->sqrt_ab[t0], sc->sqrt_1mab[t0]);
+            cns__inv_norms(x, s->inv + (size_t)j * n, n, D, (int)s->norm);
+        }
+        started = 0;
+    }
+    for (int32_t t = t_top; t >= 0; --t) {
+        while (!reference && started > 0 && s->levels[started - 1] - 1 == t) {
+            --started;
+            float *x = s->cand + (size_t)started * blk;
+            cns__normal_fill_fast(&s->rng_draw, x, blk, 1.0f);
+            noise_rows(x, pos, blk, sc->sqrt_ab[t], sc->sqrt_1mab[t]);
+            cns__inv_norms(x, s->inv + (size_t)started * n, n, D, (int)s->norm);
+        }
+        float *x = s->cand + (size_t)started * blk;
+        size_t active = (size_t)(L - started) * n;
+        const float *z = NULL;
+        if (s->sampling_noise && t > 0) {
+            cns__normal_fill_fast(&s->rng_draw, s->noise, active * D, sc->sigma[t]);
+            z = s->noise;
+        }
+        /* x̂0 = f(x, t), then x <- c1 x̂0 + c2 x (+ z) per block of rows */
+        float *inv = s->inv + (size_t)started * n;
+        post_job pj = {x, s->xhat, z, p_drop > 0.0 ? NULL : inv, D, sc->c1f[t], sc->c2f[t],
+                       (int)s->norm};
+        cns__denoiser_forward_ex(&s->den, x, active, NULL, t, (int)s->norm, p_drop, &s->rng_draw,
+                                 s->xhat, 0, p_drop > 0.0 ? NULL : inv, post_range, &pj);
+    }
+
+    /* §7.3: sigma is monotonic, so the best score is the largest dot. */
+    for (int32_t j = 0; j < L; ++j)
+        row_dots(user, s->cand + (size_t)j * blk, n, D, s->score + (size_t)j * n);
+    for (size_t r = 0; r < n; ++r) {
+        int32_t best = 0;
+        float bs = s->score[r];
+        for (int32_t j = 0; j < L; ++j) {
+            float v = s->score[(size_t)j * n + r];
+            if (!isfinite(v))
+                return cns__msg(s->last_error, CNS_E_NUMERIC,
+                                "cns_sampler_draw: row %zu, level %d: candidate score is %g",
+                                r, (int)s->levels[j], (double)v);
+            if (v > bs) {
+                bs = v;
+                best = j;
+            }
+        }
+        memcpy(out + r * D, s->cand + ((size_t)best * n + r) * D, D * sizeof(float));
+    }
+    if (s->mode == CNS_MODE_GAUSSIAN) {
+        /* the ablation: same norm, random direction */
+        cns__normal_fill_fast(&s->rng_draw, s->xhat, blk, 1.0f);
+        for (size_t r = 0; r < n; ++r) {
+            float *o = out + r * D;
+            const float *z = s->xhat + r * D;
+            double no = 0.0, nz = 0.0;
+            for (size_t k = 0; k < D; ++k) {
+                no += (double)o[k] * o[k];
+                nz += (double)z[k] * z[k];
+            }
+            float f = nz > 0.0 ? (float)sqrt(no / nz) : 0.0f;
+            for (size_t k = 0; k < D; ++k) o[k] = z[k] * f;
+        }
+    }
+    return CNS_OK;
+}
+
+/* ---- catalogue samplers (§3) ------------------------------------------------ */
+
+/* A uniformly drawn item the user has not interacted with: rejection first,
+ * then (for nearly saturated users) an exact pick among the unobserved. */
+static cns_status pick_unobserved(cns_sampler *s, int32_t user, int32_t *item) {
+    const cns_dataset *ds = s->ctx.train;
+    const int32_t ni = s->ctx.num_items;
+    size_t lo = ds->user_ptr[user], hi = ds->user_ptr[user + 1];
+    size_t deg = hi - lo;
+    if (deg >= (size_t)ni)
+        return cns__msg(s->last_error, CNS_E_SATURATED,
+                        "user %d has interacted with all %d items: no negative exists", (int)user,
+                        (int)ni);
+    for (int tries = 0; tries < 64; ++tries) {
+        int32_t j = (int32_t)cns__rng_below(&s->rng_pick, (uint32_t)ni);
+        if (!cns_dataset_contains(ds, user, j)) {
+            *item = j;
+            return CNS_OK;
+        }
+    }
+    /* k-th unobserved item: walk the sorted observed list */
+    uint32_t k = cns__rng_below(&s->rng_pick, (uint32_t)((size_t)ni - deg));
+    int32_t cand = (int32_t)k;
+    for (size_t p = lo; p < hi && ds->items[p] <= cand; ++p) ++cand;
+    *item = cand;
+    return CNS_OK;
+}
+
+static cns_status draw_catalogue(cns_sampler *s, const float *user, size_t n, float *out) {
+    const size_t D = (size_t)s->desc.dim;
+    const cns_sampler_context *c = &s->ctx;
+    const int dns = s->desc.kind == CNS_SAMPLER_DNS;
+    const int32_t nu = s->ctx.train->num_users;
+    for (size_t r = 0; r < n; ++r) {
+        int32_t u = c->users[r];
+        if (u < 0 || u >= nu)
+            return cns__msg(s->last_error, CNS_E_ARG, "context users[%zu] = %d is outside [0, %d)", r,
+                            (int)u, (int)nu);
+        int32_t best = -1;
+        if (!dns) {
+            cns_status st = pick_unobserved(s, u, &best);
+            if (st != CNS_OK) return st;
+        } else {
+            float bs = -INFINITY;
+            const float *eu = user + r * D;
+            for (int64_t m = 0; m < s->dns_candidates; ++m) {
+                int32_t j;
+                cns_status st = pick_unobserved(s, u, &j);
+                if (st != CNS_OK) return st;
+                float v;
+                row_dots(eu, c->item_emb + (size_t)j * D, 1, D, &v);
+                if (best < 0 || v > bs) {
+                    bs = v;
+                    best = j;
+                }
+            }
+        }
+        memcpy(out + r * D, c->item_emb + (size_t)best * D, D * sizeof(float));
+        if (c->out_ids) c->out_ids[r] = best;
+    }
+    return CNS_OK;
+}
+
+CNS_API cns_status cns_sampler_draw(cns_sampler *s, const float *user_emb, const float *pos_emb,
+                                    size_t n_rows, float *out_neg) {
+    if (s == NULL) return CNS_E_ARG;
+    if (out_neg == NULL) return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_draw: out_neg is NULL");
+    if (n_rows == 0) return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_draw: n_rows is 0");
+    const int32_t kind = s->desc.kind;
+    if (kind == CNS_SAMPLER_DIFFUSION) {
+        if (user_emb == NULL || pos_emb == NULL)
+            return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_draw: %s is NULL",
+                            user_emb == NULL ? "user_emb" : "pos_emb");
+        return draw_diffusion(s, user_emb, pos_emb, n_rows, out_neg);
+    }
+    if (kind == CNS_SAMPLER_DNS && user_emb == NULL)
+        return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_draw: user_emb is NULL (DNS scores with it)");
+    if (!s->has_ctx)
+        return cns__msg(s->last_error, CNS_E_STATE,
+                        "cns_sampler_draw: %s needs cns_sampler_set_context before each draw",
+                        kind == CNS_SAMPLER_DNS ? "DNS" : "UNIFORM");
+    if (s->ctx.n_rows != n_rows)
+        return cns__msg(s->last_error, CNS_E_STATE,
+                        "cns_sampler_draw: n_rows %zu differs from the context's %zu", n_rows,
+                        s->ctx.n_rows);
+    cns_status st = draw_catalogue(s, user_emb, n_rows, out_neg);
+    s->has_ctx = 0; /* the context's pointers are borrowed for one draw */
+    return st;
+}
+
+/* ---- training (§6) ------------------------------------------------------------ */
+
+static cns_status reserve_train(cns_sampler *s, size_t n) {
+    if (cns__denoiser_reserve(&s->den, n, &s->al) != CNS_OK) return CNS_E_NOMEM;
+    if (n <= s->cap_train) return CNS_OK;
+    size_t bytes;
+    if (!cns__mul_ok(n, (size_t)s->desc.dim * sizeof(float), &bytes)) return CNS_E_NOMEM;
+    free_train(s);
+    s->xt = cns__malloc(&s->al, bytes);
+    s->xprev = cns__malloc(&s->al, bytes);
+    s->eps = cns__malloc(&s->al, bytes);
+    s->dout = cns__malloc(&s->al, bytes);
+    s->xhat_train = cns__malloc(&s->al, bytes);
+    s->trow = cns__malloc(&s->al, n * sizeof(int32_t));
+    if (!s->xt || !s->xprev || !s->eps || !s->dout || !s->xhat_train || !s->trow) {
+        free_train(s);
+        return CNS_E_NOMEM;
+    }
+    s->cap_train = n;
+    return CNS_OK;
+}
+
+/* Per row: the squared errors against x0 and x_{t-1}, and
+ * dout = a (x̂0 - x0) + b (x̂0 - x_{t-1}). */
+CNS__HOT static void loss_row(const float *restrict xhat, const float *restrict x0,
+                              const float *restrict xprev, size_t d, float a, float b,
+                              float *restrict dout, float *restrict sq0, float *restrict sq1) {
+    float acc0[16] = {0}, acc1[16] = {0};
+    size_t j = 0;
+    for (; j + 16 <= d; j += 16)
+        for (size_t k = 0; k < 16; ++k) {
+            float e0 = xhat[j + k] - x0[j + k], e1 = xhat[j + k] - xprev[j + k];
+            acc0[k] += e0 * e0;
+            acc1[k] += e1 * e1;
+            dout[j + k] = a * e0 + b * e1;
+        }
+    float s0 = 0.0f, s1 = 0.0f;
+    for (; j < d; ++j) {
+        float e0 = xhat[j] - x0[j], e1 = xhat[j] - xprev[j];
+        s0 += e0 * e0;
+        s1 += e1 * e1;
+        dout[j] = a * e0 + b * e1;
+    }
+    for (size_t k = 0; k < 16; ++k) {
+        s0 += acc0[k];
+        s1 += acc1[k];
+    }
+    *sq0 = s0;
+    *sq1 = s1;
+}
+
+cns_status cns__sampler_diffusion_loss(cns_sampler *s, const float *pos, size_t n, double *loss) {
+    const size_t D = (size_t)s->desc.dim;
+    const int32_t T = s->desc.steps;
+    const cns__schedule *sc = &s->sched;
+    if (reserve_train(s, n) != CNS_OK)
+        return cns__msg(s->last_error, CNS_E_NOMEM, "cns_sampler_train_step: out of memory for %zu rows", n);
+    /* §6.1: t per row, one eps per row, x_t and x_{t-1} from the same eps */
+    for (size_t r = 0; r < n; ++r)
+        s->trow[r] = s->hook_t ? s->hook_t[r] : (int32_t)cns__rng_below(&s->rng_train, (uint32_t)T);
+    if (s->hook_eps)
+        memcpy(s->eps, s->hook_eps, n * D * sizeof(float));
+    else
+        cns__normal_fill_fast(&s->rng_train, s->eps, n * D, 1.0f);
+    for (size_t r = 0; r < n; ++r) {
+        int32_t t = s->trow[r], tp = t > 0 ? t - 1 : 0;
+        const size_t o = r * D;
+        memcpy(s->xt + o, s->eps + o, D * sizeof(float));
+        noise_rows(s->xt + o, pos + o, D, sc->sqrt_ab[t], sc->sqrt_1mab[t]);
+        memcpy(s->xprev + o, s->eps + o, D * sizeof(float));
+        noise_rows(s->xprev + o, pos + o, D, sc->sqrt_ab[tp], sc->sqrt_1mab[tp]);
+    }
+    /* §6.2 */
+    s->den.threads = (int)s->threads;
+    cns__denoiser_forward(&s->den, s->xt, n, s->trow, 0, (int)s->norm, s->dropout, &s->rng_train,
+                          s->xhat_train);
+    /* §6.3–5, in double across rows: the step weights span five orders */
+    const double inv_n = 1.0 / (double)n, inv_nd = 1.0 / ((double)n * (double)D);
+    const double cw = s->causal_weight;
+    double sum_wmse = 0.0, sum_kl = 0.0, sum_t1 = 0.0, max_row = 0.0;
+    for (size_t r = 0; r < n; ++r) {
+        int32_t t = s->trow[r];
+        double w = s->reweight ? sc->weight[t] : 1.0;
+        double lv1 = sc->post_logvar[t], lv2 = t > 0 ? sc->post_logvar[t - 1] : 0.0;
+        double inv_var2 = exp(-lv2);
+        /* d L / d x̂0 = w 2 (x̂0 - x0) / (n d) + cw exp(-lv2) (x̂0 - x_{t-1}) / (n d) */
+        float a = (float)(2.0 * w * inv_nd), b = (float)(cw * inv_var2 * inv_nd);
+        float sq0, sq1;
+        const size_t o = r * D;
+        loss_row(s->xhat_train + o, pos + o, s->xprev + o, D, a, b, s->dout + o, &sq0, &sq1);
+        double wmse = w * (double)sq0 / (double)D;
+        sum_wmse += wmse;
+        if (t == 1) sum_t1 += wmse;
+        if (wmse > max_row) max_row = wmse;
+        sum_kl += 0.5 * ((double)D * (-1.0 + lv2 - lv1 + exp(lv1 - lv2)) + (double)sq1 * inv_var2);
+    }
+    s->stat_loss_mse = sum_wmse * inv_n;
+    s->stat_loss_kl = cw * sum_kl * inv_nd;
+    s->stat_share_t1 = sum_wmse > 0.0 ? sum_t1 / sum_wmse : 0.0;
+    s->stat_max_row_share = sum_wmse > 0.0 ? max_row / sum_wmse : 0.0;
+    double L = s->stat_loss_mse + s->stat_loss_kl;
+    if (loss) *loss = L;
+    if (!isfinite(L))
+        return cns__msg(s->last_error, CNS_E_NUMERIC, "cns_sampler_train_step: diffusion loss is %g", L);
+    cns__denoiser_backward(&s->den, s->xt, s->dout, n, s->trow, 0, NULL);
+    return CNS_OK;
+}
+
+CNS_API cns_status cns_sampler_train_step(cns_sampler *s, const float *pos_emb, size_t n_rows,
+                                          double *loss) {
+    if (s == NULL) return CNS_E_ARG;
+    if (pos_emb == NULL) return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_train_step: pos_emb is NULL");
+    if (n_rows == 0) return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_train_step: n_rows is 0");
+    if (loss) *loss = 0.0;
+    /* frozen denoiser (§13) or nothing to train */
+    if (s->desc.kind != CNS_SAMPLER_DIFFUSION || s->mode != CNS_MODE_TRAINED) return CNS_OK;
+    double L = 0.0;
+    cns_status st = cns__sampler_diffusion_loss(s, pos_emb, n_rows, &L);
+    if (loss) *loss = L;
+    if (st != CNS_OK) return st;
+    s->adam.lr = s->denoiser_lr;
+    size_t bad = 0;
+    st = cns__adam_step(&s->adam, s->den.params, s->den.grads, &bad);
+    if (st != CNS_OK)
+        return cns__msg(s->last_error, st,
+                        "cns_sampler_train_step: gradient of denoiser parameter %zu is %g "
+                        "(or the step would overflow); denoiser unchanged",
+                        bad, (double)s->den.grads[bad]);
+    ++s->train_steps;
+    return CNS_OK;
+}
