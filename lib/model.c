@@ -15,12 +15,6 @@
 /* Stream purpose for the Xavier draws ("xavier" in ASCII). */
 #define CNS__STREAM_XAVIER 0x786176696572ull
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define CNS__CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CNS__CLONES
-#endif
-
 static const char *table_name(cns_table t) { return t == CNS_TABLE_USERS ? "user" : "item"; }
 
 /* ---- lifecycle ----------------------------------------------------------- */
@@ -604,7 +598,6 @@ CNS_API cns_status cns_model_step(cns_model *m) {
 
 /* <a, b> with eight running sums in a fixed order: vectorizes without
  * -ffast-math, and the same inputs always give the same bits. */
-CNS__CLONES
 static float dot8(const float *restrict a, const float *restrict b, size_t d) {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     size_t j = 0;
