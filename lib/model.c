@@ -232,7 +232,9 @@ typedef struct param_info {
 } param_info;
 
 static const param_info k_params[] = {
-    {CNS_MODEL_LR, 0, 0.0, 1e3, 1, 0, "CNS_MODEL_LR"},
+    /* Up to 1e30 on purpose: a runaway schedule must fail in training with
+     * CNS_E_NUMERIC (tested), not be mistaken for a setter misuse. */
+    {CNS_MODEL_LR, 0, 0.0, 1e30, 1, 0, "CNS_MODEL_LR"},
     {CNS_MODEL_REG, 0, 0.0, 1e3, 0, 0, "CNS_MODEL_REG"},
     {CNS_MODEL_ADAM_BETA1, 0, 0.0, 1.0, 0, 1, "CNS_MODEL_ADAM_BETA1"},
     {CNS_MODEL_ADAM_BETA2, 0, 0.0, 1.0, 0, 1, "CNS_MODEL_ADAM_BETA2"},

@@ -89,7 +89,7 @@ CNS_API void cns_model_free(cns_model *m);
  * the ends written "(" or ")" below are themselves excluded. Getters are
  * read-only. */
 typedef enum cns_model_param {
-    CNS_MODEL_LR = 100,          /* double, (0, 1e3], default 0.01 */
+    CNS_MODEL_LR = 100,          /* double, (0, 1e30], default 0.01 */
     CNS_MODEL_REG = 101,         /* double, [0, 1e3], default 1e-4 */
     CNS_MODEL_ADAM_BETA1 = 102,  /* double, [0, 1), default 0.9 */
     CNS_MODEL_ADAM_BETA2 = 103,  /* double, [0, 1), default 0.999 */
