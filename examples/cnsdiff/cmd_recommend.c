@@ -1,5 +1,6 @@
 /* cnsdiff recommend — top-K items for a user from a saved model. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -41,7 +41,8 @@ static void usage(FILE *f) {
             "  --set NAME=VALUE      any tunable of the model, sampler or loss (see --help-params)\n"
             "output:\n"
             "  --log FILE.csv        one CSV row per epoch (loss terms, validation and test metrics)\n"
-            "  --report FILE.json    best_epoch, epochs_run, epoch_seconds, peak_rss_mb, and the\n"
+            "  --report FILE.json    best_epoch, epochs_run, epoch_seconds, phase_seconds (summed\n"
+            "                        over epochs), peak_rss_mb, and the\n"
             "                        test and most-popular metrics per split at the selected epoch\n"
             "  --save FILE           checkpoint of the selected epoch's model\n"
             "  --quiet               no progress lines\n"
@@ -261,7 +262,10 @@ int cmd_train(int argc, char **argv) {
         fprintf(f, "{\n  \"best_epoch\": %d,\n  \"epochs_run\": %d,\n  \"epoch_seconds\": [", res.best_epoch,
                 res.epochs_run);
         for (int e = 0; e < res.epochs_run; ++e) fprintf(f, "%s%.4f", e ? ", " : "", res.epoch_seconds[e]);
-        fprintf(f, "],\n  \"peak_rss_mb\": %.1f,\n  \"select_by\": \"%s\",\n  \"splits\": {", res.peak_rss_mb,
+        static const char *phases[] = {"propagation", "batch", "sampler_train", "draw", "loss", "backward", "adam"};
+        fprintf(f, "],\n  \"phase_seconds\": {");
+        for (int p = 0; p < 7; ++p) fprintf(f, "%s\"%s\": %.4f", p ? ", " : "", phases[p], res.phase_seconds[p]);
+        fprintf(f, "},\n  \"peak_rss_mb\": %.1f,\n  \"select_by\": \"%s\",\n  \"splits\": {", res.peak_rss_mb,
                 cfg.select == RUN_SELECT_IPS_NDCG ? "ips_ndcg@20" : "ndcg@20");
         for (size_t k = 0; k < n_tests; ++k) {
             fprintf(f, "%s\n    \"%s\": ", k ? "," : "", names[k]);

@@ -235,7 +235,10 @@ int run_training(const run_config *cfg, const cns_dataset *train, const cns_data
         snprintf(res->error, sizeof res->error, "--ips-gamma: %s", cns_evaluator_last_error(ev));
         goto done;
     }
-    (void)cns_evaluator_set_int(ev, 201 /* CNS_EVAL_THREADS where built */, cfg->threads);
+    if ((st = cns_evaluator_set_int(ev, CNS_EVAL_THREADS, cfg->threads)) != CNS_OK) {
+        snprintf(res->error, sizeof res->error, "--threads: %s", cns_evaluator_last_error(ev));
+        goto done;
+    }
 
     for (size_t k = 0; k < n_tests; ++k) {
         double buf[RUN_NUM_KS * CNS_METRIC_COUNT];
