@@ -21,10 +21,17 @@ typedef struct cns__adam {
 cns_status cns__adam_init(cns__adam *a, size_t n, const cns__alloc *al);
 void cns__adam_destroy(cns__adam *a, const cns__alloc *al);
 
-/* Checks that the step would keep every weight finite; only then applies
- * it and returns CNS_OK. Otherwise returns CNS_E_NUMERIC with params and
- * the moments untouched and *bad_index set to the first offending entry
- * (a non-finite gradient or a weight that would overflow). */
+/* Checks that the step would keep every weight and moment finite; only
+ * then applies it and returns CNS_OK. Otherwise returns CNS_E_NUMERIC with
+ * params and the moments untouched and *bad_index set to the first
+ * offending entry (a non-finite gradient, or a weight or moment that would
+ * overflow). */
 cns_status cns__adam_step(cns__adam *a, float *params, const float *grads, size_t *bad_index);
+
+/* The same step on up to `threads` threads (elementwise: the result is
+ * bit-identical to cns__adam_step for any thread count). */
+#define CNS__ADAM_MAX_THREADS 256
+cns_status cns__adam_step_mt(cns__adam *a, float *params, const float *grads, size_t *bad_index,
+                             int threads);
 
 #endif

@@ -1,0 +1,49 @@
+/* Internal: LightGCN propagation over the normalised bipartite adjacency
+ * (ALGORITHM.md §2). Used by the model handle (model.c); kept apart so the
+ * kernels can be tested on their own. */
+#ifndef CNS_LIGHTGCN_H
+#define CNS_LIGHTGCN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc.h"
+#include "cnsdiff/common.h"
+
+/* Â = D^-1/2 A D^-1/2 over n = num_users + num_items nodes (users first,
+ * then items at num_users + i), as CSR. Symmetric; columns sorted within
+ * each row; rows of zero-degree nodes are empty. */
+typedef struct cns__adj {
+    size_t n;          /* nodes */
+    size_t nnz;        /* stored entries = 2 * interactions */
+    size_t *row_ptr;   /* n + 1 */
+    int32_t *col;      /* nnz node ids */
+    float *val;        /* nnz values 1 / sqrt(deg_r * deg_c) */
+    int kernel;        /* 0: pick from the CPU. Tests force 1 (SSE2 / plain C),
+                          2 (AVX2) or 3 (AVX-512), each used only if the CPU has it. */
+} cns__adj;
+
+/* Builds Â from the user-item CSR (user_ptr: num_users + 1 offsets,
+ * items: user_ptr[num_users] item ids, sorted per user, < num_items).
+ * The caller has validated the CSR and that num_users + num_items fits an
+ * int32. CNS_E_NOMEM on allocation failure (adj left empty). */
+cns_status cns__adj_build(cns__adj *adj, int32_t num_users, int32_t num_items,
+                          const size_t *user_ptr, const int32_t *items, const cns__alloc *al);
+void cns__adj_destroy(cns__adj *adj, const cns__alloc *al);
+
+/* out = (1/(L+1)) sum_{k=0..L} Â^k in, for n x d row-major matrices.
+ * The forward pass applies it to E0, the backward pass to dL/dE (Â is
+ * symmetric, so the same operator is its own adjoint).
+ * live: NULL, or n flags where 0 promises that row of in is all zero (the
+ *   backward's dL/dE touches only the batch rows): the first layer then
+ *   skips those gathers (same values, up to the sign of a zero).
+ * s1, s2: n x d scratch (s1 used for layers >= 2, s2 for layers >= 3);
+ *   in, out, s1, s2 must not overlap.
+ * Rows are split across `threads` workers, but every row is computed by
+ * one worker in a fixed order, so out is bit-identical for any thread
+ * count. Returns 1 when out holds an infinity or a NaN, else 0. */
+int cns__lightgcn_propagate(const cns__adj *adj, int layers, size_t d, const float *in,
+                            const unsigned char *live, float *out, float *s1, float *s2,
+                            int threads);
+
+#endif

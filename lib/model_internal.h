@@ -1,0 +1,85 @@
+/* Internal: the model handle's layout (ALGORITHM.md §2), shared with the
+ * checkpoint code. What a checkpoint must hold to rebuild a model that
+ * scores exactly like the saved one:
+ *   - shape: num_users, num_items, dim, layers, seed;
+ *   - the graph: user_ptr (num_users + 1) and items (user_ptr[num_users]);
+ *     the normalised adjacency and every other buffer are derived from it;
+ *   - ego (E0, (num_users + num_items) x dim, users first);
+ *   - the hyperparameters: adam.lr, adam.beta1, adam.beta2, adam.eps, reg
+ *     (threads is a runtime choice; saving it is optional);
+ *   - Adam state: adam.m, adam.v (each adam.n = (num_users + num_items) x
+ *     dim floats, same layout as ego) and adam.t (= steps taken).
+ * A loader calls cns__model_new() with the saved shape and graph (it
+ * validates the graph), copies ego / adam.m / adam.v / adam.t and the
+ * hyperparameters in, sets ego_unchecked = 1 (or validates ego itself),
+ * then cns__model_refresh() to compute E. */
+#ifndef CNS_MODEL_INTERNAL_H
+#define CNS_MODEL_INTERNAL_H
+
+#include "adam.h"
+#include "alloc.h"
+#include "cnsdiff/model.h"
+#include "lightgcn.h"
+
+/* The shape that fixes every size. */
+typedef struct cns__model_shape {
+    int32_t num_users;
+    int32_t num_items;
+    int32_t dim;     /* [1, CNS__MODEL_MAX_DIM] */
+    int32_t layers;  /* [0, CNS__MODEL_MAX_LAYERS] */
+    uint64_t seed;   /* Xavier seed (kept so a checkpoint can record it) */
+} cns__model_shape;
+
+#define CNS__MODEL_MAX_DIM 4096
+#define CNS__MODEL_MAX_LAYERS 8
+#define CNS__MODEL_MAX_THREADS 256
+
+struct cns_model {
+    cns__alloc al;
+    cns__model_shape shape;
+    size_t rows;         /* num_users + num_items */
+    size_t d;            /* dim as size_t */
+
+    /* The training graph, copied: sorted items per user (CSR). recommend
+     * walks these rows to skip training items. */
+    size_t *user_ptr;    /* num_users + 1 */
+    int32_t *items;      /* user_ptr[num_users] */
+    cns__adj adj;        /* Â, derived from the graph */
+
+    /* rows x d each, row-major, users first then items. */
+    float *ego;          /* E0: the parameters */
+    float *emb;          /* E: final embeddings as of the last forward */
+    float *grad;         /* dL/dE, accumulated by the host */
+    unsigned char *grad_live; /* rows: 1 when grad's row may be nonzero */
+    float *grad_ego;     /* dL/dE0 from the last backward */
+    float *s1, *s2;      /* propagation scratch (s1 for layers >= 2, s2 for >= 3) */
+
+    cns__adam adam;      /* lr, betas, eps, moments and t (steps taken) */
+    double reg;          /* L2 weight */
+    int threads;         /* propagation workers */
+    int grad_ready;      /* grad_ego holds a backward not yet stepped */
+    int ego_unchecked;   /* ego written from outside (set_ego_row, a loader):
+                            the next forward scans it for non-finite values */
+
+    char last_error[CNS_ERROR_MESSAGE_SIZE];
+};
+
+/* Allocates a model over the given graph with zero ego embeddings, zero
+ * Adam state and default hyperparameters; nothing is initialised or
+ * propagated. Validates the shape and the graph (offsets non-decreasing
+ * from 0, item ids in range and strictly increasing per user): CNS_E_ARG
+ * with err naming the first problem (a loader reports it as
+ * CNS_E_CORRUPT), CNS_E_SIZE when the graph is too large for int32 node
+ * ids, CNS_E_NOMEM. On failure *out is NULL. */
+cns_status cns__model_new(const cns__alloc *al, const cns__model_shape *shape,
+                          const size_t *user_ptr, const int32_t *items, cns_model **out,
+                          cns_error *err);
+
+/* Xavier-uniform E0 per table from shape.seed (ALGORITHM.md §2). */
+void cns__model_init_xavier(cns_model *m);
+
+/* E from E0 without the finiteness checks of cns_model_forward() (for a
+ * loader that has validated the values itself). */
+void cns__model_refresh(cns_model *m);
+
+#endif
