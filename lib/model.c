@@ -85,8 +85,9 @@ static cns_status model_alloc(const cns__alloc *al, const cns__model_shape *shap
     m->threads = 1;
     size_t elems, bytes;
     if (!cns__mul_ok(m->rows, m->d, &elems) || !cns__mul_ok(elems, sizeof(float), &bytes)) {
+        const size_t rows = m->rows, d = m->d;
         model_destroy(m);
-        return cns__fail(err, CNS_E_NOMEM, "%zu x %zu embeddings overflow size_t", m->rows, m->d);
+        return cns__fail(err, CNS_E_NOMEM, "%zu x %zu embeddings overflow size_t", rows, d);
     }
     m->user_ptr = cns__calloc(al, (size_t)shape->num_users + 1, sizeof *m->user_ptr);
     m->items = cns__calloc(al, nnz ? nnz : 1, sizeof *m->items);
@@ -100,9 +101,10 @@ static cns_status model_alloc(const cns__alloc *al, const cns__model_shape *shap
     int ok = m->user_ptr && m->items && m->ego && m->emb && m->grad && m->grad_live &&
              m->grad_ego && (shape->layers < 2 || m->s1) && (shape->layers < 3 || m->s2);
     if (!ok || cns__adam_init(&m->adam, elems, al) != CNS_OK) {
+        const size_t rows = m->rows, d = m->d;
         model_destroy(m);
         return cns__fail(err, CNS_E_NOMEM, "out of memory for a model of %zu x %zu embeddings",
-                         m->rows, m->d);
+                         rows, d);
     }
     *out = m;
     return CNS_OK;
