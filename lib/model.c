@@ -15,12 +15,6 @@
 /* Stream purpose for the Xavier draws ("xavier" in ASCII). */
 #define CNS__STREAM_XAVIER 0x786176696572ull
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define CNS__CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CNS__CLONES
-#endif
-
 static const char *table_name(cns_table t) { return t == CNS_TABLE_USERS ? "user" : "item"; }
 
 /* ---- lifecycle ----------------------------------------------------------- */
@@ -492,18 +486,34 @@ CNS_API cns_status cns_model_accumulate_grad(cns_model *m, cns_table table, cons
     return CNS_OK;
 }
 
-/* Adds coef * e0 to the gradient of one ego row and returns |e0|^2 (in
- * double, four running sums: one long chain would be latency-bound). */
-static double l2_row(float *restrict g, const float *restrict e, size_t d, float coef) {
+/* Adds coef * e0 to the gradient of one ego row and returns |e0|^2. The
+ * squares are summed in 16 float lanes (a fixed trip count, so it
+ * vectorizes at -O2; a double chain cost ~1 ms per Food batch), then the
+ * lanes in double in a fixed order. Returns nonzero in *bad when the
+ * updated gradient row holds an infinity or a NaN. */
+static double l2_row(float *restrict g, const float *restrict e, size_t d, float coef,
+                     uint32_t *bad) {
+    float lane[16] = {0};
+    uint32_t nf = 0;
     size_t j = 0;
     for (; j + 16 <= d; j += 16)
-        for (size_t l = j; l < j + 16; ++l) g[l] += coef * e[l];
-    for (; j < d; ++j) g[j] += coef * e[j];
-    double s[4] = {0, 0, 0, 0};
-    for (j = 0; j + 4 <= d; j += 4)
-        for (size_t l = 0; l < 4; ++l) s[l] += (double)e[j + l] * (double)e[j + l];
-    for (; j < d; ++j) s[0] += (double)e[j] * (double)e[j];
-    return (s[0] + s[1]) + (s[2] + s[3]);
+        for (size_t l = 0; l < 16; ++l) {
+            const float x = e[j + l], r = g[j + l] + coef * x;
+            uint32_t b;
+            memcpy(&b, &r, sizeof b);
+            nf |= (uint32_t)((b & 0x7f800000u) == 0x7f800000u);
+            g[j + l] = r;
+            lane[l] += x * x;
+        }
+    double sq = 0.0;
+    for (; j < d; ++j) {
+        g[j] += coef * e[j];
+        nf |= (uint32_t)!isfinite(g[j]);
+        sq += (double)e[j] * (double)e[j];
+    }
+    for (size_t l = 0; l < 16; ++l) sq += (double)lane[l];
+    *bad |= nf;
+    return sq;
 }
 
 static cns_status check_ids(cns_model *m, const char *name, const int32_t *ids, size_t n,
@@ -534,18 +544,25 @@ CNS_API cns_status cns_model_backward(cns_model *m, const int32_t *users, const 
      * gradient reg e0 / n per occurrence. Only these rows change, so only
      * they need another finiteness check. */
     double sq = 0.0;
+    uint32_t nf = 0;
     if (n > 0) {
         const float coef = (float)(m->reg / (double)n);
         for (size_t b = 0; b < n; ++b) {
-            size_t r[3] = {(size_t)users[b], nu + (size_t)pos[b], neg ? nu + (size_t)neg[b] : 0};
-            for (int q = 0; q < (neg ? 3 : 2); ++q) {
-                float *g = m->grad_ego + r[q] * d;
-                sq += l2_row(g, m->ego + r[q] * d, d, coef);
-                bad |= first_nonfinite(g, d) < d;
+            if (b + 4 < n) { /* batch rows are scattered: fetch a few triples ahead */
+                const size_t f[3] = {(size_t)users[b + 4], nu + (size_t)pos[b + 4],
+                                     neg ? nu + (size_t)neg[b + 4] : nu + (size_t)pos[b + 4]};
+                for (int q = 0; q < 3; ++q)
+                    for (size_t off = 0; off < d; off += 16) {
+                        __builtin_prefetch(m->ego + f[q] * d + off);
+                        __builtin_prefetch(m->grad_ego + f[q] * d + off, 1);
+                    }
             }
+            size_t r[3] = {(size_t)users[b], nu + (size_t)pos[b], neg ? nu + (size_t)neg[b] : 0};
+            for (int q = 0; q < (neg ? 3 : 2); ++q)
+                sq += l2_row(m->grad_ego + r[q] * d, m->ego + r[q] * d, d, coef, &nf);
         }
     }
-    if (bad) {
+    if (bad || nf) {
         const size_t total = m->rows * d;
         cns_table t;
         int32_t row;
@@ -584,7 +601,6 @@ CNS_API cns_status cns_model_step(cns_model *m) {
 
 /* <a, b> with eight running sums in a fixed order: vectorizes without
  * -ffast-math, and the same inputs always give the same bits. */
-CNS__CLONES
 static float dot8(const float *restrict a, const float *restrict b, size_t d) {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     size_t j = 0;

@@ -18,8 +18,25 @@
  * Threads: one thread at a time per model, except the calls marked
  * read-only, which may run concurrently on a const model that no thread is
  * changing (e.g. several threads serving cns_model_recommend()). The model
- * runs its own worker threads for propagation (CNS_MODEL_THREADS); they
- * never outlive the call that started them.
+ * runs its own worker threads for propagation and Adam (CNS_MODEL_THREADS);
+ * they never outlive the call that started them. Every result is
+ * bit-identical for any thread count.
+ *
+ * Messages: read-only calls never write the last-error buffer (they may
+ * run concurrently); their failures are told by the status alone.
+ *
+ * Non-finite values (CNS_E_NUMERIC) are caught at the first call that sees
+ * them, and never reach the weights:
+ *  - cns_model_set_ego_row() stores what it is given; the next
+ *    cns_model_forward() scans E0 and reports a non-finite ego value (E
+ *    untouched);
+ *  - cns_model_backward() reports a non-finite dL/dE0 (from dL/dE or from
+ *    the L2 term of a non-finite ego row in the batch) and keeps no
+ *    gradient, so a following cns_model_step() returns CNS_E_STATE;
+ *  - cns_model_step() reports an update that would make a weight or an Adam
+ *    moment non-finite (e.g. a non-finite ego row outside the batch);
+ *    weights, moments and the step count stay unchanged.
+ *  The message names the table and the row.
  */
 #ifndef CNSDIFF_MODEL_H
 #define CNSDIFF_MODEL_H
@@ -37,7 +54,12 @@ typedef struct cns_model cns_model;
 typedef enum cns_table { CNS_TABLE_USERS = 0, CNS_TABLE_ITEMS = 1 } cns_table;
 
 /* Shape descriptor: everything that fixes sizes. Fill with
- * cns_model_desc_init(), then change fields. */
+ * cns_model_desc_init(), then change fields. The library reads only the
+ * first struct_size bytes: a struct_size below that of this first version
+ * (struct_size, dim, layers, seed: 24 bytes) is CNS_E_SIZE; a larger one
+ * (a newer header) is accepted and fields this library does not know are
+ * ignored. Fields a future version appends keep their defaults when an
+ * older caller's struct_size does not cover them. */
 typedef struct cns_model_desc {
     size_t struct_size;  /* = sizeof(cns_model_desc), set by _init */
     int32_t dim;         /* embedding width, default 64, [1, 4096] */
@@ -48,8 +70,12 @@ typedef struct cns_model_desc {
 CNS_API void cns_model_desc_init(cns_model_desc *desc);
 
 /* Builds a model over train (the graph is copied; train may be freed
- * afterwards). Initialises E0 Xavier-uniform from desc->seed and computes
- * the final embeddings once. */
+ * afterwards). Initialises E0 Xavier-uniform from desc->seed (one seeded
+ * stream per table: the same seed gives the same bits at any
+ * thread count) and computes the final embeddings once.
+ * Returns CNS_E_ARG (a NULL argument, dim or layers out of range, an
+ * allocator with a NULL function), CNS_E_SIZE (struct_size too small, or
+ * users + items beyond 2^31 - 1) or CNS_E_NOMEM; err names the cause. */
 CNS_API CNS_NODISCARD cns_status cns_model_create(const cns_dataset *train,
                                                   const cns_model_desc *desc,
                                                   const cns_allocator *alloc, cns_model **out,
@@ -57,8 +83,11 @@ CNS_API CNS_NODISCARD cns_status cns_model_create(const cns_dataset *train,
 CNS_API void cns_model_free(cns_model *m);
 
 /* Tunables. Doubles through _double, integers through _int; the other
- * setter returns CNS_E_PARAM. Out-of-bounds values return CNS_E_ARG and
- * leave the value unchanged. */
+ * setter (or getter) returns CNS_E_PARAM, as does an unknown id.
+ * Out-of-bounds values (and NaN) return CNS_E_ARG and leave the value
+ * unchanged. cns_model_param_bounds() gives the closed ends of each range;
+ * the ends written "(" or ")" below are themselves excluded. Getters are
+ * read-only. */
 typedef enum cns_model_param {
     CNS_MODEL_LR = 100,          /* double, (0, 1e3], default 0.01 */
     CNS_MODEL_REG = 101,         /* double, [0, 1e3], default 1e-4 */
@@ -88,12 +117,14 @@ CNS_API CNS_NODISCARD cns_status cns_model_forward(cns_model *m);
 CNS_API const float *cns_model_embeddings(const cns_model *m, cns_table table);
 
 /* Copies rows ids[0..n) of the final table into out (n x dim). Read-only.
- * CNS_E_ARG for an id out of range. */
+ * CNS_E_ARG for an id out of range (nothing copied), an unknown table, or
+ * NULL ids / out with n > 0. */
 CNS_API CNS_NODISCARD cns_status cns_model_gather(const cns_model *m, cns_table table,
                                                   const int32_t *ids, size_t n, float *out);
 
 /* Overwrites ego row `row` of table with dim values (e.g. pretrained
- * embeddings). Call cns_model_forward() afterwards. */
+ * embeddings), as given: a non-finite value is reported by the next
+ * cns_model_forward(). Call cns_model_forward() afterwards. */
 CNS_API CNS_NODISCARD cns_status cns_model_set_ego_row(cns_model *m, cns_table table, int32_t row,
                                                        const float *values);
 /* Copies ego row `row` into values (dim floats). Read-only. */
@@ -101,7 +132,9 @@ CNS_API CNS_NODISCARD cns_status cns_model_get_ego_row(const cns_model *m, cns_t
                                                        int32_t row, float *values);
 
 /* Gradient of the loss with respect to the final embeddings: zero it,
- * then add n rows grad (n x dim) into rows ids of table (repeated ids add). */
+ * then add n rows grad (n x dim) into rows ids of table (repeated ids add).
+ * Every id is checked before anything is added (CNS_E_ARG). Non-finite
+ * values are accepted here and reported by cns_model_backward(). */
 CNS_API CNS_NODISCARD cns_status cns_model_zero_grad(cns_model *m);
 CNS_API CNS_NODISCARD cns_status cns_model_accumulate_grad(cns_model *m, cns_table table,
                                                            const int32_t *ids, size_t n,
@@ -109,25 +142,34 @@ CNS_API CNS_NODISCARD cns_status cns_model_accumulate_grad(cns_model *m, cns_tab
 
 /* Turns the accumulated dL/dE into dL/dE0 (dE0 = 1/(L+1) sum_k Â^k dE) and
  * adds the L2 term reg * (|e0_u|^2 + |e0_pos|^2 + |e0_neg|^2) / (2n) of the
- * batch rows (users[b], pos[b], neg[b]); neg may be NULL. reg_loss
- * (optional) receives that term's value. CNS_E_NUMERIC when a gradient is
- * not finite (nothing is changed). */
+ * batch rows (users[b], pos[b], neg[b]), i.e. reg * e0 / n per occurrence;
+ * neg may be NULL; n = 0 adds no L2 term. dL/dE itself is left as it is.
+ * reg_loss (optional) receives that term's value (in double).
+ * CNS_E_ARG for an id out of range or NULL users / pos with n > 0 (nothing
+ * changed); CNS_E_NUMERIC when a gradient is not finite (no gradient is
+ * kept; reg_loss untouched). */
 CNS_API CNS_NODISCARD cns_status cns_model_backward(cns_model *m, const int32_t *users,
                                                     const int32_t *pos, const int32_t *neg,
                                                     size_t n, double *reg_loss);
 
-/* One Adam step on E0 with the gradient of the last backward. CNS_E_NUMERIC
- * (and E0 left unchanged) when the update would make a weight non-finite. */
+/* One Adam step on E0 (all rows) with the gradient of the last backward.
+ * CNS_E_STATE when no backward succeeded since the last step.
+ * CNS_E_NUMERIC (E0, the moments and the step count left unchanged) when
+ * the update would make a weight or a moment non-finite; the gradient is
+ * kept, so the step may be retried after lowering CNS_MODEL_LR. The final
+ * embeddings are stale until the next cns_model_forward(). */
 CNS_API CNS_NODISCARD cns_status cns_model_step(cns_model *m);
 
 /* Number of Adam steps taken so far. */
 CNS_API uint64_t cns_model_steps_taken(const cns_model *m);
 
 /* Top-k items for user by <e_u, e_i> over the final embeddings, excluding
- * the user's training items. Ties go to the smaller item id. items (and
- * scores, optional) hold at least k entries; *n_out receives how many were
- * written (fewer than k when fewer items are left). Read-only and
- * allocation-free: safe from many threads on one shared model. */
+ * the user's training items, best first. Ties go to the smaller item id.
+ * items (and scores, optional) hold at least k entries; *n_out receives
+ * how many were written (fewer than k when fewer items are left; 0 for
+ * k = 0, when items may be NULL). CNS_E_ARG for a NULL model / n_out, NULL
+ * items with k > 0, or a user out of range. Read-only and allocation-free:
+ * safe from many threads on one shared model. */
 CNS_API CNS_NODISCARD cns_status cns_model_recommend(const cns_model *m, int32_t user, size_t k,
                                                      int32_t *items, float *scores,
                                                      size_t *n_out);
@@ -138,13 +180,15 @@ CNS_API CNS_NODISCARD cns_status cns_model_recommend(const cns_model *m, int32_t
  * failure path is untouched and no temporary file remains (CNS_E_IO).
  * load rebuilds a model that scores exactly like the saved one; it returns
  * CNS_E_NOFILE, CNS_E_IO, CNS_E_CORRUPT (any failed check, including a
- * non-finite value), CNS_E_VERSION or CNS_E_NOMEM. */
+ * non-finite value), CNS_E_VERSION or CNS_E_NOMEM.
+ * (Until the checkpoint container is wired, both return CNS_E_UNSUPPORTED.) */
 CNS_API CNS_NODISCARD cns_status cns_model_save(cns_model *m, const char *path);
 CNS_API CNS_NODISCARD cns_status cns_model_load(const char *path, const cns_allocator *alloc,
                                                 cns_model **out, cns_error *err);
 
-/* The detail of the last failed call on m ("" if none). Valid until the
- * next call on m. */
+/* The detail of the last failed call on m that is not read-only ("" if
+ * none; successful calls leave it as it is). Valid until the next call on
+ * m. "" for a NULL model. */
 CNS_API const char *cns_model_last_error(const cns_model *m);
 
 /* ---- added with checkpoints ---------------------------------------------- */
