@@ -146,9 +146,11 @@ cns_status cns__model_save_io(cns_model *m, const char *path, const cns__ckpt_io
         {CNS__TAG_ADMM, m->adam.m, (uint64_t)n_all * sizeof(float)},
         {CNS__TAG_ADMV, m->adam.v, (uint64_t)n_all * sizeof(float)},
     };
-    cns_status st = cns__ckpt_write(path, CNS__CKPT_KIND_MODEL, sections, 6, io, &m->al,
-                                    m->last_error);
+    /* The handle's message changes only on failure (model.h). */
+    char msg[CNS_ERROR_MESSAGE_SIZE];
+    cns_status st = cns__ckpt_write(path, CNS__CKPT_KIND_MODEL, sections, 6, io, &m->al, msg);
     cns__free(&m->al, graph);
+    if (st != CNS_OK) cns__msg_copy(m->last_error, msg);
     return st;
 }
 

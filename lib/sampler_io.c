@@ -149,9 +149,12 @@ cns_status cns__sampler_save_io(cns_sampler *s, const char *path, const cns__ckp
         {CNS__TAG_DNSR, diffusion ? s->den.params : NULL, (uint64_t)P * sizeof(float)},
         {CNS__TAG_DADM, adam, adam_bytes},
     };
+    /* The handle's message changes only on failure. */
+    char msg[CNS_ERROR_MESSAGE_SIZE];
     cns_status st = cns__ckpt_write(path, CNS__CKPT_KIND_SAMPLER, sections, diffusion ? 4 : 2, io,
-                                    &s->al, s->last_error);
+                                    &s->al, msg);
     cns__free(&s->al, adam);
+    if (st != CNS_OK) cns__msg_copy(s->last_error, msg);
     return st;
 }
 

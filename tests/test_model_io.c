@@ -620,6 +620,13 @@ START_TEST(test_arguments) {
     ck_assert_status(cns_model_save(NULL, "/tmp/x"), CNS_E_ARG);
     ck_assert_status(cns_model_save(m, NULL), CNS_E_ARG);
     ck_assert_str_eq(cns_model_last_error(m), "path is NULL");
+    /* A successful save leaves the last message as it is (model.h). */
+    char dir[64], p[128];
+    ck_tmpdir(dir, sizeof dir);
+    snprintf(p, sizeof p, "%s/m.ckpt", dir);
+    ck_assert_status(cns_model_save(m, p), CNS_OK);
+    ck_assert_str_eq(cns_model_last_error(m), "path is NULL");
+    ck_rmdir_all(dir);
     ck_assert_status(cns_model_save(m, ""), CNS_E_ARG);
     ck_assert_status(cns_model_load(NULL, NULL, &l, &e), CNS_E_ARG);
     ck_assert_ptr_null(l);
