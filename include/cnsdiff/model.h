@@ -191,6 +191,16 @@ CNS_API CNS_NODISCARD cns_status cns_model_load(const char *path, const cns_allo
  * m. "" for a NULL model. */
 CNS_API const char *cns_model_last_error(const cns_model *m);
 
+/* ---- added with checkpoints ---------------------------------------------- */
+
+/* The model's training graph as a read-only dataset (the same users,
+ * items and interactions as the dataset it was created from, or the graph
+ * a checkpoint holds), e.g. to mask training items when evaluating a
+ * loaded model. Owned by m: valid until cns_model_free(m); never free it.
+ * Its skipped and duplicates counts are 0. NULL when m is NULL.
+ * Read-only. */
+CNS_API const cns_dataset *cns_model_train_data(const cns_model *m);
+
 #ifdef __cplusplus
 }
 #endif
