@@ -41,6 +41,7 @@ static void model_destroy(cns_model *m) {
     cns__free(&al, m->grad_ego);
     cns__free(&al, m->s1);
     cns__free(&al, m->s2);
+    cns__model_train_view_free(m);
     if (m->adam.m != NULL || m->adam.v != NULL) cns__adam_destroy(&m->adam, &al);
     cns__free(&al, m);
 }
@@ -109,6 +110,8 @@ static cns_status model_finish(cns_model *m, cns_error *err) {
                        &m->al) != CNS_OK)
         return cns__fail(err, CNS_E_NOMEM, "out of memory for the normalised adjacency (%zu entries)",
                          2 * m->user_ptr[m->shape.num_users]);
+    if (cns__model_train_view_build(m) != CNS_OK)
+        return cns__fail(err, CNS_E_NOMEM, "out of memory for the training-data view");
     return CNS_OK;
 }
 
@@ -702,21 +705,4 @@ CNS_API cns_status cns_model_recommend(const cns_model *m, int32_t user, size_t 
     }
     *n_out = size;
     return CNS_OK;
-}
-
-/* ---- checkpoints (wired by the checkpoint branch) ------------------------ */
-
-CNS_API cns_status cns_model_save(cns_model *m, const char *path) {
-    if (m == NULL) return CNS_E_ARG;
-    if (path == NULL) return cns__msg(m->last_error, CNS_E_ARG, "path is NULL");
-    return cns__msg(m->last_error, CNS_E_UNSUPPORTED, "checkpoints not built yet");
-}
-
-CNS_API cns_status cns_model_load(const char *path, const cns_allocator *alloc, cns_model **out,
-                                  cns_error *err) {
-    (void)alloc;
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "out is NULL");
-    *out = NULL;
-    if (path == NULL) return cns__fail(err, CNS_E_ARG, "path is NULL");
-    return cns__fail(err, CNS_E_UNSUPPORTED, "checkpoints not built yet");
 }

@@ -62,6 +62,10 @@ struct cns_model {
                             the next forward scans it for non-finite values */
 
     char last_error[CNS_ERROR_MESSAGE_SIZE];
+
+    /* cns_model_train_data(): a read-only dataset over user_ptr / items
+     * (shared, not copied) plus its own popularity array (model_io.c). */
+    struct cns_dataset *train_view;
 };
 
 /* Allocates a model over the given graph with zero ego embeddings, zero
@@ -81,5 +85,19 @@ void cns__model_init_xavier(cns_model *m);
 /* E from E0 without the finiteness checks of cns_model_forward() (for a
  * loader that has validated the values itself). */
 void cns__model_refresh(cns_model *m);
+
+/* ---- checkpoints and the training-data view (model_io.c) ---------------- */
+
+struct cns__ckpt_io;
+
+/* cns_model_save with injectable I/O (tests make write, fsync or rename
+ * fail); io may be NULL. */
+cns_status cns__model_save_io(cns_model *m, const char *path, const struct cns__ckpt_io *io);
+
+/* Builds m->train_view over the graph (allocates the view and its
+ * popularity array): CNS_E_NOMEM. Called once the graph is in place. */
+cns_status cns__model_train_view_build(cns_model *m);
+/* Frees m->train_view (the graph arrays stay); NULL view is a no-op. */
+void cns__model_train_view_free(cns_model *m);
 
 #endif

@@ -65,4 +65,8 @@ struct cns_sampler {
  * w.r.t. the denoiser's parameters is left in s->den.grads. */
 cns_status cns__sampler_diffusion_loss(cns_sampler *s, const float *pos, size_t n, double *loss);
 
+/* cns_sampler_save with injectable I/O (sampler_io.c); io may be NULL. */
+struct cns__ckpt_io;
+cns_status cns__sampler_save_io(cns_sampler *s, const char *path, const struct cns__ckpt_io *io);
+
 #endif

@@ -176,12 +176,18 @@ CNS_API CNS_NODISCARD cns_status cns_model_recommend(const cns_model *m, int32_t
 
 /* Checkpoints (format: docs/CHECKPOINT.md). save writes the ego
  * embeddings, the graph, the hyperparameters and the Adam state to path
- * crash-safely: a temporary file in the same directory, fsync, rename; on
- * failure path is untouched and no temporary file remains (CNS_E_IO).
- * load rebuilds a model that scores exactly like the saved one; it returns
- * CNS_E_NOFILE, CNS_E_IO, CNS_E_CORRUPT (any failed check, including a
- * non-finite value), CNS_E_VERSION or CNS_E_NOMEM.
- * (Until the checkpoint container is wired, both return CNS_E_UNSUPPORTED.) */
+ * crash-safely: a temporary file in the same directory, fsync, rename,
+ * fsync of the directory. On failure the temporary file is removed and
+ * path holds the previous file, except when only the final directory
+ * fsync fails: then CNS_E_IO is returned but the new, complete file is in
+ * place. save returns CNS_E_NUMERIC (nothing written) when a weight or
+ * Adam moment is not finite, CNS_E_IO, CNS_E_NOMEM or CNS_E_ARG.
+ * load rebuilds the model and recomputes its final embeddings from the ego
+ * embeddings, so it scores exactly like the saved model did after its
+ * last cns_model_forward(); it returns CNS_E_NOFILE, CNS_E_IO,
+ * CNS_E_CORRUPT (any failed check, including a non-finite value),
+ * CNS_E_VERSION or CNS_E_NOMEM. Thread counts are runtime settings and
+ * are not saved. */
 CNS_API CNS_NODISCARD cns_status cns_model_save(cns_model *m, const char *path);
 CNS_API CNS_NODISCARD cns_status cns_model_load(const char *path, const cns_allocator *alloc,
                                                 cns_model **out, cns_error *err);
@@ -190,6 +196,16 @@ CNS_API CNS_NODISCARD cns_status cns_model_load(const char *path, const cns_allo
  * none; successful calls leave it as it is). Valid until the next call on
  * m. "" for a NULL model. */
 CNS_API const char *cns_model_last_error(const cns_model *m);
+
+/* ---- added with checkpoints ---------------------------------------------- */
+
+/* The model's training graph as a read-only dataset (the same users,
+ * items and interactions as the dataset it was created from, or the graph
+ * a checkpoint holds), e.g. to mask training items when evaluating a
+ * loaded model. Owned by m: valid until cns_model_free(m); never free it.
+ * Its skipped and duplicates counts are 0. NULL when m is NULL.
+ * Read-only. */
+CNS_API const cns_dataset *cns_model_train_data(const cns_model *m);
 
 #ifdef __cplusplus
 }

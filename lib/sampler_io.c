@@ -1,0 +1,369 @@
+/* Sampler checkpoints (docs/CHECKPOINT.md, kind 2): the descriptor and the
+ * tunables ('SHDR'), the denoiser's weights ('DNSR') and Adam state
+ * ('DADM'), and the step counter and random streams ('SSTA'), so a loaded
+ * sampler draws and trains exactly as the saved one would have. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "error.h"
+#include "sampler_internal.h"
+
+typedef unsigned long long ull;
+
+#define TAG_SSTA CNS__TAG('S', 'S', 'T', 'A')
+
+/* 'SHDR': descriptor, then one 16-byte record per saved tunable. */
+enum {
+    SH_KIND = 0,
+    SH_DIM = 4,
+    SH_STEPS = 8,
+    SH_TIME_DIM = 12,
+    SH_HIDDEN = 16,
+    SH_RES0 = 20,
+    SH_SEED = 24,
+    SH_COUNT = 32,
+    SH_RES1 = 36,
+    SH_FIXED = 40,
+    SH_RECORD = 16
+};
+#define TYPE_INT 1u
+#define TYPE_DOUBLE 2u
+
+/* Every tunable but CNS_SAMPLER_THREADS (a property of the process). */
+static const int k_saved[] = {
+    CNS_SAMPLER_NOISE_SCHEDULE, CNS_SAMPLER_NOISE_SCALE,   CNS_SAMPLER_NOISE_MIN,
+    CNS_SAMPLER_NOISE_MAX,      CNS_SAMPLER_REWEIGHT,      CNS_SAMPLER_CAUSAL_WEIGHT,
+    CNS_SAMPLER_DENOISER_LR,    CNS_SAMPLER_NORM,          CNS_SAMPLER_DROPOUT,
+    CNS_SAMPLER_SAMPLE_START,   CNS_SAMPLER_STRIDE,        CNS_SAMPLER_NUM_STEPS,
+    CNS_SAMPLER_SAMPLING_NOISE, CNS_SAMPLER_MODE,          CNS_SAMPLER_DNS_CANDIDATES};
+#define N_SAVED (sizeof k_saved / sizeof k_saved[0])
+#define SHDR_SIZE (SH_FIXED + SH_RECORD * N_SAVED)
+
+/* 'SSTA': u64 train_steps, then the draw, train and pick streams. */
+enum { RNG_S = 0, RNG_SPARE = 32, RNG_HAS_SPARE = 40, RNG_RES = 44, RNG_SIZE = 48 };
+#define SSTA_SIZE (8 + 3 * RNG_SIZE)
+
+static void put_f64(unsigned char *p, double v) {
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    cns__le64_put(p, b);
+}
+static double get_f64(const unsigned char *p) {
+    uint64_t b = cns__le64_get(p);
+    double v;
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
+
+static size_t first_bad(const float *x, size_t n, int nonneg) {
+    for (size_t k = 0; k < n; ++k)
+        if (!isfinite(x[k]) || (nonneg && x[k] < 0.0f)) return k;
+    return n;
+}
+
+/* Denoiser parameter count in u64 (the descriptor ranges keep it far
+ * below 2^40, on any host). */
+static uint64_t param_count(uint64_t d, uint64_t td, uint64_t hid) {
+    return td * td + td + hid * (d + td) + hid + d * hid + d;
+}
+
+/* ---- save ------------------------------------------------------------------ */
+
+cns_status cns__sampler_save_io(cns_sampler *s, const char *path, const cns__ckpt_io *io) {
+    if (s == NULL) return CNS_E_ARG;
+    if (path == NULL) return cns__msg(s->last_error, CNS_E_ARG, "path is NULL");
+    const int diffusion = s->desc.kind == CNS_SAMPLER_DIFFUSION;
+    const size_t P = diffusion ? s->den.n_params : 0;
+    if (diffusion) {
+        const struct {
+            const char *tag, *what;
+            const float *x;
+        } arrays[3] = {{"DNSR", "denoiser weight", s->den.params},
+                       {"DADM", "Adam first moment", s->adam.m},
+                       {"DADM", "Adam second moment", s->adam.v}};
+        for (int a = 0; a < 3; ++a) {
+            size_t k = first_bad(arrays[a].x, P, 0);
+            if (k < P)
+                return cns__msg(s->last_error, CNS_E_NUMERIC,
+                                "cannot save: section '%s' %s %zu is %g; nothing written",
+                                arrays[a].tag, arrays[a].what, k, (double)arrays[a].x[k]);
+        }
+    }
+
+    unsigned char hdr[SHDR_SIZE];
+    memset(hdr, 0, sizeof hdr);
+    cns__le32_put(hdr + SH_KIND, (uint32_t)s->desc.kind);
+    cns__le32_put(hdr + SH_DIM, (uint32_t)s->desc.dim);
+    cns__le32_put(hdr + SH_STEPS, (uint32_t)s->desc.steps);
+    cns__le32_put(hdr + SH_TIME_DIM, (uint32_t)s->desc.time_dim);
+    cns__le32_put(hdr + SH_HIDDEN, (uint32_t)s->desc.hidden);
+    cns__le64_put(hdr + SH_SEED, s->desc.seed);
+    cns__le32_put(hdr + SH_COUNT, (uint32_t)N_SAVED);
+    for (size_t k = 0; k < N_SAVED; ++k) {
+        unsigned char *r = hdr + SH_FIXED + SH_RECORD * k;
+        int64_t iv;
+        double dv;
+        cns__le32_put(r, (uint32_t)k_saved[k]);
+        /* The getter that answers tells the type: no second type table. */
+        if (cns_sampler_get_int(s, k_saved[k], &iv) == CNS_OK) {
+            cns__le32_put(r + 4, TYPE_INT);
+            cns__le64_put(r + 8, (uint64_t)iv);
+        } else if (cns_sampler_get_double(s, k_saved[k], &dv) == CNS_OK) {
+            cns__le32_put(r + 4, TYPE_DOUBLE);
+            put_f64(r + 8, dv);
+        } else {
+            return cns__msg(s->last_error, CNS_E_STATE, "sampler parameter %d has no getter",
+                            k_saved[k]);
+        }
+    }
+
+    unsigned char state[SSTA_SIZE];
+    memset(state, 0, sizeof state);
+    cns__le64_put(state, s->train_steps);
+    const cns__rng *streams[3] = {&s->rng_draw, &s->rng_train, &s->rng_pick};
+    for (int k = 0; k < 3; ++k) {
+        unsigned char *r = state + 8 + RNG_SIZE * k;
+        for (int w = 0; w < 4; ++w) cns__le64_put(r + RNG_S + 8 * w, streams[k]->s[w]);
+        put_f64(r + RNG_SPARE, streams[k]->spare);
+        cns__le32_put(r + RNG_HAS_SPARE, streams[k]->has_spare ? 1u : 0u);
+    }
+
+    /* 'DADM' is one payload: u64 step, then m, then v. */
+    unsigned char *adam = NULL;
+    size_t adam_bytes = 0;
+    if (diffusion) {
+        adam_bytes = 8 + 2 * P * sizeof(float); /* P < 2^30: cannot overflow */
+        adam = cns__malloc(&s->al, adam_bytes);
+        if (adam == NULL)
+            return cns__msg(s->last_error, CNS_E_NOMEM,
+                            "cannot allocate %zu bytes for the Adam section", adam_bytes);
+        cns__le64_put(adam, s->adam.t);
+        memcpy(adam + 8, s->adam.m, P * sizeof(float));
+        memcpy(adam + 8 + P * sizeof(float), s->adam.v, P * sizeof(float));
+    }
+    const cns__ckpt_section sections[4] = {
+        {CNS__TAG_SHDR, hdr, SHDR_SIZE},
+        {TAG_SSTA, state, SSTA_SIZE},
+        {CNS__TAG_DNSR, diffusion ? s->den.params : NULL, (uint64_t)P * sizeof(float)},
+        {CNS__TAG_DADM, adam, adam_bytes},
+    };
+    /* The handle's message changes only on failure. */
+    char msg[CNS_ERROR_MESSAGE_SIZE];
+    cns_status st = cns__ckpt_write(path, CNS__CKPT_KIND_SAMPLER, sections, diffusion ? 4 : 2, io,
+                                    &s->al, msg);
+    cns__free(&s->al, adam);
+    if (st != CNS_OK) cns__msg_copy(s->last_error, msg);
+    return st;
+}
+
+CNS_API cns_status cns_sampler_save(cns_sampler *s, const char *path) {
+    return cns__sampler_save_io(s, path, NULL);
+}
+
+/* ---- load ------------------------------------------------------------------ */
+
+static int has_section(const cns__ckpt_file *f, uint32_t tag) {
+    const void *p;
+    cns_error scratch;
+    return cns__ckpt_find(f, tag, UINT64_MAX, &p, NULL, &scratch) == CNS_OK;
+}
+
+/* Validates the file in place, then builds the sampler through
+ * cns_sampler_create and the public setters. Every size and value check
+ * runs before the first allocation; err gets the detail (no path). */
+static cns_status sampler_from_file(const cns__ckpt_file *f, const cns_allocator *alloc,
+                                    cns_sampler **out, cns_error *err) {
+    const void *p;
+    uint64_t size;
+    cns_status st = cns__ckpt_find(f, CNS__TAG_SHDR, UINT64_MAX, &p, &size, err);
+    if (st != CNS_OK) return st;
+    const unsigned char *h = p;
+    if (size < SH_FIXED || (size - SH_FIXED) % SH_RECORD != 0 ||
+        cns__le32_get(h + SH_COUNT) != (size - SH_FIXED) / SH_RECORD)
+        return cns__fail(err, CNS_E_CORRUPT,
+                         "section 'SHDR' is %llu bytes: not 40 plus 16 per parameter record",
+                         (ull)size);
+    if (cns__le32_get(h + SH_RES0) != 0 || cns__le32_get(h + SH_RES1) != 0)
+        return cns__fail(err, CNS_E_CORRUPT, "section 'SHDR': reserved fields are not zero");
+    cns_sampler_desc desc;
+    cns_sampler_desc_init(&desc);
+    desc.kind = (int32_t)cns__le32_get(h + SH_KIND);
+    desc.dim = (int32_t)cns__le32_get(h + SH_DIM);
+    desc.steps = (int32_t)cns__le32_get(h + SH_STEPS);
+    desc.time_dim = (int32_t)cns__le32_get(h + SH_TIME_DIM);
+    desc.hidden = (int32_t)cns__le32_get(h + SH_HIDDEN);
+    desc.seed = cns__le64_get(h + SH_SEED);
+    /* The ranges of include/cnsdiff/sampler.h, needed here to size the
+     * denoiser before cns_sampler_create (which checks them again). */
+    if (desc.kind < CNS_SAMPLER_UNIFORM || desc.kind > CNS_SAMPLER_DIFFUSION ||
+        desc.dim < 1 || desc.dim > 65536 || desc.steps < 2 || desc.steps > 1000 ||
+        desc.time_dim < 2 || desc.time_dim > 4096 || desc.time_dim % 2 != 0 || desc.hidden < 1 ||
+        desc.hidden > 4096)
+        return cns__fail(err, CNS_E_CORRUPT,
+                         "section 'SHDR': descriptor out of range (kind %d, dim %d, steps %d, "
+                         "time_dim %d, hidden %d)",
+                         (int)desc.kind, (int)desc.dim, (int)desc.steps, (int)desc.time_dim,
+                         (int)desc.hidden);
+
+    /* Parameter records: known ids, each saved tunable exactly once. */
+    const uint32_t count = cns__le32_get(h + SH_COUNT);
+    const unsigned char *rec[N_SAVED] = {0};
+    for (uint32_t r = 0; r < count; ++r) {
+        const unsigned char *e = h + SH_FIXED + (size_t)SH_RECORD * r;
+        const uint32_t id = cns__le32_get(e), type = cns__le32_get(e + 4);
+        double lo, hi;
+        if (id > (uint32_t)INT32_MAX || cns_sampler_param_bounds((int)id, &lo, &hi) != CNS_OK)
+            return cns__fail(err, CNS_E_VERSION,
+                             "section 'SHDR': sampler parameter %u is unknown to this library "
+                             "(written by a newer version?)",
+                             (unsigned)id);
+        size_t k = 0;
+        while (k < N_SAVED && k_saved[k] != (int)id) ++k;
+        if (k == N_SAVED)
+            return cns__fail(err, CNS_E_CORRUPT, "section 'SHDR': parameter %u is never saved",
+                             (unsigned)id);
+        if (rec[k] != NULL)
+            return cns__fail(err, CNS_E_CORRUPT, "section 'SHDR': parameter %u appears twice",
+                             (unsigned)id);
+        if (type != TYPE_INT && (type != TYPE_DOUBLE || !isfinite(get_f64(e + 8))))
+            return cns__fail(err, CNS_E_CORRUPT,
+                             "section 'SHDR': parameter %u has type %u or a non-finite value",
+                             (unsigned)id, (unsigned)type);
+        rec[k] = e;
+    }
+    for (size_t k = 0; k < N_SAVED; ++k)
+        if (rec[k] == NULL)
+            return cns__fail(err, CNS_E_CORRUPT, "section 'SHDR': parameter %d is missing",
+                             k_saved[k]);
+
+    /* Step counter and random streams. */
+    const unsigned char *sst;
+    if ((st = cns__ckpt_find(f, TAG_SSTA, SSTA_SIZE, &p, NULL, err)) != CNS_OK) return st;
+    sst = p;
+    for (int k = 0; k < 3; ++k) {
+        const unsigned char *r = sst + 8 + RNG_SIZE * k;
+        uint64_t any = 0;
+        for (int w = 0; w < 4; ++w) any |= cns__le64_get(r + RNG_S + 8 * w);
+        const uint32_t spare = cns__le32_get(r + RNG_HAS_SPARE);
+        /* xoshiro never reaches the all-zero state: it would stay there. */
+        if (any == 0 || spare > 1 || cns__le32_get(r + RNG_RES) != 0 ||
+            !isfinite(get_f64(r + RNG_SPARE)))
+            return cns__fail(err, CNS_E_CORRUPT, "section 'SSTA': random stream %d is invalid", k);
+    }
+
+    /* The denoiser (DIFFUSION only): sizes from the descriptor, then values. */
+    const int diffusion = desc.kind == CNS_SAMPLER_DIFFUSION;
+    const uint64_t P =
+        diffusion ? param_count((uint64_t)desc.dim, (uint64_t)desc.time_dim, (uint64_t)desc.hidden)
+                  : 0;
+    const float *weights = NULL, *am = NULL, *av = NULL;
+    const unsigned char *adam = NULL;
+    if (diffusion) {
+        if ((st = cns__ckpt_find(f, CNS__TAG_DNSR, 4u * P, &p, NULL, err)) != CNS_OK) return st;
+        weights = p;
+        if ((st = cns__ckpt_find(f, CNS__TAG_DADM, 8u + 8u * P, &p, NULL, err)) != CNS_OK) return st;
+        adam = p;
+        am = (const float *)(const void *)(adam + 8);
+        av = am + P;
+        const struct {
+            const char *tag, *what;
+            const float *x;
+            int nonneg;
+        } arrays[3] = {{"DNSR", "weight", weights, 0},
+                       {"DADM", "first moment", am, 0},
+                       {"DADM", "second moment", av, 1}};
+        for (int a = 0; a < 3; ++a) {
+            size_t k = first_bad(arrays[a].x, (size_t)P, arrays[a].nonneg);
+            if (k < (size_t)P)
+                return cns__fail(err, CNS_E_CORRUPT, "section '%s': %s %zu is %g", arrays[a].tag,
+                                 arrays[a].what, k, (double)arrays[a].x[k]);
+        }
+    } else if (has_section(f, CNS__TAG_DNSR) || has_section(f, CNS__TAG_DADM)) {
+        return cns__fail(err, CNS_E_CORRUPT,
+                         "a %s sampler has no denoiser, but the file holds one",
+                         desc.kind == CNS_SAMPLER_UNIFORM ? "UNIFORM" : "DNS");
+    }
+
+    cns_sampler *s;
+    st = cns_sampler_create(&desc, alloc, &s, err);
+    if (st != CNS_OK) {
+        if (st != CNS_E_NOMEM) {
+            st = CNS_E_CORRUPT;
+            if (err != NULL) err->status = st;
+        }
+        return st;
+    }
+    if (diffusion && s->den.n_params != (size_t)P) {
+        cns_sampler_free(s);
+        return cns__fail(err, CNS_E_CORRUPT, "denoiser has %zu parameters, the file %llu",
+                         s->den.n_params, (ull)P);
+    }
+    /* The schedule depends on four values at once: put them all in place,
+     * then let every setter check its value against the complete set (a
+     * one-by-one replay could pass through a degenerate schedule). */
+    for (size_t k = 0; k < N_SAVED; ++k) {
+        const unsigned char *v = rec[k] + 8;
+        switch (k_saved[k]) {
+        case CNS_SAMPLER_NOISE_SCHEDULE: s->schedule = (int64_t)cns__le64_get(v); break;
+        case CNS_SAMPLER_NOISE_SCALE: s->noise_scale = get_f64(v); break;
+        case CNS_SAMPLER_NOISE_MIN: s->noise_min = get_f64(v); break;
+        case CNS_SAMPLER_NOISE_MAX: s->noise_max = get_f64(v); break;
+        default: break;
+        }
+    }
+    for (size_t k = 0; k < N_SAVED; ++k) {
+        const unsigned char *v = rec[k] + 8;
+        st = cns__le32_get(rec[k] + 4) == TYPE_INT
+                 ? cns_sampler_set_int(s, k_saved[k], (int64_t)cns__le64_get(v))
+                 : cns_sampler_set_double(s, k_saved[k], get_f64(v));
+        if (st != CNS_OK) {
+            cns__fail(err, CNS_E_CORRUPT, "section 'SHDR': %s", s->last_error);
+            cns_sampler_free(s);
+            return CNS_E_CORRUPT;
+        }
+    }
+    if (diffusion) {
+        memcpy(s->den.params, weights, (size_t)P * sizeof(float));
+        memcpy(s->adam.m, am, (size_t)P * sizeof(float));
+        memcpy(s->adam.v, av, (size_t)P * sizeof(float));
+        s->adam.t = cns__le64_get(adam);
+    }
+    s->train_steps = cns__le64_get(sst);
+    cns__rng *streams[3] = {&s->rng_draw, &s->rng_train, &s->rng_pick};
+    for (int k = 0; k < 3; ++k) {
+        const unsigned char *r = sst + 8 + RNG_SIZE * k;
+        for (int w = 0; w < 4; ++w) streams[k]->s[w] = cns__le64_get(r + RNG_S + 8 * w);
+        streams[k]->spare = get_f64(r + RNG_SPARE);
+        streams[k]->has_spare = (int)cns__le32_get(r + RNG_HAS_SPARE);
+    }
+    s->last_error[0] = '\0';
+    *out = s;
+    return CNS_OK;
+}
+
+CNS_API cns_status cns_sampler_load(const char *path, const cns_allocator *alloc,
+                                    cns_sampler **out, cns_error *err) {
+    if (out == NULL) return cns__fail(err, CNS_E_ARG, "out is NULL");
+    *out = NULL;
+    if (path == NULL) return cns__fail(err, CNS_E_ARG, "path is NULL");
+    cns__alloc al;
+    if (cns__alloc_init(&al, alloc) != CNS_OK)
+        return cns__fail(err, CNS_E_ARG, "allocator has a NULL function");
+    cns__ckpt_file f;
+    cns_status st = cns__ckpt_read(path, CNS__CKPT_KIND_SAMPLER, &al, &f, err);
+    if (st != CNS_OK) return st;
+    st = sampler_from_file(&f, alloc, out, err);
+    cns__ckpt_close(&f);
+    if (st != CNS_OK) {
+        if (err != NULL && (st == CNS_E_CORRUPT || st == CNS_E_VERSION)) {
+            char detail[CNS_ERROR_MESSAGE_SIZE];
+            memcpy(detail, err->message, sizeof detail);
+            cns__fail(err, st, "'%s': %s", path, detail);
+        }
+        return st;
+    }
+    cns__ok(err);
+    return CNS_OK;
+}

@@ -1,0 +1,635 @@
+/* Sampler checkpoints (docs/CHECKPOINT.md, kind 2): exact round trips in
+ * every mode and kind (weights, Adam state, tunables, random streams), so
+ * that a loaded sampler draws and trains exactly like the saved one;
+ * damage of every kind at load; failing I/O and allocations. */
+#include <math.h>
+
+#include "ckpt_testutil.h"
+#include "sampler_internal.h"
+
+#define DIM 8
+#define T 6
+#define TD 4
+#define HID 6
+#define ROWS 5
+#ifndef THREADS_ORIG
+#define THREADS_ORIG 2
+#endif
+/* td*td + td + hid*(d+td) + hid + d*hid + d = 16 + 4 + 72 + 6 + 48 + 8 */
+#define P 154
+
+#define TAG_SSTA CNS__TAG('S', 'S', 'T', 'A')
+static const uint32_t k_tags[4] = {CNS__TAG_SHDR, TAG_SSTA, CNS__TAG_DNSR, CNS__TAG_DADM};
+
+/* Deterministic inputs: rows of user and positive-item embeddings. */
+static void inputs(float *user, float *pos, int salt) {
+    for (int k = 0; k < ROWS * DIM; ++k) {
+        user[k] = (float)sin(0.37 * k + salt);
+        pos[k] = (float)cos(0.23 * k - 0.5 * salt);
+    }
+}
+
+static cns_sampler *make(int32_t kind, int64_t mode, const cns_allocator *a) {
+    cns_sampler_desc d;
+    cns_sampler_desc_init(&d);
+    d.kind = kind;
+    d.dim = DIM;
+    d.steps = T;
+    d.time_dim = TD;
+    d.hidden = HID;
+    d.seed = 42;
+    cns_sampler *s;
+    ck_assert_status(cns_sampler_create(&d, a, &s, NULL), CNS_OK);
+    /* Non-default tunables everywhere; noise_min above the default
+     * noise_max, so a loader replaying setters one by one would refuse it. */
+    ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_NOISE_MAX, 0.06), CNS_OK);
+    ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_NOISE_MIN, 0.03), CNS_OK);
+    ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_NOISE_SCALE, 0.5), CNS_OK);
+    ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_CAUSAL_WEIGHT, 0.2), CNS_OK);
+    ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_DENOISER_LR, 0.01), CNS_OK);
+    ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_DROPOUT, 0.3), CNS_OK);
+    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_REWEIGHT, 0), CNS_OK);
+    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_SAMPLE_START, 2), CNS_OK);
+    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_STRIDE, 2), CNS_OK);
+    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_NUM_STEPS, 5), CNS_OK);
+    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_SAMPLING_NOISE, 1), CNS_OK);
+    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_DNS_CANDIDATES, 7), CNS_OK);
+    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_MODE, mode), CNS_OK);
+    return s;
+}
+
+static void train(cns_sampler *s, int steps, int salt) {
+    float user[ROWS * DIM], pos[ROWS * DIM];
+    for (int k = 0; k < steps; ++k) {
+        inputs(user, pos, salt + k);
+        double loss;
+        ck_assert_status(cns_sampler_train_step(s, pos, ROWS, &loss), CNS_OK);
+    }
+}
+
+static const int k_ints[] = {CNS_SAMPLER_NOISE_SCHEDULE, CNS_SAMPLER_REWEIGHT,
+                             CNS_SAMPLER_NORM,           CNS_SAMPLER_SAMPLE_START,
+                             CNS_SAMPLER_STRIDE,         CNS_SAMPLER_NUM_STEPS,
+                             CNS_SAMPLER_SAMPLING_NOISE, CNS_SAMPLER_MODE,
+                             CNS_SAMPLER_DNS_CANDIDATES};
+static const int k_doubles[] = {CNS_SAMPLER_NOISE_SCALE,   CNS_SAMPLER_NOISE_MIN,
+                                CNS_SAMPLER_NOISE_MAX,     CNS_SAMPLER_CAUSAL_WEIGHT,
+                                CNS_SAMPLER_DENOISER_LR,   CNS_SAMPLER_DROPOUT};
+
+static void assert_same_rng(const cns__rng *a, const cns__rng *b) {
+    ck_assert(memcmp(a->s, b->s, sizeof a->s) == 0);
+    ck_assert_int_eq(a->has_spare, b->has_spare);
+    ck_assert(memcmp(&a->spare, &b->spare, sizeof a->spare) == 0);
+}
+
+static void assert_same_sampler(const cns_sampler *a, const cns_sampler *b) {
+    ck_assert_int_eq(a->desc.kind, b->desc.kind);
+    ck_assert_int_eq(a->desc.dim, b->desc.dim);
+    ck_assert_int_eq(a->desc.steps, b->desc.steps);
+    ck_assert_int_eq(a->desc.time_dim, b->desc.time_dim);
+    ck_assert_int_eq(a->desc.hidden, b->desc.hidden);
+    ck_assert_uint_eq(a->desc.seed, b->desc.seed);
+    for (size_t k = 0; k < sizeof k_ints / sizeof k_ints[0]; ++k) {
+        int64_t va, vb;
+        ck_assert_status(cns_sampler_get_int(a, k_ints[k], &va), CNS_OK);
+        ck_assert_status(cns_sampler_get_int(b, k_ints[k], &vb), CNS_OK);
+        ck_assert_int_eq(va, vb);
+    }
+    for (size_t k = 0; k < sizeof k_doubles / sizeof k_doubles[0]; ++k) {
+        double va, vb;
+        ck_assert_status(cns_sampler_get_double(a, k_doubles[k], &va), CNS_OK);
+        ck_assert_status(cns_sampler_get_double(b, k_doubles[k], &vb), CNS_OK);
+        ck_assert(memcmp(&va, &vb, sizeof va) == 0);
+    }
+    ck_assert_uint_eq(a->train_steps, b->train_steps);
+    assert_same_rng(&a->rng_draw, &b->rng_draw);
+    assert_same_rng(&a->rng_train, &b->rng_train);
+    assert_same_rng(&a->rng_pick, &b->rng_pick);
+    if (a->desc.kind == CNS_SAMPLER_DIFFUSION) {
+        ck_assert_uint_eq(a->den.n_params, P);
+        ck_assert_uint_eq(b->den.n_params, P);
+        ck_assert(memcmp(a->den.params, b->den.params, P * sizeof(float)) == 0);
+        ck_assert(memcmp(a->adam.m, b->adam.m, P * sizeof(float)) == 0);
+        ck_assert(memcmp(a->adam.v, b->adam.v, P * sizeof(float)) == 0);
+        ck_assert_uint_eq(a->adam.t, b->adam.t);
+        ck_assert(memcmp(&a->adam.lr, &b->adam.lr, sizeof(double)) == 0);
+        ck_assert(memcmp(a->sched.beta, b->sched.beta, T * sizeof(double)) == 0);
+        ck_assert(memcmp(a->sched.c1f, b->sched.c1f, T * sizeof(float)) == 0);
+    }
+}
+
+/* Each draws once on the same inputs: same bits (c may be NULL). */
+static void assert_same_draw3(cns_sampler *a, cns_sampler *b, cns_sampler *c, int salt) {
+    float user[ROWS * DIM], pos[ROWS * DIM], oa[ROWS * DIM], ob[ROWS * DIM], oc[ROWS * DIM];
+    inputs(user, pos, salt);
+    ck_assert_status(cns_sampler_draw(a, user, pos, ROWS, oa), CNS_OK);
+    ck_assert_status(cns_sampler_draw(b, user, pos, ROWS, ob), CNS_OK);
+    ck_assert(memcmp(oa, ob, sizeof oa) == 0);
+    if (c != NULL) {
+        ck_assert_status(cns_sampler_draw(c, user, pos, ROWS, oc), CNS_OK);
+        ck_assert(memcmp(oa, oc, sizeof oa) == 0);
+    }
+}
+static void assert_same_draw(cns_sampler *a, cns_sampler *b, int salt) {
+    assert_same_draw3(a, b, NULL, salt);
+}
+
+static unsigned char *saved_sampler(const char *dir, const char *name, char *path, size_t plen,
+                                    size_t *len) {
+    cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, NULL);
+    train(s, 3, 0);
+    snprintf(path, plen, "%s/%s", dir, name);
+    ck_assert_status(cns_sampler_save(s, path), CNS_OK);
+    cns_sampler_free(s);
+    unsigned char *b = ck_read_all(path, len);
+    ck_assert_ptr_nonnull(b);
+    return b;
+}
+
+START_TEST(test_round_trip_diffusion) {
+    static const int64_t modes[3] = {CNS_MODE_TRAINED, CNS_MODE_REFERENCE, CNS_MODE_GAUSSIAN};
+    char dir[64], p[128], q[128];
+    ck_tmpdir(dir, sizeof dir);
+    snprintf(p, sizeof p, "%s/s.ckpt", dir);
+    snprintf(q, sizeof q, "%s/t.ckpt", dir);
+    for (int mi = 0; mi < 3; ++mi) {
+        cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, NULL);
+        train(s, 4, 1); /* trained, then (maybe) frozen, as §13 allows */
+        ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_MODE, modes[mi]), CNS_OK);
+        ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_THREADS, THREADS_ORIG), CNS_OK);
+        float user[ROWS * DIM], pos[ROWS * DIM], out[ROWS * DIM];
+        inputs(user, pos, 9);
+        ck_assert_status(cns_sampler_draw(s, user, pos, ROWS, out), CNS_OK); /* streams move */
+        ck_assert_uint_eq(s->train_steps, 4);
+
+        ck_assert_status(cns_sampler_save(s, p), CNS_OK);
+        ck_assert_int_eq(ck_dir_count(dir, NULL, NULL), 1);
+        cns_sampler *l = (cns_sampler *)1, *l2;
+        cns_error e;
+        ck_assert_status(cns_sampler_load(p, NULL, &l, &e), CNS_OK);
+        ck_assert_str_eq(e.message, "");
+        ck_assert_status(cns_sampler_load(p, NULL, &l2, &e), CNS_OK);
+        assert_same_sampler(s, l);
+        /* THREADS is a property of the process: the loaded one has the default. */
+        int64_t th;
+        ck_assert_status(cns_sampler_get_int(l, CNS_SAMPLER_THREADS, &th), CNS_OK);
+        ck_assert_int_eq(th, 1);
+
+        /* Saving the loaded one gives the same bytes. */
+        ck_assert_status(cns_sampler_save(l, q), CNS_OK);
+        size_t n1, n2;
+        unsigned char *b1 = ck_read_all(p, &n1), *b2 = ck_read_all(q, &n2);
+        ck_assert_uint_eq(n1, n2);
+        ck_assert(memcmp(b1, b2, n1) == 0);
+        free(b1);
+        free(b2);
+        ck_assert_int_eq(unlink(q), 0);
+
+        /* The saved one and two loaded copies go on identically: draws,
+         * train steps (losses and weights), more draws. */
+        for (int round = 0; round < 2; ++round) {
+            assert_same_draw3(s, l, l2, 20 + round);
+            float pos2[ROWS * DIM];
+            inputs(user, pos2, 30 + round);
+            double la, lb, lc;
+            ck_assert_status(cns_sampler_train_step(s, pos2, ROWS, &la), CNS_OK);
+            ck_assert_status(cns_sampler_train_step(l, pos2, ROWS, &lb), CNS_OK);
+            ck_assert_status(cns_sampler_train_step(l2, pos2, ROWS, &lc), CNS_OK);
+            ck_assert(memcmp(&la, &lb, sizeof la) == 0);
+            ck_assert(memcmp(&lb, &lc, sizeof lb) == 0);
+            if (modes[mi] == CNS_MODE_TRAINED) ck_assert(la > 0.0);
+            assert_same_sampler(s, l);
+            assert_same_sampler(l, l2);
+        }
+        ck_assert_uint_eq(l->train_steps, modes[mi] == CNS_MODE_TRAINED ? 6 : 4);
+        cns_sampler_free(s);
+        cns_sampler_free(l);
+        cns_sampler_free(l2);
+    }
+    ck_rmdir_all(dir);
+}
+END_TEST
+
+START_TEST(test_round_trip_catalogue) {
+    /* UNIFORM and DNS: no denoiser; the pick stream must round-trip. */
+    static const int32_t users[] = {0, 0, 1, 1, 2, 2, 3, 4, 4, 4};
+    static const int32_t items[] = {0, 1, 1, 2, 3, 5, 4, 0, 6, 7};
+    cns_dataset *ds;
+    ck_assert_status(cns_dataset_from_arrays(users, items, 10, 5, 9, NULL, &ds, NULL), CNS_OK);
+    float emb[9 * DIM];
+    for (int k = 0; k < 9 * DIM; ++k) emb[k] = (float)sin(1.3 * k);
+    char dir[64], p[128];
+    ck_tmpdir(dir, sizeof dir);
+    snprintf(p, sizeof p, "%s/s.ckpt", dir);
+    for (int32_t kind = CNS_SAMPLER_UNIFORM; kind <= CNS_SAMPLER_DNS; ++kind) {
+        cns_sampler *s = make(kind, CNS_MODE_TRAINED, NULL), *l;
+        cns_sampler *both[2] = {s, NULL};
+        int32_t ids[2][ROWS], batch[ROWS] = {0, 1, 2, 3, 4};
+        float user[ROWS * DIM], pos[ROWS * DIM], out[2][ROWS * DIM];
+        inputs(user, pos, 3);
+        for (int round = 0; round < 4; ++round) {
+            if (round == 1) { /* after one draw: save, load */
+                ck_assert_status(cns_sampler_save(s, p), CNS_OK);
+                ck_assert_status(cns_sampler_load(p, NULL, &l, NULL), CNS_OK);
+                assert_same_sampler(s, l);
+                ck_assert_int_eq(cns_sampler_kind_of(l), kind);
+                both[1] = l;
+            }
+            for (int w = 0; w < 2; ++w) {
+                if (both[w] == NULL) continue;
+                cns_sampler_context c;
+                cns_sampler_context_init(&c);
+                c.train = ds;
+                c.item_emb = emb;
+                c.num_items = 9;
+                c.users = batch;
+                c.n_rows = ROWS;
+                c.out_ids = ids[w];
+                ck_assert_status(cns_sampler_set_context(both[w], &c), CNS_OK);
+                ck_assert_status(cns_sampler_draw(both[w], user, pos, ROWS, out[w]), CNS_OK);
+            }
+            if (both[1] != NULL) {
+                ck_assert(memcmp(ids[0], ids[1], sizeof ids[0]) == 0);
+                ck_assert(memcmp(out[0], out[1], sizeof out[0]) == 0);
+            }
+        }
+        /* No denoiser sections in the file. */
+        ck_sections sec;
+        static const uint32_t two[2] = {CNS__TAG_SHDR, TAG_SSTA};
+        ck_sections_read(p, CNS__CKPT_KIND_SAMPLER, two, 2, &sec);
+        ck_assert_uint_eq(sec.size[0], 40 + 16 * 15);
+        ck_assert_uint_eq(sec.size[1], 8 + 3 * 48);
+        ck_sections_free(&sec);
+        cns_sampler_free(s);
+        cns_sampler_free(l);
+    }
+    cns_dataset_free(ds);
+    ck_rmdir_all(dir);
+}
+END_TEST
+
+START_TEST(test_deterministic_bytes) {
+    char dir[64], pa[128], pb[128];
+    ck_tmpdir(dir, sizeof dir);
+    snprintf(pa, sizeof pa, "%s/a.ckpt", dir);
+    snprintf(pb, sizeof pb, "%s/b.ckpt", dir);
+    cns_sampler *a = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, NULL);
+    cns_sampler *b = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, NULL);
+    train(a, 3, 2);
+    train(b, 3, 2);
+    ck_assert_status(cns_sampler_save(a, pa), CNS_OK);
+    ck_assert_status(cns_sampler_save(b, pb), CNS_OK);
+    size_t na, nb;
+    unsigned char *ba = ck_read_all(pa, &na), *bb = ck_read_all(pb, &nb);
+    /* 48 + 4 x 32 + SHDR 280 + SSTA 152 + DNSR 4P = 616 + DADM 8 + 8P = 1240 */
+    ck_assert_uint_eq(na, 48 + 128 + 280 + 152 + 616 + 1240);
+    ck_assert_uint_eq(na, nb);
+    ck_assert(memcmp(ba, bb, na) == 0);
+    /* One more step: other bytes. */
+    train(b, 1, 7);
+    ck_assert_status(cns_sampler_save(b, pb), CNS_OK);
+    ck_assert(!ck_file_equals(pb, ba, na));
+    free(ba);
+    free(bb);
+    cns_sampler_free(a);
+    cns_sampler_free(b);
+    ck_rmdir_all(dir);
+}
+END_TEST
+
+START_TEST(test_nonfinite_refused_at_save) {
+    char dir[64], p[128];
+    ck_tmpdir(dir, sizeof dir);
+    snprintf(p, sizeof p, "%s/s.ckpt", dir);
+    cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, NULL);
+    train(s, 2, 0);
+    ck_assert_status(cns_sampler_save(s, p), CNS_OK);
+    size_t n;
+    unsigned char *before = ck_read_all(p, &n);
+    float keep = s->den.params[77];
+    s->den.params[77] = NAN;
+    ck_assert_status(cns_sampler_save(s, p), CNS_E_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(cns_sampler_last_error(s), "'DNSR' denoiser weight 77"));
+    ck_assert(ck_file_equals(p, before, n));
+    s->den.params[77] = keep;
+    s->adam.v[P - 1] = -INFINITY;
+    ck_assert_status(cns_sampler_save(s, p), CNS_E_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(cns_sampler_last_error(s), "'DADM' Adam second moment 153"));
+    ck_assert(ck_file_equals(p, before, n));
+    ck_assert_int_eq(ck_dir_count(dir, NULL, NULL), 1);
+    free(before);
+    cns_sampler_free(s);
+    ck_rmdir_all(dir);
+}
+END_TEST
+
+START_TEST(test_truncation_and_bit_flips) {
+    char dir[64], p[128], q[128];
+    ck_tmpdir(dir, sizeof dir);
+    size_t n;
+    unsigned char *b = saved_sampler(dir, "s.ckpt", p, sizeof p, &n);
+    snprintf(q, sizeof q, "%s/t.ckpt", dir);
+    for (size_t len = 0; len < n; ++len) {
+        ck_write_all(q, b, len);
+        cns_sampler *l = (cns_sampler *)1;
+        ck_assert_status(cns_sampler_load(q, NULL, &l, NULL), CNS_E_CORRUPT);
+        ck_assert_ptr_null(l);
+    }
+    const size_t head = CNS__CKPT_HEADER_SIZE + 4 * CNS__CKPT_ENTRY_SIZE;
+    for (size_t byte = 0; byte < head; ++byte)
+        for (int bit = 0; bit < 8; ++bit) {
+            b[byte] ^= (unsigned char)(1u << bit);
+            ck_write_all(q, b, n);
+            b[byte] ^= (unsigned char)(1u << bit);
+            cns_sampler *l = (cns_sampler *)1;
+            cns_status st = cns_sampler_load(q, NULL, &l, NULL);
+            ck_assert_ptr_null(l);
+            if (byte >= 8 && byte < 12 && !(byte == 8 && bit == 0))
+                ck_assert_status(st, CNS_E_VERSION);
+            else
+                ck_assert_msg(st == CNS_E_CORRUPT, "byte %zu bit %d: %s", byte, bit,
+                              cns_status_name(st));
+        }
+    uint64_t x = 0xD1B54A32D192ED03ull;
+    for (int t = 0; t < 10000; ++t) {
+        size_t byte = head + (size_t)(ck_rand(&x) % (n - head));
+        int bit = (int)(ck_rand(&x) % 8);
+        b[byte] ^= (unsigned char)(1u << bit);
+        ck_write_all(q, b, n);
+        b[byte] ^= (unsigned char)(1u << bit);
+        cns_sampler *l = (cns_sampler *)1;
+        cns_status st = cns_sampler_load(q, NULL, &l, NULL);
+        ck_assert_msg(st == CNS_E_CORRUPT, "byte %zu bit %d: %s", byte, bit, cns_status_name(st));
+        ck_assert_ptr_null(l);
+    }
+    free(b);
+    ck_rmdir_all(dir);
+}
+END_TEST
+
+/* ---- crafted files ------------------------------------------------------------ */
+
+typedef void (*mutate_fn)(ck_sections *s);
+
+static unsigned char *sec(ck_sections *s, uint32_t tag) { return s->data[ck_sections_index(s, tag)]; }
+/* Record k of 'SHDR' (the writer's order: schedule, scale, min, max,
+ * reweight, causal, lr, norm, dropout, start, stride, num_steps,
+ * sampling_noise, mode, dns_candidates). */
+static unsigned char *rec(ck_sections *s, int k) { return sec(s, CNS__TAG_SHDR) + 40 + 16 * k; }
+static void rec_f64(ck_sections *s, int k, double v) {
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    cns__le64_put(rec(s, k) + 8, u);
+}
+static float *fsec(ck_sections *s, uint32_t tag, size_t off) {
+    return (float *)(void *)(sec(s, tag) + off);
+}
+
+static void c_unknown_id(ck_sections *s) { cns__le32_put(rec(s, 3), 999); }
+static void c_threads_id(ck_sections *s) { cns__le32_put(rec(s, 3), CNS_SAMPLER_THREADS); }
+static void c_duplicate(ck_sections *s) { cns__le32_put(rec(s, 1), CNS_SAMPLER_NOISE_SCHEDULE); }
+static void c_missing(ck_sections *s) {
+    s->size[ck_sections_index(s, CNS__TAG_SHDR)] -= 16;
+    cns__le32_put(sec(s, CNS__TAG_SHDR) + 32, 14);
+}
+static void c_count(ck_sections *s) { cns__le32_put(sec(s, CNS__TAG_SHDR) + 32, 14); }
+static void c_type(ck_sections *s) { cns__le32_put(rec(s, 5) + 4, 3); }
+static void c_nan_value(ck_sections *s) { rec_f64(s, 1, NAN); }
+static void c_type_mismatch(ck_sections *s) { cns__le32_put(rec(s, 0) + 4, 2); }
+static void c_dropout_one(ck_sections *s) { rec_f64(s, 8, 1.0); }
+static void c_degenerate(ck_sections *s) { rec_f64(s, 2, 0.07); } /* min 0.07 > max 0.06 */
+static void c_start_past_steps(ck_sections *s) { cns__le64_put(rec(s, 9) + 8, T + 1); }
+static void c_mode3(ck_sections *s) { cns__le64_put(rec(s, 13) + 8, 3); }
+static void c_reserved(ck_sections *s) { cns__le32_put(sec(s, CNS__TAG_SHDR) + 20, 1); }
+static void c_dim0(ck_sections *s) { cns__le32_put(sec(s, CNS__TAG_SHDR) + 4, 0); }
+static void c_kind4(ck_sections *s) { cns__le32_put(sec(s, CNS__TAG_SHDR) + 0, 4); }
+static void c_td_odd(ck_sections *s) { cns__le32_put(sec(s, CNS__TAG_SHDR) + 12, 5); }
+static void c_huge(ck_sections *s) { /* a ~1 GB denoiser promised by a small file */
+    cns__le32_put(sec(s, CNS__TAG_SHDR) + 4, 65536);
+    cns__le32_put(sec(s, CNS__TAG_SHDR) + 16, 4096);
+}
+static void c_hidden_other(ck_sections *s) { cns__le32_put(sec(s, CNS__TAG_SHDR) + 16, 7); }
+static void c_uniform_with_denoiser(ck_sections *s) {
+    cns__le32_put(sec(s, CNS__TAG_SHDR) + 0, CNS_SAMPLER_UNIFORM);
+}
+static void c_dnsr_nan(ck_sections *s) { fsec(s, CNS__TAG_DNSR, 0)[10] = NAN; }
+static void c_dnsr_short(ck_sections *s) { s->size[ck_sections_index(s, CNS__TAG_DNSR)] -= 4; }
+static void c_dadm_m_inf(ck_sections *s) { fsec(s, CNS__TAG_DADM, 8)[5] = INFINITY; }
+static void c_dadm_v_neg(ck_sections *s) { fsec(s, CNS__TAG_DADM, 8)[P + 6] = -1.0f; }
+static void c_dadm_missing(ck_sections *s) { ck_sections_drop(s, CNS__TAG_DADM); }
+static void c_ssta_missing(ck_sections *s) { ck_sections_drop(s, TAG_SSTA); }
+static void c_ssta_zero(ck_sections *s) { memset(sec(s, TAG_SSTA) + 8 + 48, 0, 32); }
+static void c_ssta_spare(ck_sections *s) { cns__le32_put(sec(s, TAG_SSTA) + 8 + 40, 2); }
+static void c_ssta_nan(ck_sections *s) {
+    double v = NAN;
+    memcpy(sec(s, TAG_SSTA) + 8 + 2 * 48 + 32, &v, sizeof v);
+}
+
+static const struct {
+    const char *name;
+    mutate_fn fn;
+    cns_status status;
+    const char *expect;
+} k_crafted[] = {
+    {"unknown parameter id", c_unknown_id, CNS_E_VERSION, "parameter 999 is unknown"},
+    {"THREADS record", c_threads_id, CNS_E_CORRUPT, "parameter 300 is never saved"},
+    {"duplicate record", c_duplicate, CNS_E_CORRUPT, "parameter 100 appears twice"},
+    {"missing record", c_missing, CNS_E_CORRUPT, "parameter 200 is missing"},
+    {"record count", c_count, CNS_E_CORRUPT, "not 40 plus 16"},
+    {"record type 3", c_type, CNS_E_CORRUPT, "has type 3"},
+    {"NaN tunable", c_nan_value, CNS_E_CORRUPT, "non-finite"},
+    {"int stored as double", c_type_mismatch, CNS_E_CORRUPT, "is an int"},
+    {"dropout 1", c_dropout_one, CNS_E_CORRUPT, "DROPOUT"},
+    {"degenerate schedule", c_degenerate, CNS_E_CORRUPT, "section 'SHDR'"},
+    {"sample_start > steps", c_start_past_steps, CNS_E_CORRUPT, "SAMPLE_START = 7"},
+    {"mode 3", c_mode3, CNS_E_CORRUPT, "MODE = 3"},
+    {"reserved field", c_reserved, CNS_E_CORRUPT, "reserved"},
+    {"dim 0", c_dim0, CNS_E_CORRUPT, "dim 0"},
+    {"kind 4", c_kind4, CNS_E_CORRUPT, "kind 4"},
+    {"odd time_dim", c_td_odd, CNS_E_CORRUPT, "time_dim 5"},
+    {"huge denoiser", c_huge, CNS_E_CORRUPT, "section 'DNSR' is 616 bytes"},
+    {"hidden disagrees", c_hidden_other, CNS_E_CORRUPT, "section 'DNSR' is 616 bytes"},
+    {"UNIFORM with a denoiser", c_uniform_with_denoiser, CNS_E_CORRUPT, "has no denoiser"},
+    {"NaN weight", c_dnsr_nan, CNS_E_CORRUPT, "section 'DNSR': weight 10 is nan"},
+    {"DNSR short", c_dnsr_short, CNS_E_CORRUPT, "section 'DNSR' is 612 bytes, expected 616"},
+    {"inf first moment", c_dadm_m_inf, CNS_E_CORRUPT, "first moment 5 is inf"},
+    {"negative second moment", c_dadm_v_neg, CNS_E_CORRUPT, "second moment 6 is -1"},
+    {"no DADM", c_dadm_missing, CNS_E_CORRUPT, "no section 'DADM'"},
+    {"no SSTA", c_ssta_missing, CNS_E_CORRUPT, "no section 'SSTA'"},
+    {"zero stream", c_ssta_zero, CNS_E_CORRUPT, "random stream 1 is invalid"},
+    {"has_spare 2", c_ssta_spare, CNS_E_CORRUPT, "random stream 0 is invalid"},
+    {"NaN spare", c_ssta_nan, CNS_E_CORRUPT, "random stream 2 is invalid"},
+};
+
+START_TEST(test_crafted_files) {
+    char dir[64], p[128], q[128];
+    ck_tmpdir(dir, sizeof dir);
+    size_t n;
+    unsigned char *orig = saved_sampler(dir, "s.ckpt", p, sizeof p, &n);
+    snprintf(q, sizeof q, "%s/c.ckpt", dir);
+    ck_sections good;
+    ck_sections_read(p, CNS__CKPT_KIND_SAMPLER, k_tags, 4, &good);
+    ck_sections_write(&good, q);
+    ck_assert(ck_file_equals(q, orig, n)); /* the crafting is faithful */
+    free(orig);
+    for (size_t c = 0; c < sizeof k_crafted / sizeof k_crafted[0]; ++c) {
+        ck_sections s = ck_sections_copy(&good);
+        k_crafted[c].fn(&s);
+        ck_sections_write(&s, q);
+        ck_sections_free(&s);
+        size_t fsize;
+        free(ck_read_all(q, &fsize));
+        ck_counting cnt = {0, 0, SIZE_MAX, 0};
+        cns_allocator a = ck_allocator(&cnt);
+        cns_sampler *l = (cns_sampler *)1;
+        cns_error e;
+        cns_status st = cns_sampler_load(q, &a, &l, &e);
+        ck_assert_msg(st == k_crafted[c].status, "%s: %s (%s)", k_crafted[c].name,
+                      cns_status_name(st), e.message);
+        ck_assert_ptr_null(l);
+        ck_assert_int_eq(e.status, (int)k_crafted[c].status);
+        ck_assert_msg(strstr(e.message, k_crafted[c].expect) != NULL, "%s: message '%s'",
+                      k_crafted[c].name, e.message);
+        ck_assert_ptr_nonnull(strstr(e.message, q));
+        ck_assert_uint_eq(cnt.live, 0);
+        ck_assert_msg(cnt.max_size <= 2 * fsize, "%s: allocated %zu for a %zu-byte file",
+                      k_crafted[c].name, cnt.max_size, fsize);
+    }
+    ck_sections_free(&good);
+    ck_rmdir_all(dir);
+}
+END_TEST
+
+START_TEST(test_arguments_and_missing) {
+    cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, NULL), *l = (cns_sampler *)1;
+    cns_error e;
+    ck_assert_status(cns_sampler_save(NULL, "/tmp/x"), CNS_E_ARG);
+    ck_assert_status(cns_sampler_save(s, NULL), CNS_E_ARG);
+    ck_assert_status(cns_sampler_load(NULL, NULL, &l, &e), CNS_E_ARG);
+    ck_assert_ptr_null(l);
+    ck_assert_status(cns_sampler_load("/tmp/x", NULL, NULL, &e), CNS_E_ARG);
+    cns_allocator bad = {NULL, NULL, NULL};
+    ck_assert_status(cns_sampler_load("/tmp/x", &bad, &l, &e), CNS_E_ARG);
+    ck_assert_status(cns_sampler_load("/nonexistent-dir-cns/s.ckpt", NULL, &l, &e), CNS_E_NOFILE);
+    ck_assert_ptr_null(l);
+    ck_assert_status(cns_sampler_save(s, "/nonexistent-dir-cns/s.ckpt"), CNS_E_IO);
+    cns_sampler_free(s);
+}
+END_TEST
+
+START_TEST(test_io_failures) {
+    char dir[64], p[128];
+    ck_tmpdir(dir, sizeof dir);
+    size_t n;
+    unsigned char *before = saved_sampler(dir, "s.ckpt", p, sizeof p, &n);
+    cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, NULL);
+    train(s, 5, 4);
+    ck_io count = ck_io_never();
+    cns__ckpt_io io = ck_hooks(&count);
+    char q[128];
+    snprintf(q, sizeof q, "%s/count.ckpt", dir);
+    ck_assert_status(cns__sampler_save_io(s, q, &io), CNS_OK);
+    ck_assert_int_ge(count.writes, 5);
+    ck_assert_int_eq(unlink(q), 0);
+    for (long k = 0; k < count.writes; ++k) {
+        ck_io f = ck_io_never();
+        f.fail_write = k;
+        io = ck_hooks(&f);
+        ck_assert_status(cns__sampler_save_io(s, p, &io), CNS_E_IO);
+        ck_assert(ck_file_equals(p, before, n));
+        ck_assert_int_eq(ck_dir_count(dir, NULL, NULL), 1);
+    }
+    ck_io f = ck_io_never();
+    f.fail_fsync = 0;
+    io = ck_hooks(&f);
+    ck_assert_status(cns__sampler_save_io(s, p, &io), CNS_E_IO);
+    ck_assert_ptr_nonnull(strstr(cns_sampler_last_error(s), "fsync"));
+    ck_assert(ck_file_equals(p, before, n));
+    ck_assert_int_eq(ck_dir_count(dir, NULL, NULL), 1);
+    f = ck_io_never();
+    f.fail_rename = 0;
+    io = ck_hooks(&f);
+    ck_assert_status(cns__sampler_save_io(s, p, &io), CNS_E_IO);
+    ck_assert_ptr_nonnull(strstr(cns_sampler_last_error(s), "rename"));
+    ck_assert(ck_file_equals(p, before, n));
+    ck_assert_int_eq(ck_dir_count(dir, NULL, NULL), 1);
+    free(before);
+    cns_sampler_free(s);
+    ck_rmdir_all(dir);
+}
+END_TEST
+
+START_TEST(test_allocation_failures) {
+    char dir[64], p[128];
+    ck_tmpdir(dir, sizeof dir);
+    size_t n;
+    unsigned char *before = saved_sampler(dir, "s.ckpt", p, sizeof p, &n);
+    cns_sampler *ref;
+    ck_assert_status(cns_sampler_load(p, NULL, &ref, NULL), CNS_OK);
+    size_t k = 0;
+    for (;; ++k) {
+        ck_counting c = {0, 0, k, 0};
+        cns_allocator a = ck_allocator(&c);
+        cns_sampler *l = (cns_sampler *)1;
+        cns_status st = cns_sampler_load(p, &a, &l, NULL);
+        if (st == CNS_OK) {
+            assert_same_sampler(ref, l);
+            c.fail_at = SIZE_MAX; /* the draw's workspace */
+            assert_same_draw(ref, l, 5);
+            cns_sampler_free(l);
+            ck_assert_uint_eq(c.live, 0);
+            break;
+        }
+        ck_assert_msg(st == CNS_E_NOMEM, "k = %zu: %s", k, cns_status_name(st));
+        ck_assert_ptr_null(l);
+        ck_assert_uint_eq(c.live, 0);
+        ck_assert(k < 200);
+    }
+    ck_assert_uint_gt(k, 8);
+
+    /* Save with every allocation failing in turn. */
+    ck_counting c = {0, 0, SIZE_MAX, 0};
+    cns_allocator a = ck_allocator(&c);
+    cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, &a);
+    train(s, 2, 8);
+    const size_t live = c.live;
+    for (k = 0;; ++k) {
+        c.fail_at = c.calls + k;
+        cns_status st = cns_sampler_save(s, p);
+        if (st == CNS_OK) break;
+        ck_assert_status(st, CNS_E_NOMEM);
+        ck_assert_uint_eq(c.live, live);
+        ck_assert(ck_file_equals(p, before, n));
+        ck_assert_int_eq(ck_dir_count(dir, NULL, NULL), 1);
+        ck_assert(k < 50);
+    }
+    ck_assert_uint_ge(k, 3); /* Adam buffer, header, temporary name */
+    c.fail_at = SIZE_MAX;
+    cns_sampler *l;
+    ck_assert_status(cns_sampler_load(p, NULL, &l, NULL), CNS_OK);
+    assert_same_sampler(s, l);
+    cns_sampler_free(l);
+    cns_sampler_free(s);
+    ck_assert_uint_eq(c.live, 0);
+    cns_sampler_free(ref);
+    free(before);
+    ck_rmdir_all(dir);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("sampler_io");
+    TCase *tc = tcase_create("sampler_io");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_round_trip_diffusion);
+    tcase_add_test(tc, test_round_trip_catalogue);
+    tcase_add_test(tc, test_deterministic_bytes);
+    tcase_add_test(tc, test_nonfinite_refused_at_save);
+    tcase_add_test(tc, test_truncation_and_bit_flips);
+    tcase_add_test(tc, test_crafted_files);
+    tcase_add_test(tc, test_arguments_and_missing);
+    tcase_add_test(tc, test_io_failures);
+    tcase_add_test(tc, test_allocation_failures);
+    suite_add_tcase(s, tc);
+    return cns_test_run(s);
+}
