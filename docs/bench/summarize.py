@@ -61,8 +61,8 @@ def main(dirs):
                     cols = []
                     for t in tests:
                         cols += [f"{t} R@20", f"{t} N@20"]
-                    print("| variant | seeds | epoch | " + " | ".join(cols) + " |")
-                    print("|---|---|---|" + "---|" * len(cols))
+                    print("| variant | seeds | epochs | validation | " + " | ".join(cols) + " |")
+                    print("|---|---|---|---|" + "---|" * len(cols))
                     header_done = True
                 picks = [max(rows, key=lambda r: (float(r[sel]), -int(r["epoch"]))) for rows in seeds]
                 cells = []
@@ -70,7 +70,8 @@ def main(dirs):
                     cells.append(fmt([float(p[f"{t}_recall@20"]) for p in picks]))
                     cells.append(fmt([float(p[f"{t}_ndcg@20"]) for p in picks]))
                 epochs = "/".join(p["epoch"] for p in picks)
-                print(f"| {v} | {len(picks)} | {epochs} | " + " | ".join(cells) + " |")
+                valid = fmt([float(p[sel]) for p in picks])
+                print(f"| {v} | {len(picks)} | {epochs} | {valid} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
