@@ -195,7 +195,7 @@ static cns_status model_from_file(const cns__ckpt_file *f, const cns__alloc *al,
         int lo_open;
         double hi;
         int hi_open;
-    } hyper[5] = {{"lr", MH_LR, 0.0, 1, 1e3, 0},       {"reg", MH_REG, 0.0, 0, 1e3, 0},
+    } hyper[5] = {{"lr", MH_LR, 0.0, 1, 1e30, 0},      {"reg", MH_REG, 0.0, 0, 1e3, 0},
                   {"beta1", MH_BETA1, 0.0, 0, 1.0, 1}, {"beta2", MH_BETA2, 0.0, 0, 1.0, 1},
                   {"eps", MH_EPS, 0.0, 1, 1.0, 0}};
     for (int k = 0; k < 5; ++k) {

@@ -1,0 +1,97 @@
+/* Replays every file of tests/fuzz/corpus/model_load/ through
+ * cns_model_load and cns_sampler_load and asserts the status its name
+ * promises:
+ *   model-*    a valid model checkpoint: loads as a model (and scores like
+ *              itself after a save/load round trip), CNS_E_CORRUPT as a sampler
+ *   sampler-*  a valid sampler checkpoint: the reverse
+ *   bad-*      CNS_E_CORRUPT for both
+ * A file with any other name fails the suite: rename a new fuzzer finding
+ * to the status it must produce before committing it (see the seeds'
+ * generator tests/fuzz/gen_model_load_corpus.c). */
+#include <dirent.h>
+
+#include "testutil.h"
+
+#define CORPUS_DIR CNS_SOURCE_DIR "/tests/fuzz/corpus/model_load"
+
+static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+
+static void model_round_trip(cns_model *m) {
+    char dir[] = "/tmp/cns_replay_XXXXXX", path[64];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/m", dir);
+    ck_assert_status(cns_model_save(m, path), CNS_OK);
+    cns_model *b = NULL;
+    cns_error err;
+    ck_assert_status(cns_model_load(path, NULL, &b, &err), CNS_OK);
+    size_t n = (size_t)cns_model_num_items(m) * (size_t)cns_model_dim(m);
+    ck_assert_int_eq(memcmp(cns_model_embeddings(m, CNS_TABLE_ITEMS),
+                            cns_model_embeddings(b, CNS_TABLE_ITEMS), n * sizeof(float)), 0);
+    cns_model_free(b);
+    unlink(path);
+    rmdir(dir);
+}
+
+START_TEST(test_replay_corpus) {
+    DIR *d = opendir(CORPUS_DIR);
+    ck_assert_msg(d != NULL, "cannot open %s", CORPUS_DIR);
+    int files = 0, models = 0, samplers = 0, bad = 0;
+    struct dirent *ent;
+    while ((ent = readdir(d)) != NULL) {
+        const char *name = ent->d_name;
+        if (name[0] == '.') continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", CORPUS_DIR, name);
+        cns_status as_model, as_sampler;
+        if (has_prefix(name, "model-")) {
+            as_model = CNS_OK;
+            as_sampler = CNS_E_CORRUPT;
+            models++;
+        } else if (has_prefix(name, "sampler-")) {
+            as_model = CNS_E_CORRUPT;
+            as_sampler = CNS_OK;
+            samplers++;
+        } else if (has_prefix(name, "bad-")) {
+            as_model = as_sampler = CNS_E_CORRUPT;
+            bad++;
+        } else {
+            ck_abort_msg("%s: corpus file names start with model-, sampler- or bad-", name);
+        }
+        cns_error err;
+        cns_model *m = (cns_model *)1;
+        int st = cns_model_load(path, NULL, &m, &err);
+        ck_assert_msg(st == (int)as_model, "%s as a model: %s (%s)", name, cns_status_name(st),
+                      st == CNS_OK ? "" : err.message);
+        if (st == CNS_OK) {
+            model_round_trip(m);
+            cns_model_free(m);
+        } else {
+            ck_assert_ptr_null(m);
+            ck_assert(strstr(err.message, name) != NULL); /* the message names the file */
+        }
+        cns_sampler *s = (cns_sampler *)1;
+        st = cns_sampler_load(path, NULL, &s, &err);
+        ck_assert_msg(st == (int)as_sampler, "%s as a sampler: %s (%s)", name, cns_status_name(st),
+                      st == CNS_OK ? "" : err.message);
+        if (st == CNS_OK)
+            cns_sampler_free(s);
+        else
+            ck_assert_ptr_null(s);
+        files++;
+    }
+    closedir(d);
+    /* The committed seeds: 3 models, 4 samplers, 2 bad. */
+    ck_assert_int_ge(files, 9);
+    ck_assert_int_ge(models, 3);
+    ck_assert_int_ge(samplers, 4);
+    ck_assert_int_ge(bad, 2);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("fuzz_replay_model_load");
+    TCase *tc = tcase_create("replay");
+    tcase_add_test(tc, test_replay_corpus);
+    suite_add_tcase(s, tc);
+    return cns_test_run(s);
+}

@@ -1,0 +1,251 @@
+/* Threads (docs/THREADING.md rules 2 and 3): independent handles trained
+ * concurrently give the same bits as the same work done on one thread, and
+ * the read-only model calls (recommend, gather, embeddings) run
+ * concurrently on one shared model with the single-threaded answers.
+ * tests/ci/tsan.sh runs this suite under ThreadSanitizer. */
+#include <pthread.h>
+
+#include "testutil.h"
+
+enum { NTHREADS = 4, USERS = 40, ITEMS = 30, DIM = 8, EPOCHS = 2, TOPK = 5 };
+
+static cns_dataset *make_train(void) {
+    int32_t u[USERS * ITEMS], i[USERS * ITEMS];
+    size_t n = 0;
+    uint64_t x = 12345;
+    for (int32_t a = 0; a < USERS; ++a)
+        for (int32_t b = 0; b < ITEMS; ++b) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            if ((a % 2) == (b < ITEMS / 2 ? 0 : 1) && (x >> 33) % 3 == 0) {
+                u[n] = a;
+                i[n] = b;
+                n++;
+            }
+        }
+    cns_dataset *ds = NULL;
+    cns_error err;
+    if (cns_dataset_from_arrays(u, i, n, USERS, ITEMS, NULL, &ds, &err) != CNS_OK) return NULL;
+    return ds;
+}
+
+/* ---- independent training ---------------------------------------------- */
+
+typedef struct job {
+    int kind;       /* sampler kind, 0 = none */
+    uint64_t seed;
+    int lib_threads;
+    float ego[(USERS + ITEMS) * DIM]; /* result: every ego row */
+    int status;
+    char where[CNS_ERROR_MESSAGE_SIZE];
+} job;
+
+/* Builds its own dataset, model, sampler, loss and trainer, trains, and
+ * copies the ego embeddings out. No Check macros: they are not for use
+ * off the main thread; failures go into status/where. */
+static void *train_job(void *arg) {
+    job *j = arg;
+    cns_error err;
+    cns_dataset *ds = make_train();
+    cns_model *m = NULL;
+    cns_sampler *s = NULL;
+    cns_loss *l = NULL;
+    cns_trainer *t = NULL;
+    int st = ds ? CNS_OK : CNS_E_NOMEM;
+    snprintf(j->where, sizeof j->where, "dataset");
+    if (st == CNS_OK) {
+        cns_model_desc md;
+        cns_model_desc_init(&md);
+        md.dim = DIM;
+        md.seed = j->seed;
+        snprintf(j->where, sizeof j->where, "model");
+        st = cns_model_create(ds, &md, NULL, &m, &err);
+        if (st == CNS_OK) st = cns_model_set_int(m, CNS_MODEL_THREADS, j->lib_threads);
+    }
+    if (st == CNS_OK && j->kind != 0) {
+        cns_sampler_desc sd;
+        cns_sampler_desc_init(&sd);
+        sd.kind = j->kind;
+        sd.dim = DIM;
+        sd.steps = 6;
+        sd.time_dim = 8;
+        sd.hidden = 16;
+        sd.seed = j->seed;
+        snprintf(j->where, sizeof j->where, "sampler");
+        st = cns_sampler_create(&sd, NULL, &s, &err);
+        if (st == CNS_OK && j->kind == CNS_SAMPLER_DIFFUSION) {
+            st = cns_sampler_set_int(s, CNS_SAMPLER_SAMPLE_START, 2);
+            if (st == CNS_OK) st = cns_sampler_set_int(s, CNS_SAMPLER_STRIDE, 2);
+            if (st == CNS_OK) st = cns_sampler_set_int(s, CNS_SAMPLER_NUM_STEPS, 6);
+        }
+        if (st == CNS_OK) st = cns_sampler_set_int(s, CNS_SAMPLER_THREADS, j->lib_threads);
+    }
+    if (st == CNS_OK) {
+        cns_loss_desc ld;
+        cns_loss_desc_init(&ld);
+        ld.dim = DIM;
+        ld.seed = j->seed;
+        snprintf(j->where, sizeof j->where, "loss");
+        st = cns_loss_create(&ld, NULL, &l, &err);
+    }
+    if (st == CNS_OK) {
+        snprintf(j->where, sizeof j->where, "trainer");
+        st = cns_trainer_create(m, s, l, ds, 32, j->seed, NULL, &t, &err);
+    }
+    for (int e = 0; e < EPOCHS && st == CNS_OK; ++e) {
+        st = cns_trainer_run_epoch(t, e, NULL);
+        if (st != CNS_OK) snprintf(j->where, sizeof j->where, "%s", cns_trainer_last_error(t));
+    }
+    for (int32_t r = 0; r < USERS && st == CNS_OK; ++r)
+        st = cns_model_get_ego_row(m, CNS_TABLE_USERS, r, j->ego + (size_t)r * DIM);
+    for (int32_t r = 0; r < ITEMS && st == CNS_OK; ++r)
+        st = cns_model_get_ego_row(m, CNS_TABLE_ITEMS, r, j->ego + (size_t)(USERS + r) * DIM);
+    cns_trainer_free(t);
+    cns_loss_free(l);
+    cns_sampler_free(s);
+    cns_model_free(m);
+    cns_dataset_free(ds);
+    j->status = st;
+    return NULL;
+}
+
+static job g_ref[NTHREADS], g_par[NTHREADS];
+
+static void train_concurrently(int lib_threads) {
+    static const int kinds[NTHREADS] = {CNS_SAMPLER_DIFFUSION, CNS_SAMPLER_DNS, 0,
+                                        CNS_SAMPLER_DIFFUSION};
+    for (int k = 0; k < NTHREADS; ++k) {
+        memset(&g_ref[k], 0, sizeof g_ref[k]);
+        g_ref[k].kind = kinds[k];
+        g_ref[k].seed = 100 + (uint64_t)k;
+        g_ref[k].lib_threads = lib_threads;
+        g_par[k] = g_ref[k];
+        /* The reference: the same job, alone, on this thread. */
+        train_job(&g_ref[k]);
+        ck_assert_msg(g_ref[k].status == CNS_OK, "reference %d: %s: %s", k,
+                      cns_status_name(g_ref[k].status), g_ref[k].where);
+    }
+    pthread_t th[NTHREADS];
+    for (int k = 0; k < NTHREADS; ++k)
+        ck_assert_int_eq(pthread_create(&th[k], NULL, train_job, &g_par[k]), 0);
+    for (int k = 0; k < NTHREADS; ++k) ck_assert_int_eq(pthread_join(th[k], NULL), 0);
+    for (int k = 0; k < NTHREADS; ++k) {
+        ck_assert_msg(g_par[k].status == CNS_OK, "thread %d: %s: %s", k,
+                      cns_status_name(g_par[k].status), g_par[k].where);
+        ck_assert_msg(memcmp(g_par[k].ego, g_ref[k].ego, sizeof g_ref[k].ego) == 0,
+                      "thread %d (kind %d) differs from its single-threaded run", k, g_ref[k].kind);
+    }
+    /* Jobs 0 and 3 differ only in seed: a sanity check that the
+     * comparison can tell two models apart. */
+    ck_assert(memcmp(g_ref[0].ego, g_ref[3].ego, sizeof g_ref[0].ego) != 0);
+}
+
+START_TEST(test_independent_training) { train_concurrently(1); }
+END_TEST
+
+/* The same with each handle running 2 library threads of its own. */
+START_TEST(test_independent_training_lib_threads) { train_concurrently(2); }
+END_TEST
+
+/* ---- shared read-only model --------------------------------------------- */
+
+typedef struct reader {
+    const cns_model *m;
+    int offset;      /* start user, so threads interleave differently */
+    int rounds;
+    int32_t items[USERS][TOPK];
+    float scores[USERS][TOPK];
+    size_t got[USERS];
+    float rows[USERS * DIM];
+    float emb_items[ITEMS * DIM];
+    int status;
+} reader;
+
+static void read_model(reader *r) {
+    int32_t ids[USERS];
+    for (int32_t u = 0; u < USERS; ++u) ids[u] = (u * 7 + r->offset) % USERS;
+    for (int round = 0; round < r->rounds; ++round) {
+        for (int32_t k = 0; k < USERS; ++k) {
+            int32_t u = (k + r->offset) % USERS;
+            int st = cns_model_recommend(r->m, u, TOPK, r->items[u], r->scores[u], &r->got[u]);
+            if (st != CNS_OK) r->status = st;
+        }
+        float tmp[USERS * DIM];
+        int st = cns_model_gather(r->m, CNS_TABLE_USERS, ids, USERS, tmp);
+        if (st != CNS_OK) r->status = st;
+        /* Back in user order. */
+        for (int32_t k = 0; k < USERS; ++k)
+            memcpy(r->rows + (size_t)ids[k] * DIM, tmp + (size_t)k * DIM, DIM * sizeof(float));
+        const float *e = cns_model_embeddings(r->m, CNS_TABLE_ITEMS);
+        if (e == NULL) r->status = CNS_E_STATE;
+        else memcpy(r->emb_items, e, sizeof r->emb_items);
+    }
+}
+
+static void *reader_thread(void *arg) {
+    read_model(arg);
+    return NULL;
+}
+
+static reader g_readers[NTHREADS + 1];
+
+START_TEST(test_shared_read_only_model) {
+    cns_error err;
+    cns_dataset *ds = make_train();
+    ck_assert_ptr_nonnull(ds);
+    cns_model_desc md;
+    cns_model_desc_init(&md);
+    md.dim = DIM;
+    md.seed = 77;
+    cns_model *m = NULL;
+    ck_assert_status(cns_model_create(ds, &md, NULL, &m, &err), CNS_OK);
+    /* Give it trained-looking, distinct rows. */
+    float row[DIM];
+    for (int32_t r = 0; r < ITEMS; ++r) {
+        for (int d = 0; d < DIM; ++d) row[d] = (float)((r * 31 + d * 17) % 23) / 23.0f - 0.5f;
+        ck_assert_status(cns_model_set_ego_row(m, CNS_TABLE_ITEMS, r, row), CNS_OK);
+    }
+    ck_assert_status(cns_model_forward(m), CNS_OK);
+
+    reader *ref = &g_readers[NTHREADS];
+    memset(ref, 0, sizeof *ref);
+    ref->m = m;
+    ref->rounds = 1;
+    read_model(ref);
+    ck_assert_status(ref->status, CNS_OK);
+    for (int32_t u = 0; u < USERS; ++u) ck_assert_uint_eq(ref->got[u], TOPK);
+
+    pthread_t th[NTHREADS];
+    for (int k = 0; k < NTHREADS; ++k) {
+        memset(&g_readers[k], 0, sizeof g_readers[k]);
+        g_readers[k].m = m;
+        g_readers[k].offset = k * 11;
+        g_readers[k].rounds = 20;
+        ck_assert_int_eq(pthread_create(&th[k], NULL, reader_thread, &g_readers[k]), 0);
+    }
+    for (int k = 0; k < NTHREADS; ++k) ck_assert_int_eq(pthread_join(th[k], NULL), 0);
+    for (int k = 0; k < NTHREADS; ++k) {
+        reader *r = &g_readers[k];
+        ck_assert_status(r->status, CNS_OK);
+        ck_assert_int_eq(memcmp(r->items, ref->items, sizeof ref->items), 0);
+        ck_assert_int_eq(memcmp(r->scores, ref->scores, sizeof ref->scores), 0);
+        ck_assert_int_eq(memcmp(r->got, ref->got, sizeof ref->got), 0);
+        ck_assert_int_eq(memcmp(r->rows, ref->rows, sizeof ref->rows), 0);
+        ck_assert_int_eq(memcmp(r->emb_items, ref->emb_items, sizeof ref->emb_items), 0);
+    }
+    /* The reference itself matches the embeddings table. */
+    ck_assert_int_eq(memcmp(ref->rows, cns_model_embeddings(m, CNS_TABLE_USERS), sizeof ref->rows), 0);
+    cns_model_free(m);
+    cns_dataset_free(ds);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("threads");
+    TCase *tc = tcase_create("threads");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_independent_training);
+    tcase_add_test(tc, test_independent_training_lib_threads);
+    tcase_add_test(tc, test_shared_read_only_model);
+    suite_add_tcase(s, tc);
+    return cns_test_run(s);
+}
