@@ -346,38 +346,40 @@ static inline float exp_nonpos(float x) {
     return p * scale;
 }
 
-/* row <- softmax(row) in place; returns log sum exp(row) (§9's
- * logsumexp, shifted by the row max so nothing overflows). */
+/* row <- exp(row - shift) in place; returns the sum of the new row.
+ * One pass: the caller folds 1/sum into the GEMMs that read the row. */
 CNS__VECTOR_CLONES
-static double softmax_row(float *restrict row, size_t m) {
-    float mx[LANES], sum[LANES];
-    for (size_t j = 0; j < LANES; ++j) {
-        mx[j] = row[0];
-        sum[j] = 0.0f;
+static double exp_row(float *restrict row, size_t m, float shift) {
+    float sum[LANES];
+    for (size_t j = 0; j < LANES; ++j) sum[j] = 0.0f;
+    size_t k = 0;
+    for (; k + LANES <= m; k += LANES)
+        for (size_t j = 0; j < LANES; ++j) {
+            const float e = exp_nonpos(row[k + j] - shift);
+            row[k + j] = e;
+            sum[j] += e;
+        }
+    double total = 0.0;
+    for (; k < m; ++k) {
+        row[k] = exp_nonpos(row[k] - shift);
+        total += row[k];
     }
+    for (size_t j = 0; j < LANES; ++j) total += sum[j];
+    return total;
+}
+
+/* The max of a row (the shift when no bound is known in advance). */
+CNS__VECTOR_CLONES
+static float row_max(const float *restrict row, size_t m) {
+    float mx[LANES];
+    for (size_t j = 0; j < LANES; ++j) mx[j] = row[0];
     size_t k = 0;
     for (; k + LANES <= m; k += LANES)
         for (size_t j = 0; j < LANES; ++j) mx[j] = row[k + j] > mx[j] ? row[k + j] : mx[j];
     float top = row[0];
     for (size_t j = 0; j < LANES; ++j) top = mx[j] > top ? mx[j] : top;
-    for (size_t t = k; t < m; ++t) top = row[t] > top ? row[t] : top;
-    for (k = 0; k + LANES <= m; k += LANES)
-        for (size_t j = 0; j < LANES; ++j) {
-            const float e = exp_nonpos(row[k + j] - top);
-            row[k + j] = e;
-            sum[j] += e;
-        }
-    double total = 0.0;
-    for (size_t t = k; t < m; ++t) {
-        row[t] = exp_nonpos(row[t] - top);
-        total += row[t];
-    }
-    for (size_t j = 0; j < LANES; ++j) total += sum[j];
-    const float inv = (float)(1.0 / total);
-    for (k = 0; k + LANES <= m; k += LANES)
-        for (size_t j = 0; j < LANES; ++j) row[k + j] *= inv;
-    for (size_t t = k; t < m; ++t) row[t] *= inv;
-    return (double)top + log(total);
+    for (; k < m; ++k) top = row[k] > top ? row[k] : top;
+    return top;
 }
 
 /* y = (x + s e) / max(|x + s e|, eps) (e may be NULL); returns the norm. */
@@ -521,22 +523,47 @@ static cns_status contrastive_term(cns_loss *l, const float *pos, const float *n
     /* cl_weight folded into the softmax weights' scale: GA, GN come out
      * already weighted. */
     const float scale = (float)(l->cl_weight / ((double)n * tau));
+    /* Rows of A and N are unit (or zero) vectors, so every similarity is
+     * within 1/τ of 0 (up to rounding): 1/τ is a shift no max can beat by
+     * more than rounding, and it saves a pass over the block. When
+     * exp(-2/τ) would underflow the row max is used instead. */
+    const int bounded = 2.0 / tau <= 80.0;
+    float inv_sum[CL_BLOCK];
     for (size_t b0 = 0; b0 < n; b0 += CL_BLOCK) {
         const size_t m = n - b0 < CL_BLOCK ? n - b0 : CL_BLOCK;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n2, (int)d,
                     (float)(1.0 / tau), A + b0 * d, (int)d, Nm, (int)d, 0.0f, W, (int)n2);
         for (size_t r = 0; r < m; ++r) {
-            const double lse = softmax_row(W + r * n2, n2);
-            if (!isfinite(lse))
+            const float shift = bounded ? (float)(1.0 / tau) : row_max(W + r * n2, n2);
+            const double total = exp_row(W + r * n2, n2, shift);
+            const double lse = (double)shift + log(total);
+            if (!isfinite(lse) || !(total > 0.0))
                 return cns__msg(l->last_error, CNS_E_NUMERIC,
                                 "contrastive term: row %zu: logsumexp is %g", b0 + r, lse);
             lse_sum += lse;
+            inv_sum[r] = (float)(1.0 / total);
         }
-        /* dL/dA = W N / (B τ);  dL/dN_neg = W[:, B:]^T A / (B τ), summed over blocks. */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)d, (int)n2, scale, W,
-                    (int)n2, Nm, (int)d, 0.0f, GA + b0 * d, (int)d);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)d, (int)m, scale, W + n,
-                    (int)n2, A + b0 * d, (int)d, b0 == 0 ? 0.0f : 1.0f, GN, (int)d);
+        /* W holds exp(S - shift); the softmax's 1/sum is a per-row scale,
+         * applied to the m x d sides instead of the m x 2n block:
+         * dL/dN_neg += W[:, B:]^T (diag(1/sum) A) scale, staged in GA's
+         * block rows, which the next GEMM then overwrites. */
+        float *ga = GA + b0 * d;
+        for (size_t r = 0; r < m; ++r) {
+            const float c = scale * inv_sum[r];
+            const float *restrict ar = A + (b0 + r) * d;
+            float *restrict gr = ga + r * d;
+            for (size_t k = 0; k < d; ++k) gr[k] = c * ar[k];
+        }
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)d, (int)m, 1.0f, W + n,
+                    (int)n2, ga, (int)d, b0 == 0 ? 0.0f : 1.0f, GN, (int)d);
+        /* dL/dA = diag(1/sum) W N scale */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)d, (int)n2, 1.0f, W,
+                    (int)n2, Nm, (int)d, 0.0f, ga, (int)d);
+        for (size_t r = 0; r < m; ++r) {
+            const float c = scale * inv_sum[r];
+            float *restrict gr = ga + r * d;
+            for (size_t k = 0; k < d; ++k) gr[k] *= c;
+        }
     }
 
     for (size_t b = 0; b < n; ++b) {
