@@ -11,6 +11,7 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "parallel.h"
 #include "loss_internal.h"
 #include "rng.h"
 
@@ -18,6 +19,12 @@
 /* Anchor rows per similarity block: the n x 2n matrix of §9 is never held
  * whole (2048 x 4096 floats would be 32 MiB), only CL_BLOCK x 2n of it. */
 #define CL_BLOCK 256
+/* The anchors are cut into CL_GROUPS fixed halves, each run in blocks of
+ * CL_BLOCK / CL_GROUPS rows with its own scratch and its own partial
+ * dL/dN: the halves may run on two threads, and the sums are the same
+ * whatever the thread count (the partials are added in a fixed order). */
+#define CL_GROUPS 2
+#define CL_GBLOCK (CL_BLOCK / CL_GROUPS)
 /* x / max(|x|, eps), as torch's F.normalize: a zero row stays finite. */
 #define NORM_EPS 1e-12
 
@@ -25,8 +32,15 @@
  * is built for generic x86-64). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define CNS__VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+/* The block kernels: unknown-length loops vectorize only at -O3, and a
+ * multiply-add contracts to an FMA only when asked (-std=c11 turns
+ * contraction off); both are reassociations within one code path, so
+ * results stay the same for any thread count. */
+#define CNS__BLOCK_KERNEL                                                                     \
+    __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3", "fp-contract=fast")))
 #else
 #define CNS__VECTOR_CLONES
+#define CNS__BLOCK_KERNEL
 #endif
 
 /* Draw purposes: separate streams, so turning the mixing off never shifts
@@ -56,7 +70,8 @@ struct cns_loss {
     float *Nm;   /* 2n x d normalised negatives [h; neg] */
     float *GA;   /* n x d  dL/dA (scaled by cl_weight) */
     float *GN;   /* n x d  dL/dN for the neg half */
-    float *W;    /* min(n, CL_BLOCK) x 2n similarities, then softmax weights */
+    float *W;    /* CL_GROUPS x min(n, CL_GBLOCK) x 2n: exp(S - shift), transposed */
+    float *AT;   /* CL_GROUPS x d x CL_GBLOCK: a block of anchors, transposed */
     char last_error[CNS_ERROR_MESSAGE_SIZE];
 };
 
@@ -263,10 +278,11 @@ static int add_segment(size_t *total, size_t count, size_t elem, size_t *offset)
 static cns_status ensure_scratch(cns_loss *l, size_t n) {
     if (n <= l->cap) return CNS_OK;
     const size_t d = (size_t)l->dim;
-    const size_t blk = n < CL_BLOCK ? n : CL_BLOCK;
+    const size_t blk = CL_GROUPS * (n < CL_GBLOCK ? n : CL_GBLOCK);
     size_t nd, n2d, wn, total = 0;
-    size_t o_nrm, o_lam, o_eps, o_A, o_P, o_N, o_GA, o_GN, o_W;
+    size_t o_nrm, o_lam, o_eps, o_A, o_P, o_N, o_GA, o_GN, o_W, o_AT;
     if (!cns__mul_ok(n, d, &nd) || !cns__mul_ok(nd, 2, &n2d) || !cns__mul_ok(blk, 2 * n, &wn) ||
+        !add_segment(&total, d * CL_GROUPS, CL_GBLOCK * sizeof(float), &o_AT) ||
         !add_segment(&total, n, 4 * sizeof(double), &o_nrm) ||
         !add_segment(&total, n, sizeof(float), &o_lam) ||
         !add_segment(&total, nd, sizeof(float), &o_eps) ||
@@ -294,6 +310,7 @@ static cns_status ensure_scratch(cns_loss *l, size_t n) {
     l->GA = (float *)(void *)(b + o_GA);
     l->GN = (float *)(void *)(b + o_GN);
     l->W = (float *)(void *)(b + o_W);
+    l->AT = (float *)(void *)(b + o_AT);
     return CNS_OK;
 }
 
@@ -346,40 +363,143 @@ static inline float exp_nonpos(float x) {
     return p * scale;
 }
 
-/* row <- exp(row - shift) in place; returns the sum of the new row.
- * One pass: the caller folds 1/sum into the GEMMs that read the row. */
-CNS__VECTOR_CLONES
-static double exp_row(float *restrict row, size_t m, float shift) {
-    float sum[LANES];
-    for (size_t j = 0; j < LANES; ++j) sum[j] = 0.0f;
-    size_t k = 0;
-    for (; k + LANES <= m; k += LANES)
-        for (size_t j = 0; j < LANES; ++j) {
-            const float e = exp_nonpos(row[k + j] - shift);
-            row[k + j] = e;
-            sum[j] += e;
+/* ---- small GEMMs on the library's threads ---------------------------- */
+
+/* The contrastive term's products run on the loss's own threads: an
+ * OpenBLAS call of this size would start OpenBLAS's workers, which then
+ * spin (sched_yield) for a while after every call and steal the cores
+ * from the sampler's and the model's threads. All three products are
+ * "C row += a scalar x B row" with B rows contiguous, so one register-
+ * blocked kernel (4 rows x 64 columns of C in 16 vectors) serves them. */
+#if defined(__GNUC__)
+typedef float cns__v16 __attribute__((vector_size(64), aligned(4), may_alias));
+#define GEMM_VEC 16
+#define VLOAD(p) (*(const cns__v16 *)(const void *)(p))
+#define VSTORE(p, v) (*(cns__v16 *)(void *)(p) = (v))
+#endif
+
+/* C (M x N, ldc) = alpha op(A) B + beta C, B (K x N, ldb) row-major;
+ * op(A)[i][k] = a[i lda + k] (trans 0) or a[k lda + i] (trans 1).
+ * beta is 0 or 1. */
+CNS__BLOCK_KERNEL
+static void small_gemm_panel(int trans, size_t M, size_t N, size_t K, float alpha,
+                       const float *restrict a, size_t lda, const float *restrict b, size_t ldb,
+                       float beta, float *restrict c, size_t ldc) {
+    const size_t sa_i = trans ? 1 : lda, sa_k = trans ? lda : 1;
+    size_t i = 0;
+#if defined(__GNUC__)
+    for (; i + 4 <= M; i += 4) {
+        const float *a0 = a + i * sa_i, *a1 = a0 + sa_i, *a2 = a1 + sa_i, *a3 = a2 + sa_i;
+        size_t j = 0;
+        for (; j + 4 * GEMM_VEC <= N; j += 4 * GEMM_VEC) {
+            cns__v16 c00 = {0}, c01 = {0}, c02 = {0}, c03 = {0}, c10 = {0}, c11 = {0}, c12 = {0},
+                     c13 = {0}, c20 = {0}, c21 = {0}, c22 = {0}, c23 = {0}, c30 = {0}, c31 = {0},
+                     c32 = {0}, c33 = {0};
+            for (size_t k = 0; k < K; ++k) {
+                const float *bk = b + k * ldb + j;
+                const cns__v16 b0 = VLOAD(bk), b1 = VLOAD(bk + GEMM_VEC),
+                               b2 = VLOAD(bk + 2 * GEMM_VEC), b3 = VLOAD(bk + 3 * GEMM_VEC);
+                const float x0 = a0[k * sa_k], x1 = a1[k * sa_k], x2 = a2[k * sa_k],
+                            x3 = a3[k * sa_k];
+                c00 += x0 * b0; c01 += x0 * b1; c02 += x0 * b2; c03 += x0 * b3;
+                c10 += x1 * b0; c11 += x1 * b1; c12 += x1 * b2; c13 += x1 * b3;
+                c20 += x2 * b0; c21 += x2 * b1; c22 += x2 * b2; c23 += x2 * b3;
+                c30 += x3 * b0; c31 += x3 * b1; c32 += x3 * b2; c33 += x3 * b3;
+            }
+#define GEMM_PUT(r, v, q)                                                                  \
+    do {                                                                                   \
+        float *cp_ = c + (i + (r)) * ldc + j + (q) * GEMM_VEC;                             \
+        VSTORE(cp_, beta != 0.0f ? VLOAD(cp_) + alpha * (v) : alpha * (v));                \
+    } while (0)
+            GEMM_PUT(0, c00, 0); GEMM_PUT(0, c01, 1); GEMM_PUT(0, c02, 2); GEMM_PUT(0, c03, 3);
+            GEMM_PUT(1, c10, 0); GEMM_PUT(1, c11, 1); GEMM_PUT(1, c12, 2); GEMM_PUT(1, c13, 3);
+            GEMM_PUT(2, c20, 0); GEMM_PUT(2, c21, 1); GEMM_PUT(2, c22, 2); GEMM_PUT(2, c23, 3);
+            GEMM_PUT(3, c30, 0); GEMM_PUT(3, c31, 1); GEMM_PUT(3, c32, 2); GEMM_PUT(3, c33, 3);
+#undef GEMM_PUT
         }
-    double total = 0.0;
-    for (; k < m; ++k) {
-        row[k] = exp_nonpos(row[k] - shift);
-        total += row[k];
+        for (; j + GEMM_VEC <= N; j += GEMM_VEC) {
+            cns__v16 c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+            for (size_t k = 0; k < K; ++k) {
+                const cns__v16 bv = VLOAD(b + k * ldb + j);
+                c0 += a0[k * sa_k] * bv;
+                c1 += a1[k * sa_k] * bv;
+                c2 += a2[k * sa_k] * bv;
+                c3 += a3[k * sa_k] * bv;
+            }
+            const cns__v16 cv[4] = {c0, c1, c2, c3};
+            for (size_t r = 0; r < 4; ++r) {
+                float *cp = c + (i + r) * ldc + j;
+                VSTORE(cp, beta != 0.0f ? VLOAD(cp) + alpha * cv[r] : alpha * cv[r]);
+            }
+        }
+        for (; j < N; ++j)
+            for (size_t r = 0; r < 4; ++r) {
+                const float *ar = a + (i + r) * sa_i;
+                float acc = 0.0f;
+                for (size_t k = 0; k < K; ++k) acc += ar[k * sa_k] * b[k * ldb + j];
+                float *cp = c + (i + r) * ldc + j;
+                *cp = beta != 0.0f ? *cp + alpha * acc : alpha * acc;
+            }
     }
-    for (size_t j = 0; j < LANES; ++j) total += sum[j];
-    return total;
+#endif
+    /* the last rows (and the whole product without vector extensions) */
+    for (; i < M; ++i) {
+        const float *ar = a + i * sa_i;
+        float *restrict cr = c + i * ldc;
+        if (beta == 0.0f)
+            for (size_t j = 0; j < N; ++j) cr[j] = 0.0f;
+        for (size_t k = 0; k < K; ++k) {
+            const float x = alpha * ar[k * sa_k];
+            const float *restrict bk = b + k * ldb;
+            for (size_t j = 0; j < N; ++j) cr[j] += x * bk[j];
+        }
+    }
 }
 
-/* The max of a row (the shift when no bound is known in advance). */
-CNS__VECTOR_CLONES
-static float row_max(const float *restrict row, size_t m) {
-    float mx[LANES];
-    for (size_t j = 0; j < LANES; ++j) mx[j] = row[0];
-    size_t k = 0;
-    for (; k + LANES <= m; k += LANES)
-        for (size_t j = 0; j < LANES; ++j) mx[j] = row[k + j] > mx[j] ? row[k + j] : mx[j];
-    float top = row[0];
-    for (size_t j = 0; j < LANES; ++j) top = mx[j] > top ? mx[j] : top;
-    for (; k < m; ++k) top = row[k] > top ? row[k] : top;
-    return top;
+/* K in panels of GEMM_KC: each panel of A and B stays in L2 while every
+ * row tile of C passes over it. */
+#define GEMM_KC 256
+static void small_gemm(int trans, size_t M, size_t N, size_t K, float alpha,
+                       const float *a, size_t lda, const float *b, size_t ldb, float beta,
+                       float *c, size_t ldc) {
+    const size_t sa_k = trans ? lda : 1;
+    for (size_t k0 = 0; k0 < K; k0 += GEMM_KC) {
+        const size_t kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+        small_gemm_panel(trans, M, N, kc, alpha, a + k0 * sa_k, lda, b + k0 * ldb, ldb,
+                         k0 == 0 ? beta : 1.0f, c, ldc);
+    }
+}
+
+/* WT[c][i] = exp(WT[c][i] - shift[i]) over a 2n x m block (ld m), and
+ * sum[i] = the column sums: column i is anchor row i's softmax row. */
+CNS__BLOCK_KERNEL
+static void exp_cols(float *restrict wt, size_t rows, size_t m, const float *restrict shift,
+                     double *restrict sum, float *restrict part) {
+    for (size_t i = 0; i < m; ++i) sum[i] = 0.0;
+    for (size_t c0 = 0; c0 < rows; c0 += 256) {
+        const size_t c1 = rows - c0 < 256 ? rows : c0 + 256;
+        for (size_t i = 0; i < m; ++i) part[i] = 0.0f;
+        for (size_t c = c0; c < c1; ++c) {
+            float *restrict w = wt + c * m;
+            for (size_t i = 0; i < m; ++i) {
+                const float e = exp_nonpos(w[i] - shift[i]);
+                w[i] = e;
+                part[i] += e;
+            }
+        }
+        /* float partials of 256 terms each, summed in double */
+        for (size_t i = 0; i < m; ++i) sum[i] += part[i];
+    }
+}
+
+/* shift[i] = max_c WT[c][i]: the fallback shift when 1/τ is too large. */
+CNS__BLOCK_KERNEL
+static void max_cols(const float *restrict wt, size_t rows, size_t m, float *restrict shift) {
+    for (size_t i = 0; i < m; ++i) shift[i] = wt[i];
+    for (size_t c = 1; c < rows; ++c) {
+        const float *restrict w = wt + c * m;
+        for (size_t i = 0; i < m; ++i) shift[i] = w[i] > shift[i] ? w[i] : shift[i];
+    }
 }
 
 /* y = (x + s e) / max(|x + s e|, eps) (e may be NULL); returns the norm. */
@@ -482,16 +602,85 @@ static cns_status bpr_term(cns_loss *l, const float *u, const float *pos, const 
     return CNS_OK;
 }
 
+typedef struct cl_job {
+    cns_loss *l;
+    size_t n, d;
+    double tau;
+    float scale;
+    float *gn[CL_GROUPS]; /* each half's partial dL/dN_neg */
+    double lse[CL_GROUPS];
+    size_t bad[CL_GROUPS]; /* first row with a non-finite logsumexp, or n */
+} cl_job;
+
+/* One half of the anchors, in blocks of CL_GBLOCK rows: the similarities
+ * (transposed: column i is anchor i's row of §9), their exp and sums, then
+ * dL/dA for the block and the half's dL/dN_neg. */
+static void cl_group(void *arg, size_t g0, size_t g1, int worker) {
+    (void)worker;
+    cl_job *j = arg;
+    cns_loss *l = j->l;
+    const size_t n = j->n, d = j->d, n2 = 2 * n;
+    const float *A = l->A, *Nm = l->Nm;
+    /* Rows of A and N are unit (or zero) vectors, so every similarity is
+     * within 1/τ of 0 (up to rounding): 1/τ serves as the shift, saving a
+     * pass over the block. When exp(-2/τ) would underflow the max is used. */
+    const int bounded = 2.0 / j->tau <= 80.0;
+    const float inv_tau = (float)(1.0 / j->tau);
+    float shift[CL_GBLOCK], part[CL_GBLOCK];
+    double sum[CL_GBLOCK];
+    for (size_t g = g0; g < g1; ++g) {
+        const size_t r0 = n * g / CL_GROUPS, r1 = n * (g + 1) / CL_GROUPS;
+        const size_t cap = n < CL_GBLOCK ? n : CL_GBLOCK;
+        float *W = l->W + g * cap * n2, *AT = l->AT + g * d * CL_GBLOCK;
+        float *GN = j->gn[g];
+        double lse_sum = 0.0;
+        j->bad[g] = n;
+        if (r0 == r1) memset(GN, 0, n * d * sizeof *GN);
+        for (size_t b0 = r0; b0 < r1; b0 += CL_GBLOCK) {
+            const size_t m = r1 - b0 < CL_GBLOCK ? r1 - b0 : CL_GBLOCK;
+            for (size_t i = 0; i < m; ++i)
+                for (size_t k = 0; k < d; ++k) AT[k * m + i] = A[(b0 + i) * d + k];
+            /* W^T = N A_blk^T / τ  (2n x m) */
+            small_gemm(0, n2, m, d, inv_tau, Nm, d, AT, m, 0.0f, W, m);
+            if (bounded)
+                for (size_t i = 0; i < m; ++i) shift[i] = inv_tau;
+            else
+                max_cols(W, n2, m, shift);
+            exp_cols(W, n2, m, shift, sum, part);
+            float *ga = l->GA + b0 * d;
+            for (size_t i = 0; i < m; ++i) {
+                const double lse = (double)shift[i] + log(sum[i]);
+                if (!isfinite(lse) || !(sum[i] > 0.0)) {
+                    if (j->bad[g] == n) j->bad[g] = b0 + i;
+                    sum[i] = 1.0;
+                }
+                lse_sum += lse;
+                /* the softmax's 1/sum on the m x d side: A' = A diag(scale/sum) */
+                const float c = (float)(j->scale / sum[i]);
+                part[i] = c;
+                for (size_t k = 0; k < d; ++k) ga[i * d + k] = c * A[(b0 + i) * d + k];
+            }
+            /* dL/dN_neg += W[:, B:]^T A'  (W^T's rows n .. 2n) */
+            small_gemm(0, n, d, m, 1.0f, W + n * m, m, ga, d, b0 == r0 ? 0.0f : 1.0f, GN, d);
+            /* dL/dA = diag(scale/sum) W N */
+            small_gemm(1, m, d, n2, 1.0f, W, m, Nm, d, 0.0f, ga, d);
+            for (size_t i = 0; i < m; ++i)
+                for (size_t k = 0; k < d; ++k) ga[i * d + k] *= part[i];
+        }
+        j->lse[g] = lse_sum;
+    }
+}
+
 /* Contrastive term of §9; adds cl_weight * dL_cl/d(pos, neg) into the
  * gradients. Similarities through sgemm in blocks of anchor rows. */
 static cns_status contrastive_term(cns_loss *l, const float *pos, const float *neg, const float *h,
                                    size_t n, uint64_t call, float *grad_pos, float *grad_neg,
                                    double *out) {
-    const size_t d = (size_t)l->dim, n2 = 2 * n;
+    const size_t d = (size_t)l->dim;
     const double tau = l->temperature;
     const float s = (float)l->positive_noise;
     double *na = l->nrm, *np = na + n, *nN = np + n;
-    float *A = l->A, *P = l->P, *Nm = l->Nm, *GA = l->GA, *GN = l->GN, *W = l->W;
+    float *A = l->A, *P = l->P, *Nm = l->Nm, *GA = l->GA, *GN = l->GN;
 
     const float *eps = NULL;
     if (s != 0.0f) {
@@ -523,47 +712,19 @@ static cns_status contrastive_term(cns_loss *l, const float *pos, const float *n
     /* cl_weight folded into the softmax weights' scale: GA, GN come out
      * already weighted. */
     const float scale = (float)(l->cl_weight / ((double)n * tau));
-    /* Rows of A and N are unit (or zero) vectors, so every similarity is
-     * within 1/τ of 0 (up to rounding): 1/τ is a shift no max can beat by
-     * more than rounding, and it saves a pass over the block. When
-     * exp(-2/τ) would underflow the row max is used instead. */
-    const int bounded = 2.0 / tau <= 80.0;
-    float inv_sum[CL_BLOCK];
-    for (size_t b0 = 0; b0 < n; b0 += CL_BLOCK) {
-        const size_t m = n - b0 < CL_BLOCK ? n - b0 : CL_BLOCK;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n2, (int)d,
-                    (float)(1.0 / tau), A + b0 * d, (int)d, Nm, (int)d, 0.0f, W, (int)n2);
-        for (size_t r = 0; r < m; ++r) {
-            const float shift = bounded ? (float)(1.0 / tau) : row_max(W + r * n2, n2);
-            const double total = exp_row(W + r * n2, n2, shift);
-            const double lse = (double)shift + log(total);
-            if (!isfinite(lse) || !(total > 0.0))
-                return cns__msg(l->last_error, CNS_E_NUMERIC,
-                                "contrastive term: row %zu: logsumexp is %g", b0 + r, lse);
-            lse_sum += lse;
-            inv_sum[r] = (float)(1.0 / total);
-        }
-        /* W holds exp(S - shift); the softmax's 1/sum is a per-row scale,
-         * applied to the m x d sides instead of the m x 2n block:
-         * dL/dN_neg += W[:, B:]^T (diag(1/sum) A) scale, staged in GA's
-         * block rows, which the next GEMM then overwrites. */
-        float *ga = GA + b0 * d;
-        for (size_t r = 0; r < m; ++r) {
-            const float c = scale * inv_sum[r];
-            const float *restrict ar = A + (b0 + r) * d;
-            float *restrict gr = ga + r * d;
-            for (size_t k = 0; k < d; ++k) gr[k] = c * ar[k];
-        }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)d, (int)m, 1.0f, W + n,
-                    (int)n2, ga, (int)d, b0 == 0 ? 0.0f : 1.0f, GN, (int)d);
-        /* dL/dA = diag(1/sum) W N scale */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)d, (int)n2, 1.0f, W,
-                    (int)n2, Nm, (int)d, 0.0f, ga, (int)d);
-        for (size_t r = 0; r < m; ++r) {
-            const float c = scale * inv_sum[r];
-            float *restrict gr = ga + r * d;
-            for (size_t k = 0; k < d; ++k) gr[k] *= c;
-        }
+    /* The second half's partial dL/dN goes to the noise rows, free now. */
+    cl_job job = {l, n, d, tau, scale, {GN, l->eps}, {0.0, 0.0}, {n, n}};
+    int threads = openblas_get_num_threads();
+    cns__parallel_for(threads < 1 ? 1 : threads, CL_GROUPS, 1, cl_group, &job);
+    size_t bad = job.bad[0] < job.bad[1] ? job.bad[0] : job.bad[1];
+    if (bad < n)
+        return cns__msg(l->last_error, CNS_E_NUMERIC, "contrastive term: row %zu: logsumexp is not finite",
+                        bad);
+    lse_sum = job.lse[0] + job.lse[1];
+    {
+        float *restrict g0 = GN;
+        const float *restrict g1 = l->eps;
+        for (size_t k = 0; k < n * d; ++k) g0[k] += g1[k];
     }
 
     for (size_t b = 0; b < n; ++b) {
