@@ -32,6 +32,35 @@ static void small_gemm_panel(int trans, size_t M, size_t N, size_t K, float alph
     const size_t sa_i = trans ? 1 : lda, sa_k = trans ? lda : 1;
     size_t i = 0;
 #if defined(__GNUC__)
+    /* 6 x 64 tiles (24 accumulators, 4 B vectors: 28 of 32 registers) where
+     * the columns come in 64s; the 4-row code below takes the rest. */
+    if (N % (4 * GEMM_VEC) == 0)
+        for (; i + 6 <= M; i += 6) {
+            const float *ar[6];
+            for (size_t r = 0; r < 6; ++r) ar[r] = a + (i + r) * sa_i;
+            for (size_t j = 0; j < N; j += 4 * GEMM_VEC) {
+                cns__v16 acc[6][4];
+                for (size_t r = 0; r < 6; ++r)
+                    for (size_t q = 0; q < 4; ++q) acc[r][q] = (cns__v16){0};
+                for (size_t k = 0; k < K; ++k) {
+                    const float *bk = b + k * ldb + j;
+                    const cns__v16 b0 = VLOAD(bk), b1 = VLOAD(bk + GEMM_VEC),
+                                   b2 = VLOAD(bk + 2 * GEMM_VEC), b3 = VLOAD(bk + 3 * GEMM_VEC);
+                    for (size_t r = 0; r < 6; ++r) {
+                        const float x = ar[r][k * sa_k];
+                        acc[r][0] += x * b0;
+                        acc[r][1] += x * b1;
+                        acc[r][2] += x * b2;
+                        acc[r][3] += x * b3;
+                    }
+                }
+                for (size_t r = 0; r < 6; ++r)
+                    for (size_t q = 0; q < 4; ++q) {
+                        float *cp = c + (i + r) * ldc + j + q * GEMM_VEC;
+                        VSTORE(cp, beta != 0.0f ? VLOAD(cp) + alpha * acc[r][q] : alpha * acc[r][q]);
+                    }
+            }
+        }
     for (; i + 4 <= M; i += 4) {
         const float *a0 = a + i * sa_i, *a1 = a0 + sa_i, *a2 = a1 + sa_i, *a3 = a2 + sa_i;
         size_t j = 0;
