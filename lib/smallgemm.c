@@ -115,16 +115,25 @@ static void small_gemm_panel(int trans, size_t M, size_t N, size_t K, float alph
             }
     }
 #endif
-    /* the last rows (and the whole product without vector extensions) */
+    /* The last rows (and the whole product without vector extensions), as
+     * the tiles do it: each element summed from zero in k order, then
+     * alpha acc (+ C). A row's bits must not depend on whether it fell in
+     * a tile or here: where a chunk ends depends on the thread count. */
     for (; i < M; ++i) {
         const float *ar = a + i * sa_i;
-        float *restrict cr = c + i * ldc;
-        if (beta == 0.0f)
-            for (size_t j = 0; j < N; ++j) cr[j] = 0.0f;
-        for (size_t k = 0; k < K; ++k) {
-            const float x = alpha * ar[k * sa_k];
-            const float *restrict bk = b + k * ldb;
-            for (size_t j = 0; j < N; ++j) cr[j] += x * bk[j];
+        float *cr = c + i * ldc;
+        size_t j = 0;
+#if defined(__GNUC__)
+        for (; j + GEMM_VEC <= N; j += GEMM_VEC) {
+            cns__v16 acc = {0};
+            for (size_t k = 0; k < K; ++k) acc += ar[k * sa_k] * VLOAD(b + k * ldb + j);
+            VSTORE(cr + j, beta != 0.0f ? VLOAD(cr + j) + alpha * acc : alpha * acc);
+        }
+#endif
+        for (; j < N; ++j) {
+            float acc = 0.0f;
+            for (size_t k = 0; k < K; ++k) acc += ar[k * sa_k] * b[k * ldb + j];
+            cr[j] = beta != 0.0f ? cr[j] + alpha * acc : alpha * acc;
         }
     }
 }
