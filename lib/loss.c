@@ -29,10 +29,9 @@
 /* x / max(|x|, eps), as torch's F.normalize: a zero row stays finite. */
 #define NORM_EPS 1e-12
 
-/* The softmax kernel in wide vectors where the CPU has them (the library
- * is built for generic x86-64). */
+/* The exp and max kernels in wide vectors where the CPU has them (the
+ * library is built for generic x86-64). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define CNS__VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 /* The block kernels: unknown-length loops vectorize only at -O3, and a
  * multiply-add contracts to an FMA only when asked (-std=c11 turns
  * contraction off); both are reassociations within one code path, so
@@ -40,7 +39,6 @@
 #define CNS__BLOCK_KERNEL                                                                     \
     __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3", "fp-contract=fast")))
 #else
-#define CNS__VECTOR_CLONES
 #define CNS__BLOCK_KERNEL
 #endif
 
