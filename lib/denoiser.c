@@ -7,6 +7,7 @@
 
 #include "diffusion.h"
 #include "parallel.h"
+#include "smallgemm.h"
 
 size_t cns__denoiser_param_count(int32_t d, int32_t td, int32_t hid) {
     size_t D = (size_t)d, Td = (size_t)td, H = (size_t)hid;
@@ -267,17 +268,44 @@ typedef struct fwd_job {
     void *epilogue_arg;
 } fwd_job;
 
-/* Rows per GEMM call: small enough that OpenBLAS runs each call on the
- * calling thread (its threshold is m n k <= 262144), so the sampler's own
- * workers split the rows, and the chunk's activations stay in cache
- * between the fused phases. */
+/* Rows per chunk: the chunk's activations stay in cache between the
+ * fused phases; the sampler's own workers split the rows. */
 #define CHUNK_ROWS 64
+/* Weights up to this many floats per matrix are transposed onto the
+ * worker's stack for cns__small_gemm (B row-major); larger ones go
+ * through OpenBLAS (each chunk's call stays on the calling thread). */
+#define PACK_MAX 8192
+
+/* out = x W^T (k x N) from x (k x K) and W (N x K, ld ldw): through the
+ * packed W^T when there is one. */
+static void rows_times_wt(size_t k, size_t N, size_t K, const float *x, const float *w,
+                          size_t ldw, const float *wt, float beta, float *out) {
+    if (wt != NULL)
+        cns__small_gemm(0, k, N, K, 1.0f, x, K, wt, N, beta, out, N);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k, (int)N, (int)K, 1.0f, x,
+                    (int)K, w, (int)ldw, beta, out, (int)N);
+}
+
+static void transpose(const float *restrict w, size_t rows, size_t cols, size_t ld,
+                      float *restrict wt) {
+    for (size_t r = 0; r < rows; ++r)
+        for (size_t c = 0; c < cols; ++c) wt[c * rows + r] = w[r * ld + c];
+}
 
 static void fwd_range(void *arg, size_t b, size_t e, int worker) {
     (void)worker;
     fwd_job *j = arg;
     cns__denoiser *m = j->m;
     const size_t D = (size_t)m->d, H = (size_t)m->hid, Td = (size_t)m->td;
+    /* W1x^T (D x H) and W2^T (H x D), once per worker and call */
+    float w1t[PACK_MAX], w2t[PACK_MAX];
+    const int packed = D * H <= PACK_MAX;
+    if (packed) {
+        transpose(m->W1, H, D, D + Td, w1t);
+        transpose(m->W2, D, H, H, w2t);
+    }
+    const float *p1 = packed ? w1t : NULL, *p2 = packed ? w2t : NULL;
     for (size_t c = b; c < e; c += CHUNK_ROWS) {
         size_t k = e - c < CHUNK_ROWS ? e - c : CHUNK_ROWS;
         float *h = m->h + c * H, *out = j->out + c * D, *xin = m->xin + c * D;
@@ -285,23 +313,19 @@ static void fwd_range(void *arg, size_t b, size_t e, int worker) {
             /* nothing to keep for a backward: W1x (s x) = s (W1x x) */
             const float *inv = j->inv_in ? j->inv_in + c : m->inv_norm + c;
             if (!j->inv_in) cns__inv_norms(j->x + c * D, m->inv_norm + c, k, D, j->norm);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k, (int)H, (int)D, 1.0f,
-                        j->x + c * D, (int)D, m->W1, (int)(D + Td), 0.0f, h, (int)H);
+            rows_times_wt(k, H, D, j->x + c * D, m->W1, D + Td, p1, 0.0f, h);
             scale_tanh_fill(h, inv, k, H, m->gt + (size_t)j->t_all * H, out, m->b2, D);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k, (int)D, (int)H, 1.0f, h,
-                        (int)H, m->W2, (int)H, 1.0f, out, (int)D);
+            rows_times_wt(k, D, H, h, m->W2, H, p2, 1.0f, out);
             if (j->epilogue) j->epilogue(j->epilogue_arg, c, c + k);
             continue;
         }
         normalise_rows(j->x + c * D, xin, m->inv_norm + c, j->drop ? m->mask + c * D : NULL, k, D,
                        j->norm, h, H, m->gt, j->t_rows ? j->t_rows + c : NULL, j->t_all);
         /* h = tanh(g_t + xin W1x^T) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k, (int)H, (int)D, 1.0f, xin,
-                    (int)D, m->W1, (int)(D + Td), 1.0f, h, (int)H);
+        rows_times_wt(k, H, D, xin, m->W1, D + Td, p1, 1.0f, h);
         tanh_rows_fill(h, k, H, out, m->b2, D);
         /* x̂0 = b2 + h W2^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k, (int)D, (int)H, 1.0f, h,
-                    (int)H, m->W2, (int)H, 1.0f, out, (int)D);
+        rows_times_wt(k, D, H, h, m->W2, H, p2, 1.0f, out);
         if (j->epilogue) j->epilogue(j->epilogue_arg, c, c + k);
     }
 }
@@ -363,15 +387,14 @@ void cns__denoiser_backward(cns__denoiser *m, const float *x, const float *dout,
     const size_t D = (size_t)m->d, H = (size_t)m->hid, Td = (size_t)m->td;
     memset(m->grads, 0, m->n_params * sizeof(float));
     /* output layer */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)D, (int)H, (int)n, 1.0f, dout,
-                (int)D, m->h, (int)H, 0.0f, m->gW2, (int)H);
+    /* the products through cns__small_gemm: OpenBLAS would start its
+     * spinning workers for n = 2048 rows (smallgemm.h) */
+    cns__small_gemm(1, D, H, n, 1.0f, dout, D, m->h, H, 0.0f, m->gW2, H);
     col_sums(dout, n, D, m->gb2);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)H, (int)D, 1.0f, dout,
-                (int)D, m->W2, (int)H, 0.0f, m->dh, (int)H);
+    cns__small_gemm(0, n, H, D, 1.0f, dout, D, m->W2, H, 0.0f, m->dh, H);
     tanh_backward(m->dh, m->h, n * H);
     /* hidden layer, input block */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H, (int)D, (int)n, 1.0f, m->dh,
-                (int)H, m->xin, (int)D, 0.0f, m->gW1, (int)(D + Td));
+    cns__small_gemm(1, H, D, n, 1.0f, m->dh, H, m->xin, D, 0.0f, m->gW1, D + Td);
     col_sums(m->dh, n, H, m->gb1);
     /* time block: per distinct t, from the summed dpre of its rows */
     memset(m->st, 0, (size_t)m->T * H * sizeof(float));
@@ -394,8 +417,7 @@ void cns__denoiser_backward(cns__denoiser *m, const float *x, const float *dout,
     }
     if (dx == NULL) return;
     /* input: through W1x, the dropout mask and the normalisation */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)D, (int)H, 1.0f, m->dh,
-                (int)H, m->W1, (int)(D + Td), 0.0f, dx, (int)D);
+    cns__small_gemm(0, n, D, H, 1.0f, m->dh, H, m->W1, D + Td, 0.0f, dx, D);
     for (size_t r = 0; r < n; ++r) {
         float *g = dx + r * D;
         const float *xr = x + r * D;

@@ -11,22 +11,35 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "parallel.h"
 #include "loss_internal.h"
 #include "rng.h"
+#include "smallgemm.h"
 
 #define LOSS_DIM_MAX (1 << 20)
 /* Anchor rows per similarity block: the n x 2n matrix of §9 is never held
  * whole (2048 x 4096 floats would be 32 MiB), only CL_BLOCK x 2n of it. */
 #define CL_BLOCK 256
+/* The anchors are cut into CL_GROUPS fixed halves, each run in blocks of
+ * CL_BLOCK / CL_GROUPS rows with its own scratch and its own partial
+ * dL/dN: the halves may run on two threads, and the sums are the same
+ * whatever the thread count (the partials are added in a fixed order). */
+#define CL_GROUPS 2
+#define CL_GBLOCK (CL_BLOCK / CL_GROUPS)
 /* x / max(|x|, eps), as torch's F.normalize: a zero row stays finite. */
 #define NORM_EPS 1e-12
 
-/* The softmax kernel in wide vectors where the CPU has them (the library
- * is built for generic x86-64). */
+/* The exp and max kernels in wide vectors where the CPU has them (the
+ * library is built for generic x86-64). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define CNS__VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+/* The block kernels: unknown-length loops vectorize only at -O3, and a
+ * multiply-add contracts to an FMA only when asked (-std=c11 turns
+ * contraction off); both are reassociations within one code path, so
+ * results stay the same for any thread count. */
+#define CNS__BLOCK_KERNEL                                                                     \
+    __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3", "fp-contract=fast")))
 #else
-#define CNS__VECTOR_CLONES
+#define CNS__BLOCK_KERNEL
 #endif
 
 /* Draw purposes: separate streams, so turning the mixing off never shifts
@@ -56,7 +69,8 @@ struct cns_loss {
     float *Nm;   /* 2n x d normalised negatives [h; neg] */
     float *GA;   /* n x d  dL/dA (scaled by cl_weight) */
     float *GN;   /* n x d  dL/dN for the neg half */
-    float *W;    /* min(n, CL_BLOCK) x 2n similarities, then softmax weights */
+    float *W;    /* CL_GROUPS x min(n, CL_GBLOCK) x 2n: exp(S - shift), transposed */
+    float *AT;   /* CL_GROUPS x d x CL_GBLOCK: a block of anchors, transposed */
     char last_error[CNS_ERROR_MESSAGE_SIZE];
 };
 
@@ -263,10 +277,11 @@ static int add_segment(size_t *total, size_t count, size_t elem, size_t *offset)
 static cns_status ensure_scratch(cns_loss *l, size_t n) {
     if (n <= l->cap) return CNS_OK;
     const size_t d = (size_t)l->dim;
-    const size_t blk = n < CL_BLOCK ? n : CL_BLOCK;
+    const size_t blk = CL_GROUPS * (n < CL_GBLOCK ? n : CL_GBLOCK);
     size_t nd, n2d, wn, total = 0;
-    size_t o_nrm, o_lam, o_eps, o_A, o_P, o_N, o_GA, o_GN, o_W;
+    size_t o_nrm, o_lam, o_eps, o_A, o_P, o_N, o_GA, o_GN, o_W, o_AT;
     if (!cns__mul_ok(n, d, &nd) || !cns__mul_ok(nd, 2, &n2d) || !cns__mul_ok(blk, 2 * n, &wn) ||
+        !add_segment(&total, d * CL_GROUPS, CL_GBLOCK * sizeof(float), &o_AT) ||
         !add_segment(&total, n, 4 * sizeof(double), &o_nrm) ||
         !add_segment(&total, n, sizeof(float), &o_lam) ||
         !add_segment(&total, nd, sizeof(float), &o_eps) ||
@@ -294,6 +309,7 @@ static cns_status ensure_scratch(cns_loss *l, size_t n) {
     l->GA = (float *)(void *)(b + o_GA);
     l->GN = (float *)(void *)(b + o_GN);
     l->W = (float *)(void *)(b + o_W);
+    l->AT = (float *)(void *)(b + o_AT);
     return CNS_OK;
 }
 
@@ -346,38 +362,36 @@ static inline float exp_nonpos(float x) {
     return p * scale;
 }
 
-/* row <- softmax(row) in place; returns log sum exp(row) (§9's
- * logsumexp, shifted by the row max so nothing overflows). */
-CNS__VECTOR_CLONES
-static double softmax_row(float *restrict row, size_t m) {
-    float mx[LANES], sum[LANES];
-    for (size_t j = 0; j < LANES; ++j) {
-        mx[j] = row[0];
-        sum[j] = 0.0f;
-    }
-    size_t k = 0;
-    for (; k + LANES <= m; k += LANES)
-        for (size_t j = 0; j < LANES; ++j) mx[j] = row[k + j] > mx[j] ? row[k + j] : mx[j];
-    float top = row[0];
-    for (size_t j = 0; j < LANES; ++j) top = mx[j] > top ? mx[j] : top;
-    for (size_t t = k; t < m; ++t) top = row[t] > top ? row[t] : top;
-    for (k = 0; k + LANES <= m; k += LANES)
-        for (size_t j = 0; j < LANES; ++j) {
-            const float e = exp_nonpos(row[k + j] - top);
-            row[k + j] = e;
-            sum[j] += e;
+/* WT[c][i] = exp(WT[c][i] - shift[i]) over a 2n x m block (ld m), and
+ * sum[i] = the column sums: column i is anchor row i's softmax row. */
+CNS__BLOCK_KERNEL
+static void exp_cols(float *restrict wt, size_t rows, size_t m, const float *restrict shift,
+                     double *restrict sum, float *restrict part) {
+    for (size_t i = 0; i < m; ++i) sum[i] = 0.0;
+    for (size_t c0 = 0; c0 < rows; c0 += 256) {
+        const size_t c1 = rows - c0 < 256 ? rows : c0 + 256;
+        for (size_t i = 0; i < m; ++i) part[i] = 0.0f;
+        for (size_t c = c0; c < c1; ++c) {
+            float *restrict w = wt + c * m;
+            for (size_t i = 0; i < m; ++i) {
+                const float e = exp_nonpos(w[i] - shift[i]);
+                w[i] = e;
+                part[i] += e;
+            }
         }
-    double total = 0.0;
-    for (size_t t = k; t < m; ++t) {
-        row[t] = exp_nonpos(row[t] - top);
-        total += row[t];
+        /* float partials of 256 terms each, summed in double */
+        for (size_t i = 0; i < m; ++i) sum[i] += part[i];
     }
-    for (size_t j = 0; j < LANES; ++j) total += sum[j];
-    const float inv = (float)(1.0 / total);
-    for (k = 0; k + LANES <= m; k += LANES)
-        for (size_t j = 0; j < LANES; ++j) row[k + j] *= inv;
-    for (size_t t = k; t < m; ++t) row[t] *= inv;
-    return (double)top + log(total);
+}
+
+/* shift[i] = max_c WT[c][i]: the fallback shift when 1/τ is too large. */
+CNS__BLOCK_KERNEL
+static void max_cols(const float *restrict wt, size_t rows, size_t m, float *restrict shift) {
+    for (size_t i = 0; i < m; ++i) shift[i] = wt[i];
+    for (size_t c = 1; c < rows; ++c) {
+        const float *restrict w = wt + c * m;
+        for (size_t i = 0; i < m; ++i) shift[i] = w[i] > shift[i] ? w[i] : shift[i];
+    }
 }
 
 /* y = (x + s e) / max(|x + s e|, eps) (e may be NULL); returns the norm. */
@@ -480,16 +494,85 @@ static cns_status bpr_term(cns_loss *l, const float *u, const float *pos, const 
     return CNS_OK;
 }
 
+typedef struct cl_job {
+    cns_loss *l;
+    size_t n, d;
+    double tau;
+    float scale;
+    float *gn[CL_GROUPS]; /* each half's partial dL/dN_neg */
+    double lse[CL_GROUPS];
+    size_t bad[CL_GROUPS]; /* first row with a non-finite logsumexp, or n */
+} cl_job;
+
+/* One half of the anchors, in blocks of CL_GBLOCK rows: the similarities
+ * (transposed: column i is anchor i's row of §9), their exp and sums, then
+ * dL/dA for the block and the half's dL/dN_neg. */
+static void cl_group(void *arg, size_t g0, size_t g1, int worker) {
+    (void)worker;
+    cl_job *j = arg;
+    cns_loss *l = j->l;
+    const size_t n = j->n, d = j->d, n2 = 2 * n;
+    const float *A = l->A, *Nm = l->Nm;
+    /* Rows of A and N are unit (or zero) vectors, so every similarity is
+     * within 1/τ of 0 (up to rounding): 1/τ serves as the shift, saving a
+     * pass over the block. When exp(-2/τ) would underflow the max is used. */
+    const int bounded = 2.0 / j->tau <= 80.0;
+    const float inv_tau = (float)(1.0 / j->tau);
+    float shift[CL_GBLOCK], part[CL_GBLOCK];
+    double sum[CL_GBLOCK];
+    for (size_t g = g0; g < g1; ++g) {
+        const size_t r0 = n * g / CL_GROUPS, r1 = n * (g + 1) / CL_GROUPS;
+        const size_t cap = n < CL_GBLOCK ? n : CL_GBLOCK;
+        float *W = l->W + g * cap * n2, *AT = l->AT + g * d * CL_GBLOCK;
+        float *GN = j->gn[g];
+        double lse_sum = 0.0;
+        j->bad[g] = n;
+        if (r0 == r1) memset(GN, 0, n * d * sizeof *GN);
+        for (size_t b0 = r0; b0 < r1; b0 += CL_GBLOCK) {
+            const size_t m = r1 - b0 < CL_GBLOCK ? r1 - b0 : CL_GBLOCK;
+            for (size_t i = 0; i < m; ++i)
+                for (size_t k = 0; k < d; ++k) AT[k * m + i] = A[(b0 + i) * d + k];
+            /* W^T = N A_blk^T / τ  (2n x m) */
+            cns__small_gemm(0, n2, m, d, inv_tau, Nm, d, AT, m, 0.0f, W, m);
+            if (bounded)
+                for (size_t i = 0; i < m; ++i) shift[i] = inv_tau;
+            else
+                max_cols(W, n2, m, shift);
+            exp_cols(W, n2, m, shift, sum, part);
+            float *ga = l->GA + b0 * d;
+            for (size_t i = 0; i < m; ++i) {
+                const double lse = (double)shift[i] + log(sum[i]);
+                if (!isfinite(lse) || !(sum[i] > 0.0)) {
+                    if (j->bad[g] == n) j->bad[g] = b0 + i;
+                    sum[i] = 1.0;
+                }
+                lse_sum += lse;
+                /* the softmax's 1/sum on the m x d side: A' = A diag(scale/sum) */
+                const float c = (float)(j->scale / sum[i]);
+                part[i] = c;
+                for (size_t k = 0; k < d; ++k) ga[i * d + k] = c * A[(b0 + i) * d + k];
+            }
+            /* dL/dN_neg += W[:, B:]^T A'  (W^T's rows n .. 2n) */
+            cns__small_gemm(0, n, d, m, 1.0f, W + n * m, m, ga, d, b0 == r0 ? 0.0f : 1.0f, GN, d);
+            /* dL/dA = diag(scale/sum) W N */
+            cns__small_gemm(1, m, d, n2, 1.0f, W, m, Nm, d, 0.0f, ga, d);
+            for (size_t i = 0; i < m; ++i)
+                for (size_t k = 0; k < d; ++k) ga[i * d + k] *= part[i];
+        }
+        j->lse[g] = lse_sum;
+    }
+}
+
 /* Contrastive term of §9; adds cl_weight * dL_cl/d(pos, neg) into the
  * gradients. Similarities through sgemm in blocks of anchor rows. */
 static cns_status contrastive_term(cns_loss *l, const float *pos, const float *neg, const float *h,
                                    size_t n, uint64_t call, float *grad_pos, float *grad_neg,
                                    double *out) {
-    const size_t d = (size_t)l->dim, n2 = 2 * n;
+    const size_t d = (size_t)l->dim;
     const double tau = l->temperature;
     const float s = (float)l->positive_noise;
     double *na = l->nrm, *np = na + n, *nN = np + n;
-    float *A = l->A, *P = l->P, *Nm = l->Nm, *GA = l->GA, *GN = l->GN, *W = l->W;
+    float *A = l->A, *P = l->P, *Nm = l->Nm, *GA = l->GA, *GN = l->GN;
 
     const float *eps = NULL;
     if (s != 0.0f) {
@@ -521,22 +604,19 @@ static cns_status contrastive_term(cns_loss *l, const float *pos, const float *n
     /* cl_weight folded into the softmax weights' scale: GA, GN come out
      * already weighted. */
     const float scale = (float)(l->cl_weight / ((double)n * tau));
-    for (size_t b0 = 0; b0 < n; b0 += CL_BLOCK) {
-        const size_t m = n - b0 < CL_BLOCK ? n - b0 : CL_BLOCK;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n2, (int)d,
-                    (float)(1.0 / tau), A + b0 * d, (int)d, Nm, (int)d, 0.0f, W, (int)n2);
-        for (size_t r = 0; r < m; ++r) {
-            const double lse = softmax_row(W + r * n2, n2);
-            if (!isfinite(lse))
-                return cns__msg(l->last_error, CNS_E_NUMERIC,
-                                "contrastive term: row %zu: logsumexp is %g", b0 + r, lse);
-            lse_sum += lse;
-        }
-        /* dL/dA = W N / (B τ);  dL/dN_neg = W[:, B:]^T A / (B τ), summed over blocks. */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)d, (int)n2, scale, W,
-                    (int)n2, Nm, (int)d, 0.0f, GA + b0 * d, (int)d);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)d, (int)m, scale, W + n,
-                    (int)n2, A + b0 * d, (int)d, b0 == 0 ? 0.0f : 1.0f, GN, (int)d);
+    /* The second half's partial dL/dN goes to the noise rows, free now. */
+    cl_job job = {l, n, d, tau, scale, {GN, l->eps}, {0.0, 0.0}, {n, n}};
+    int threads = openblas_get_num_threads();
+    cns__parallel_for(threads < 1 ? 1 : threads, CL_GROUPS, 1, cl_group, &job);
+    size_t bad = job.bad[0] < job.bad[1] ? job.bad[0] : job.bad[1];
+    if (bad < n)
+        return cns__msg(l->last_error, CNS_E_NUMERIC, "contrastive term: row %zu: logsumexp is not finite",
+                        bad);
+    lse_sum = job.lse[0] + job.lse[1];
+    {
+        float *restrict g0 = GN;
+        const float *restrict g1 = l->eps;
+        for (size_t k = 0; k < n * d; ++k) g0[k] += g1[k];
     }
 
     for (size_t b = 0; b < n; ++b) {
