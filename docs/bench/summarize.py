@@ -41,6 +41,8 @@ def main(dirs):
             m = re.match(r"(\w+)-(.+)-s(\d+)\.csv$", os.path.basename(path))
             if not m:
                 continue
+            if not os.path.exists(path[:-4] + ".json"):
+                continue  # still running, or failed: its report is written last
             rows = load(path)
             if rows:
                 runs[(m.group(1), m.group(2))].append(rows)
