@@ -44,14 +44,16 @@ variant_args() {
   case $1 in
     uniform) echo "--sampler uniform" ;;
     dns) echo "--sampler dns" ;;
-    cnsdiff) echo "--sampler cnsdiff" ;;
-    cnsdiff_ns0.3) echo "--sampler cnsdiff --set noise_scale=0.3" ;;
-    cnsdiff_ns1.0) echo "--sampler cnsdiff --set noise_scale=1.0" ;;
-    cnsdiff_wide) echo "--sampler cnsdiff --set sample_start=2 --set stride=8" ;;
-    reference) echo "--sampler cnsdiff --mode reference" ;;
-    ref_nocl) echo "--sampler cnsdiff --mode reference --set cl_weight=0" ;;
+    # Every CNSDiff variant spells out mode and mixing, so it does not
+    # depend on the tool's default configuration.
+    cnsdiff) echo "--sampler cnsdiff --mode trained --set mixing=1" ;;
+    cnsdiff_ns0.3) echo "--sampler cnsdiff --mode trained --set mixing=1 --set noise_scale=0.3" ;;
+    cnsdiff_ns1.0) echo "--sampler cnsdiff --mode trained --set mixing=1 --set noise_scale=1.0" ;;
+    cnsdiff_wide) echo "--sampler cnsdiff --mode trained --set mixing=1 --set sample_start=2 --set stride=8" ;;
+    reference) echo "--sampler cnsdiff --mode reference --set mixing=1" ;;
+    ref_nocl) echo "--sampler cnsdiff --mode reference --set mixing=1 --set cl_weight=0" ;;
     ref_nomix) echo "--sampler cnsdiff --mode reference --set mixing=0" ;;
-    ref_gauss) echo "--sampler cnsdiff --mode gaussian" ;;
+    ref_gauss) echo "--sampler cnsdiff --mode gaussian --set mixing=1" ;;
     *) echo "unknown variant $1" >&2; return 1 ;;
   esac
 }

@@ -131,6 +131,18 @@ void run_result_free(run_result *res) {
 
 static int apply_params(const run_config *cfg, cns_model *m, cns_sampler *s, cns_loss *l,
                         run_result *res) {
+    /* The tool's CNSDiff configuration, chosen on validation splits only
+     * (docs/BENCHMARKS.md, "Choosing the defaults"): the reference mode of
+     * ALGORITHM.md §13 without the mixing curriculum. The library handles
+     * keep the §12 defaults; --mode and --set below override these. */
+    if (s != NULL && cns_sampler_kind_of(s) == CNS_SAMPLER_DIFFUSION) {
+        int st = cns_sampler_set_int(s, CNS_SAMPLER_MODE, CNS_MODE_REFERENCE);
+        if (st == CNS_OK) st = cns_loss_set_int(l, CNS_LOSS_MIXING, 0);
+        if (st != CNS_OK) {
+            snprintf(res->error, sizeof res->error, "default CNSDiff configuration: %s", cns_strerror(st));
+            return st;
+        }
+    }
     for (size_t k = 0; k < cfg->n_params; ++k) {
         const param_entry *p = find_param(cfg->params[k].name, strlen(cfg->params[k].name));
         double v = cfg->params[k].value;
