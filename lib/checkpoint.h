@@ -10,7 +10,9 @@
 #define CNS_CHECKPOINT_H
 
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "alloc.h"
 #include "cnsdiff/common.h"
@@ -121,6 +123,27 @@ static inline uint32_t cns__le32_get(const unsigned char *p) {
 }
 static inline uint64_t cns__le64_get(const unsigned char *p) {
     return (uint64_t)cns__le32_get(p) | ((uint64_t)cns__le32_get(p + 4) << 32);
+}
+/* IEEE-754 doubles by their bit pattern, little-endian. */
+static inline void cns__lef64_put(unsigned char *p, double v) {
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    cns__le64_put(p, b);
+}
+static inline double cns__lef64_get(const unsigned char *p) {
+    uint64_t b = cns__le64_get(p);
+    double v;
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
+
+/* Index of the first non-finite value of x[0..n) (with nonneg, also the
+ * first negative one), else n: the finiteness check of every payload a
+ * model or sampler saves or loads. */
+static inline size_t cns__first_bad_float(const float *x, size_t n, int nonneg) {
+    for (size_t k = 0; k < n; ++k)
+        if (!isfinite(x[k]) || (nonneg && x[k] < 0.0f)) return k;
+    return n;
 }
 
 #endif

@@ -30,25 +30,7 @@ enum {
     MH_SIZE = 72
 };
 
-static void put_f64(unsigned char *p, double v) {
-    uint64_t b;
-    memcpy(&b, &v, sizeof b);
-    cns__le64_put(p, b);
-}
-static double get_f64(const unsigned char *p) {
-    uint64_t b = cns__le64_get(p);
-    double v;
-    memcpy(&v, &b, sizeof v);
-    return v;
-}
 
-/* Index of the first non-finite value of x[0..n) (or, with nonneg, the
- * first negative one too), else n. */
-static size_t first_bad(const float *x, size_t n, int nonneg) {
-    for (size_t k = 0; k < n; ++k)
-        if (!isfinite(x[k]) || (nonneg && x[k] < 0.0f)) return k;
-    return n;
-}
 
 /* ---- the training-data view ---------------------------------------------- */
 
@@ -102,7 +84,7 @@ cns_status cns__model_save_io(cns_model *m, const char *path, const cns__ckpt_io
                    {"ADMM", "Adam first moment", m->adam.m, n_all},
                    {"ADMV", "Adam second moment", m->adam.v, n_all}};
     for (int a = 0; a < 4; ++a) {
-        size_t k = first_bad(arrays[a].x, arrays[a].n, 0);
+        size_t k = cns__first_bad_float(arrays[a].x, arrays[a].n, 0);
         if (k < arrays[a].n)
             return cns__msg(m->last_error, CNS_E_NUMERIC,
                             "cannot save: section '%s' value %zu (%s, row %zu, column %zu) is %g; "
@@ -116,11 +98,11 @@ cns_status cns__model_save_io(cns_model *m, const char *path, const cns__ckpt_io
     cns__le32_put(hdr + MH_USERS, (uint32_t)m->shape.num_users);
     cns__le32_put(hdr + MH_ITEMS, (uint32_t)m->shape.num_items);
     cns__le64_put(hdr + MH_SEED, m->shape.seed);
-    put_f64(hdr + MH_LR, m->adam.lr);
-    put_f64(hdr + MH_REG, m->reg);
-    put_f64(hdr + MH_BETA1, m->adam.beta1);
-    put_f64(hdr + MH_BETA2, m->adam.beta2);
-    put_f64(hdr + MH_EPS, m->adam.eps);
+    cns__lef64_put(hdr + MH_LR, m->adam.lr);
+    cns__lef64_put(hdr + MH_REG, m->reg);
+    cns__lef64_put(hdr + MH_BETA1, m->adam.beta1);
+    cns__lef64_put(hdr + MH_BETA2, m->adam.beta2);
+    cns__lef64_put(hdr + MH_EPS, m->adam.eps);
     cns__le64_put(hdr + MH_STEP, m->adam.t);
 
     /* 'GRPH' is one payload: u64 offsets then i32 items, copied together. */
@@ -199,7 +181,7 @@ static cns_status model_from_file(const cns__ckpt_file *f, const cns__alloc *al,
                   {"beta1", MH_BETA1, 0.0, 0, 1.0, 1}, {"beta2", MH_BETA2, 0.0, 0, 1.0, 1},
                   {"eps", MH_EPS, 0.0, 1, 1.0, 0}};
     for (int k = 0; k < 5; ++k) {
-        double v = get_f64(h + hyper[k].off);
+        double v = cns__lef64_get(h + hyper[k].off);
         if (!hyper_ok(v, hyper[k].lo, hyper[k].lo_open, hyper[k].hi, hyper[k].hi_open))
             return cns__fail(err, CNS_E_CORRUPT, "section 'MHDR': %s = %g is out of range",
                              hyper[k].name, v);
@@ -268,7 +250,7 @@ static cns_status model_from_file(const cns__ckpt_file *f, const cns__alloc *al,
                    {"ADMM", admm, (size_t)((nu + ni) * d), 0},
                    {"ADMV", admv, (size_t)((nu + ni) * d), 1}};
     for (int a = 0; a < 4; ++a) {
-        size_t k = first_bad(arrays[a].x, arrays[a].n, arrays[a].nonneg);
+        size_t k = cns__first_bad_float(arrays[a].x, arrays[a].n, arrays[a].nonneg);
         if (k < arrays[a].n)
             return cns__fail(err, CNS_E_CORRUPT, "section '%s': value %zu (row %zu) is %g",
                              arrays[a].tag, k, k / (size_t)d, (double)arrays[a].x[k]);
@@ -308,7 +290,7 @@ static cns_status model_from_file(const cns__ckpt_file *f, const cns__alloc *al,
     static const int ids[5] = {CNS_MODEL_LR, CNS_MODEL_REG, CNS_MODEL_ADAM_BETA1,
                                CNS_MODEL_ADAM_BETA2, CNS_MODEL_ADAM_EPS};
     for (int k = 0; k < 5; ++k)
-        if (cns_model_set_double(m, ids[k], get_f64(h + hyper[k].off)) != CNS_OK) {
+        if (cns_model_set_double(m, ids[k], cns__lef64_get(h + hyper[k].off)) != CNS_OK) {
             cns__fail(err, CNS_E_CORRUPT, "section 'MHDR': %s", m->last_error);
             cns_model_free(m);
             return CNS_E_CORRUPT;

@@ -45,23 +45,7 @@ static const int k_saved[] = {
 enum { RNG_S = 0, RNG_SPARE = 32, RNG_HAS_SPARE = 40, RNG_RES = 44, RNG_SIZE = 48 };
 #define SSTA_SIZE (8 + 3 * RNG_SIZE)
 
-static void put_f64(unsigned char *p, double v) {
-    uint64_t b;
-    memcpy(&b, &v, sizeof b);
-    cns__le64_put(p, b);
-}
-static double get_f64(const unsigned char *p) {
-    uint64_t b = cns__le64_get(p);
-    double v;
-    memcpy(&v, &b, sizeof v);
-    return v;
-}
 
-static size_t first_bad(const float *x, size_t n, int nonneg) {
-    for (size_t k = 0; k < n; ++k)
-        if (!isfinite(x[k]) || (nonneg && x[k] < 0.0f)) return k;
-    return n;
-}
 
 /* Denoiser parameter count in u64 (the descriptor ranges keep it far
  * below 2^40, on any host). */
@@ -84,7 +68,7 @@ cns_status cns__sampler_save_io(cns_sampler *s, const char *path, const cns__ckp
                        {"DADM", "Adam first moment", s->adam.m},
                        {"DADM", "Adam second moment", s->adam.v}};
         for (int a = 0; a < 3; ++a) {
-            size_t k = first_bad(arrays[a].x, P, 0);
+            size_t k = cns__first_bad_float(arrays[a].x, P, 0);
             if (k < P)
                 return cns__msg(s->last_error, CNS_E_NUMERIC,
                                 "cannot save: section '%s' %s %zu is %g; nothing written",
@@ -112,7 +96,7 @@ cns_status cns__sampler_save_io(cns_sampler *s, const char *path, const cns__ckp
             cns__le64_put(r + 8, (uint64_t)iv);
         } else if (cns_sampler_get_double(s, k_saved[k], &dv) == CNS_OK) {
             cns__le32_put(r + 4, TYPE_DOUBLE);
-            put_f64(r + 8, dv);
+            cns__lef64_put(r + 8, dv);
         } else {
             return cns__msg(s->last_error, CNS_E_STATE, "sampler parameter %d has no getter",
                             k_saved[k]);
@@ -126,7 +110,7 @@ cns_status cns__sampler_save_io(cns_sampler *s, const char *path, const cns__ckp
     for (int k = 0; k < 3; ++k) {
         unsigned char *r = state + 8 + RNG_SIZE * k;
         for (int w = 0; w < 4; ++w) cns__le64_put(r + RNG_S + 8 * w, streams[k]->s[w]);
-        put_f64(r + RNG_SPARE, streams[k]->spare);
+        cns__lef64_put(r + RNG_SPARE, streams[k]->spare);
         cns__le32_put(r + RNG_HAS_SPARE, streams[k]->has_spare ? 1u : 0u);
     }
 
@@ -227,7 +211,7 @@ static cns_status sampler_from_file(const cns__ckpt_file *f, const cns_allocator
         if (rec[k] != NULL)
             return cns__fail(err, CNS_E_CORRUPT, "section 'SHDR': parameter %u appears twice",
                              (unsigned)id);
-        if (type != TYPE_INT && (type != TYPE_DOUBLE || !isfinite(get_f64(e + 8))))
+        if (type != TYPE_INT && (type != TYPE_DOUBLE || !isfinite(cns__lef64_get(e + 8))))
             return cns__fail(err, CNS_E_CORRUPT,
                              "section 'SHDR': parameter %u has type %u or a non-finite value",
                              (unsigned)id, (unsigned)type);
@@ -249,7 +233,7 @@ static cns_status sampler_from_file(const cns__ckpt_file *f, const cns_allocator
         const uint32_t spare = cns__le32_get(r + RNG_HAS_SPARE);
         /* xoshiro never reaches the all-zero state: it would stay there. */
         if (any == 0 || spare > 1 || cns__le32_get(r + RNG_RES) != 0 ||
-            !isfinite(get_f64(r + RNG_SPARE)))
+            !isfinite(cns__lef64_get(r + RNG_SPARE)))
             return cns__fail(err, CNS_E_CORRUPT, "section 'SSTA': random stream %d is invalid", k);
     }
 
@@ -275,7 +259,7 @@ static cns_status sampler_from_file(const cns__ckpt_file *f, const cns_allocator
                        {"DADM", "first moment", am, 0},
                        {"DADM", "second moment", av, 1}};
         for (int a = 0; a < 3; ++a) {
-            size_t k = first_bad(arrays[a].x, (size_t)P, arrays[a].nonneg);
+            size_t k = cns__first_bad_float(arrays[a].x, (size_t)P, arrays[a].nonneg);
             if (k < (size_t)P)
                 return cns__fail(err, CNS_E_CORRUPT, "section '%s': %s %zu is %g", arrays[a].tag,
                                  arrays[a].what, k, (double)arrays[a].x[k]);
@@ -307,9 +291,9 @@ static cns_status sampler_from_file(const cns__ckpt_file *f, const cns_allocator
         const unsigned char *v = rec[k] + 8;
         switch (k_saved[k]) {
         case CNS_SAMPLER_NOISE_SCHEDULE: s->schedule = (int64_t)cns__le64_get(v); break;
-        case CNS_SAMPLER_NOISE_SCALE: s->noise_scale = get_f64(v); break;
-        case CNS_SAMPLER_NOISE_MIN: s->noise_min = get_f64(v); break;
-        case CNS_SAMPLER_NOISE_MAX: s->noise_max = get_f64(v); break;
+        case CNS_SAMPLER_NOISE_SCALE: s->noise_scale = cns__lef64_get(v); break;
+        case CNS_SAMPLER_NOISE_MIN: s->noise_min = cns__lef64_get(v); break;
+        case CNS_SAMPLER_NOISE_MAX: s->noise_max = cns__lef64_get(v); break;
         default: break;
         }
     }
@@ -317,7 +301,7 @@ static cns_status sampler_from_file(const cns__ckpt_file *f, const cns_allocator
         const unsigned char *v = rec[k] + 8;
         st = cns__le32_get(rec[k] + 4) == TYPE_INT
                  ? cns_sampler_set_int(s, k_saved[k], (int64_t)cns__le64_get(v))
-                 : cns_sampler_set_double(s, k_saved[k], get_f64(v));
+                 : cns_sampler_set_double(s, k_saved[k], cns__lef64_get(v));
         if (st != CNS_OK) {
             cns__fail(err, CNS_E_CORRUPT, "section 'SHDR': %s", s->last_error);
             cns_sampler_free(s);
@@ -335,7 +319,7 @@ static cns_status sampler_from_file(const cns__ckpt_file *f, const cns_allocator
     for (int k = 0; k < 3; ++k) {
         const unsigned char *r = sst + 8 + RNG_SIZE * k;
         for (int w = 0; w < 4; ++w) streams[k]->s[w] = cns__le64_get(r + RNG_S + 8 * w);
-        streams[k]->spare = get_f64(r + RNG_SPARE);
+        streams[k]->spare = cns__lef64_get(r + RNG_SPARE);
         streams[k]->has_spare = (int)cns__le32_get(r + RNG_HAS_SPARE);
     }
     s->last_error[0] = '\0';
