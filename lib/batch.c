@@ -126,18 +126,6 @@ static size_t observed_before(const int32_t *row, size_t deg, uint32_t k) {
     return lo;
 }
 
-static int row_contains(const int32_t *row, size_t deg, int32_t item) {
-    size_t lo = 0, hi = deg;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (row[mid] < item)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < deg && row[lo] == item;
-}
-
 CNS_API cns_status cns_batcher_next(cns_batcher *b, const int32_t **users, const int32_t **pos,
                                     const int32_t **neg, size_t *n) {
     if (b == NULL) return CNS_E_ARG;
@@ -177,7 +165,7 @@ CNS_API cns_status cns_batcher_next(cns_batcher *b, const int32_t **users, const
             j = (int32_t)(want + observed_before(row, deg, want));
         } else {
             do j = (int32_t)cns__rng_below(&r, m);
-            while (row_contains(row, deg, j));
+            while (cns__sorted_contains(row, deg, j));
         }
         b->users[k] = u;
         b->pos[k] = b->order[first + k].i;

@@ -135,15 +135,8 @@ CNS_API cns_status cns_dataset_user_items(const cns_dataset *ds, int32_t user,
 
 CNS_API int cns_dataset_contains(const cns_dataset *ds, int32_t user, int32_t item) {
     if (ds == NULL || user < 0 || user >= ds->num_users) return 0;
-    size_t lo = ds->user_ptr[user], hi = ds->user_ptr[user + 1];
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (ds->items[mid] < item)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < ds->user_ptr[user + 1] && ds->items[lo] == item;
+    size_t begin = ds->user_ptr[user];
+    return cns__sorted_contains(ds->items + begin, ds->user_ptr[user + 1] - begin, item);
 }
 
 CNS_API const int32_t *cns_dataset_item_popularity(const cns_dataset *ds) {

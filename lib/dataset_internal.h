@@ -17,6 +17,21 @@ struct cns_dataset {
     size_t duplicates;    /* duplicate pairs removed */
 };
 
+/* 1 when v is in the ascending array a[0..n), by binary search: the
+ * membership test of a user's CSR row, used by the dataset, the batcher
+ * and the evaluator. */
+static inline int cns__sorted_contains(const int32_t *a, size_t n, int32_t v) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && a[lo] == v;
+}
+
 /* Builds a dataset from n pairs (ids already validated as >= 0).
  * num_users / num_items: 0 to use max id + 1, else counts that must exceed
  * every id (CNS_E_ID_RANGE otherwise). Sorting is a two-pass counting sort

@@ -345,18 +345,6 @@ static int cmp_double_desc(const void *a, const void *b) {
     return (x < y) - (x > y);
 }
 
-static int contains_sorted(const int32_t *a, size_t n, int32_t v) {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (a[mid] < v)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && a[lo] == v;
-}
-
 /* The metrics of one user's ranked list (ALGORITHM.md §11) into row
  * (num_ks x NM). tu: the user's sorted test items, nt > 0 of them. */
 static void user_metrics(const run_ctx *c, const int32_t *list, size_t m, const int32_t *tu,
@@ -374,7 +362,7 @@ static void user_metrics(const run_ctx *c, const int32_t *list, size_t m, const 
     double hits = 0.0, dcg = 0.0, idcg = 0.0, ips_hit = 0.0, ips_dcg = 0.0, ips_idcg = 0.0;
     for (size_t r = 0; r < c->kmax; ++r) {
         double d = ev->disc[r];
-        if (r < m && contains_sorted(tu, nt, list[r])) {
+        if (r < m && cns__sorted_contains(tu, nt, list[r])) {
             double w = ev->w[list[r]];
             hits += 1.0;
             dcg += d;
@@ -423,7 +411,7 @@ static void rank_range(void *arg, size_t begin, size_t end, int worker) {
             m = 0;
             for (int32_t q = 0; q < c->num_items && m < c->kmax; ++q) {
                 int32_t it = ev->pop_order[q];
-                if (!contains_sorted(tri, ntr, it)) list[m++] = it;
+                if (!cns__sorted_contains(tri, ntr, it)) list[m++] = it;
             }
         }
         const cns_dataset *te = c->test;
