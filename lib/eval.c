@@ -14,9 +14,12 @@
 #define EVAL_MAX_KS 16
 #define EVAL_MAX_THREADS 256
 #define EVAL_USERS_PER_CHUNK 8 /* smallest share of a block one thread ranks */
-/* Bytes of scores per sgemm call: small enough to stay in a core's L2
- * between the product and the selection that reads them back. */
-#define EVAL_SCORE_BYTES (512u * 1024u)
+/* Bytes of scores per sgemm call: the size of a core's L2 here (2 MiB).
+ * Fewer, larger calls matter more than cache residency: every call pays
+ * OpenBLAS's thread hand-off and a thread start for the selection. On
+ * Food (7724 users x 6293 items) 512 KiB gave 182-211 ms, 2 MiB 133-156 ms,
+ * 4 and 8 MiB no better (cnsdiff bench eval, idle machine). */
+#define EVAL_SCORE_BYTES (2048u * 1024u)
 
 /* One result row per user and cut-off: the cns_metric columns. The HIT
  * column holds the raw hit count until the micro ratio is taken. */
