@@ -21,7 +21,7 @@ static void usage(FILE *f) {
             "cnsdiff train --help), selects each run's epoch on the validation split, and\n"
             "prints IID and OOD Recall@20 and NDCG@20 side by side.\n"
             "\n"
-            "  --epochs N          training epochs per sampler (default 20)\n"
+            "  --epochs N          training epochs per sampler (default 15)\n"
             "  --seed S            world and training seed (default 1)\n"
             "  --threads T         library and OpenBLAS threads (default 2)\n"
             "  --select-by METRIC  ndcg@20 (default) or ips_ndcg@20\n"
@@ -35,7 +35,7 @@ static void usage(FILE *f) {
 int cmd_demo(int argc, char **argv) {
     run_config base;
     run_config_init(&base);
-    base.epochs = 20; /* keeps the three runs under a minute on 2 cores (docs/BENCHMARKS.md) */
+    base.epochs = 15; /* keeps the three runs well under a minute on 2 cores (docs/BENCHMARKS.md) */
     base.patience = 0;
     const char *report_path = NULL;
     for (int i = 1; i < argc; ++i) {
