@@ -84,6 +84,11 @@ typedef enum cns_noise_schedule {
     CNS_SCHEDULE_LINEAR_VAR = 1
 } cns_noise_schedule;
 
+/* CNS_MODE_TRAINED is the handle's default: the method as ALGORITHM.md
+ * describes it. The `cnsdiff` tool defaults to CNS_MODE_REFERENCE with
+ * CNS_LOSS_MIXING = 0, the configuration that ranked best on the
+ * validation splits of Food, Coat and the confounded world
+ * (docs/BENCHMARKS.md, "Choosing the defaults"). */
 typedef enum cns_diffusion_mode {
     CNS_MODE_TRAINED = 0,   /* the method as described: trained denoiser, chain from each level */
     CNS_MODE_REFERENCE = 1, /* §13: denoiser frozen, all T reverse steps from each level's
