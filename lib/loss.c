@@ -1,7 +1,6 @@
 /* The causal-regularised recommendation loss: the mixing curriculum
  * (ALGORITHM.md §8), BPR on the mixed negative and the contrastive term
  * against [h; e_neg] (§9), with their gradients. */
-#include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <stddef.h>
@@ -53,6 +52,7 @@ struct cns_loss {
     double cl_weight, temperature, positive_noise;
     double alpha_start, beta_start, alpha_end, beta_end, min_mix;
     int64_t curriculum_epochs, mixing;
+    int64_t threads; /* CNS_LOSS_THREADS: the contrastive term's worker threads */
     int64_t epoch;
     uint64_t calls; /* computes since the last set_epoch: keys the draws */
     double terms[4];
@@ -98,6 +98,7 @@ static const param_info k_params[] = {
     {CNS_LOSS_CURRICULUM_EPOCHS, 1, 1.0, 1e6, 0, "CNS_LOSS_CURRICULUM_EPOCHS",
      offsetof(cns_loss, curriculum_epochs)},
     {CNS_LOSS_MIXING, 1, 0.0, 1.0, 0, "CNS_LOSS_MIXING", offsetof(cns_loss, mixing)},
+    {CNS_LOSS_THREADS, 1, 1.0, 256.0, 0, "CNS_LOSS_THREADS", offsetof(cns_loss, threads)},
 };
 
 static const param_info *find_param(int id) {
@@ -242,6 +243,7 @@ CNS_API cns_status cns_loss_create(const cns_loss_desc *desc, const cns_allocato
     l->min_mix = 0.0;
     l->curriculum_epochs = 120;
     l->mixing = 1;
+    l->threads = 1;
     *out = l;
     cns__ok(err);
     return CNS_OK;
@@ -606,8 +608,9 @@ static cns_status contrastive_term(cns_loss *l, const float *pos, const float *n
     const float scale = (float)(l->cl_weight / ((double)n * tau));
     /* The second half's partial dL/dN goes to the noise rows, free now. */
     cl_job job = {l, n, d, tau, scale, {GN, l->eps}, {0.0, 0.0}, {n, n}};
-    int threads = openblas_get_num_threads();
-    cns__parallel_for(threads < 1 ? 1 : threads, CL_GROUPS, 1, cl_group, &job);
+    /* The two halves are fixed (CL_GROUPS), so the result does not depend
+     * on the thread count. */
+    cns__parallel_for((int)l->threads, CL_GROUPS, 1, cl_group, &job);
     size_t bad = job.bad[0] < job.bad[1] ? job.bad[0] : job.bad[1];
     if (bad < n)
         return cns__msg(l->last_error, CNS_E_NUMERIC, "contrastive term: row %zu: logsumexp is not finite",

@@ -875,6 +875,43 @@ START_TEST(test_allocations) {
 }
 END_TEST
 
+/* CNS_LOSS_THREADS splits the contrastive term into fixed halves: 1 and 2
+ * threads give bit-identical values and gradients; the setter checks bounds. */
+START_TEST(test_threads_identical) {
+    const int d = 16;
+    const size_t n = 300;
+    float *in = malloc(4 * n * d * sizeof(float));
+    float *g1 = malloc(3 * n * d * sizeof(float)), *g2 = malloc(3 * n * d * sizeof(float));
+    uint64_t x = 12345;
+    for (size_t k = 0; k < 4 * n * d; ++k) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        in[k] = (float)((double)(x >> 11) * 0x1.0p-53 - 0.5);
+    }
+    double l1 = 0, l2 = 0;
+    for (int t = 1; t <= 2; ++t) {
+        cns_loss *l = make_loss(d, 7);
+        ck_assert_status(cns_loss_set_int(l, CNS_LOSS_THREADS, t), CNS_OK);
+        float *g = t == 1 ? g1 : g2;
+        ck_assert_status(cns_loss_compute(l, in, in + n * d, in + 2 * n * d, in + 3 * n * d, NULL, n,
+                                          g, g + n * d, g + 2 * n * d, t == 1 ? &l1 : &l2),
+                         CNS_OK);
+        if (t == 2) {
+            ck_assert_status(cns_loss_set_int(l, CNS_LOSS_THREADS, 0), CNS_E_ARG);
+            ck_assert_status(cns_loss_set_int(l, CNS_LOSS_THREADS, 257), CNS_E_ARG);
+            int64_t v;
+            ck_assert_status(cns_loss_get_int(l, CNS_LOSS_THREADS, &v), CNS_OK);
+            ck_assert_int_eq(v, 2);
+        }
+        cns_loss_free(l);
+    }
+    ck_assert(l1 == l2);
+    ck_assert_int_eq(memcmp(g1, g2, 3 * n * d * sizeof(float)), 0);
+    free(in);
+    free(g1);
+    free(g2);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("loss");
     TCase *tv = tcase_create("values");
@@ -903,6 +940,7 @@ int main(void) {
     tcase_add_test(tm, test_numeric_failures);
     tcase_add_test(tm, test_allocations);
     tcase_add_test(tm, test_zero_rows_finite);
+    tcase_add_test(tm, test_threads_identical);
     suite_add_tcase(s, tm);
     return cns_test_run(s);
 }

@@ -238,6 +238,10 @@ int run_training(const run_config *cfg, const cns_dataset *train, const cns_data
     ld.dim = cfg->dim;
     ld.seed = cfg->seed;
     if ((st = cns_loss_create(&ld, NULL, &loss, &err)) != CNS_OK) goto failed_err;
+    if ((st = cns_loss_set_int(loss, CNS_LOSS_THREADS, cfg->threads)) != CNS_OK) {
+        snprintf(res->error, sizeof res->error, "--threads: %s", cns_loss_last_error(loss));
+        goto done;
+    }
     if ((st = apply_params(cfg, model, sampler, loss, res)) != CNS_OK) goto done;
     if ((st = cns_trainer_create(model, sampler, loss, train, (size_t)cfg->batch_size, cfg->seed, NULL,
                                  &trainer, &err)) != CNS_OK)

@@ -68,7 +68,9 @@ typedef enum cns_loss_param {
     CNS_LOSS_BETA_END = 113,          /* double, (0, 1e3], default 1 */
     CNS_LOSS_MIN_MIX = 114,           /* double, [0, 1], default 0 */
     CNS_LOSS_CURRICULUM_EPOCHS = 120, /* int, [1, 1e6], default 120: the horizon of §8 */
-    CNS_LOSS_MIXING = 121             /* int, {0, 1}, default 1; 0 forces drawn lambda = 0 */
+    CNS_LOSS_MIXING = 121,            /* int, {0, 1}, default 1; 0 forces drawn lambda = 0 */
+    CNS_LOSS_THREADS = 300            /* int, [1, 256], default 1: worker threads of the
+                                         contrastive term; results do not depend on it */
 } cns_loss_param;
 CNS_API CNS_NODISCARD cns_status cns_loss_set_double(cns_loss *l, int param, double v);
 CNS_API CNS_NODISCARD cns_status cns_loss_get_double(const cns_loss *l, int param, double *v);
