@@ -10,6 +10,7 @@
 
 #include "alloc.h"
 #include "checkpoint.h"
+#include "ckpt_testutil.h"
 #include "rng.h"
 #include "testutil.h"
 
@@ -110,23 +111,10 @@ static int count_temps(const char *dir) {
     return n;
 }
 
-/* Fresh scratch directory; rm_dir removes it with its (flat) contents. */
+/* Fresh scratch directory; ck_rmdir_all (ckpt_testutil.h) removes it. */
 static void make_dir(char *buf, size_t len) {
     snprintf(buf, len, "/tmp/cns_ckpt_XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(buf));
-}
-static void rm_dir(const char *dir) {
-    DIR *d = opendir(dir);
-    if (d == NULL) return;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
 }
 
 /* The sample checkpoint: four sections, odd sizes so padding appears, one
@@ -250,7 +238,7 @@ START_TEST(test_byte_layout) {
     ck_assert_int_eq(memcmp(b + 192, g_egou, 256), 0);
     ck_assert_int_eq(memcmp(b + 448, g_grph, 37), 0);
     free(b);
-    rm_dir(dir);
+    ck_rmdir_all(dir);
 }
 END_TEST
 
@@ -319,7 +307,7 @@ START_TEST(test_round_trip) {
     cns__ckpt_close(&f);
     ck_assert_uint_eq(t.live, 0);
     free(big);
-    rm_dir(dir);
+    ck_rmdir_all(dir);
 }
 END_TEST
 
@@ -350,7 +338,7 @@ START_TEST(test_find_missing_and_size) {
     ck_assert_status(parse_no_alloc(b, len, CNS__CKPT_KIND_SAMPLER, &e), CNS_E_CORRUPT);
     ck_assert_str_eq(e.message, "holds a model checkpoint, expected a sampler checkpoint");
     free(b);
-    rm_dir(dir);
+    ck_rmdir_all(dir);
 }
 END_TEST
 
@@ -391,7 +379,7 @@ START_TEST(test_every_truncation_rejected) {
         ck_assert_ptr_nonnull(strstr(e.message, path));
     }
     free(b);
-    rm_dir(dir);
+    ck_rmdir_all(dir);
 }
 END_TEST
 
@@ -418,7 +406,7 @@ START_TEST(test_every_header_and_table_bit_flip_rejected) {
     ck_assert_int_eq(versions, 31);
     ck_assert_status(parse_no_alloc(b, len, CNS__CKPT_KIND_MODEL, &e), CNS_OK);
     free(b);
-    rm_dir(dir);
+    ck_rmdir_all(dir);
 }
 END_TEST
 
@@ -452,7 +440,7 @@ START_TEST(test_random_payload_bit_flips_rejected) {
     ck_assert_status(parse_no_alloc(b, len, CNS__CKPT_KIND_MODEL, &e), CNS_E_CORRUPT);
     ck_assert_msg(strncmp(e.message, "section 'EGOU' checksum mismatch", 32) == 0, "%s", e.message);
     free(b);
-    rm_dir(dir);
+    ck_rmdir_all(dir);
 }
 END_TEST
 
@@ -589,7 +577,7 @@ START_TEST(test_crafted_headers_rejected_before_allocation) {
     ck_assert_uint_eq(t.live, 0);
     free(b);
     free(orig);
-    rm_dir(dir);
+    ck_rmdir_all(dir);
 }
 END_TEST
 
@@ -742,7 +730,7 @@ START_TEST(test_failing_io_leaves_old_file) {
     ck_assert_int_eq(access(fresh, F_OK), -1);
     ck_assert_int_eq(count_temps(dir), 0);
     free(old);
-    rm_dir(dir);
+    ck_rmdir_all(dir);
 }
 END_TEST
 
@@ -854,7 +842,7 @@ START_TEST(test_allocation_failure_everywhere) {
     }
     ck_assert_int_eq(k, 3); /* one buffer each for read and parse */
     free(b);
-    rm_dir(dir);
+    ck_rmdir_all(dir);
 }
 END_TEST
 
