@@ -256,6 +256,83 @@ CNS__HOT static void scale_tanh_fill(float *restrict h, const float *restrict in
     }
 }
 
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+
+/* scale_tanh_fill for AVX-512 with the rational's division done as a
+ * reciprocal estimate (14 bits) and one Newton step (relative error
+ * ~2^-28, below float rounding): vdivps costs about as much as the rest of
+ * the tanh together. q >= 1 everywhere, so the estimate is always safe.
+ * Called where hid and d are multiples of 16. The draw's chain spends a
+ * fifth of its time here. */
+__attribute__((target("avx512f"))) static void scale_tanh_fill_avx512(
+    float *restrict h, const float *restrict inv, size_t n, size_t hid, const float *restrict g,
+    float *restrict out, const float *restrict b2, size_t d) {
+    const __m512i absmask = _mm512_set1_epi32(0x7fffffff), nine = _mm512_set1_epi32(0x41100000),
+                  one = _mm512_set1_epi32(0x3f800000);
+    const __m512 two = _mm512_set1_ps(2.0f);
+    for (size_t r = 0; r < n; ++r) {
+        float *restrict row = h + r * hid;
+        const __m512 sr = _mm512_set1_ps(inv[r]);
+        for (size_t j = 0; j < hid; j += 16) {
+            const __m512 a = _mm512_add_ps(_mm512_mul_ps(sr, _mm512_loadu_ps(row + j)),
+                                           _mm512_loadu_ps(g + j));
+            const __m512i ai = _mm512_castps_si512(a);
+            const __m512 x = _mm512_castsi512_ps(_mm512_min_epu32(_mm512_and_si512(ai, absmask), nine));
+            const __m512 u = _mm512_mul_ps(x, x);
+            __m512 p = _mm512_set1_ps(-8.712674849056389e-14f);
+            p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(5.372094437139669e-11f));
+            p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(-2.043503465429141e-08f));
+            p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(1.1209017886138377e-05f));
+            p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(0.003109366964212979f));
+            p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(0.13088909652857944f));
+            p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(0.9999999979518157f));
+            __m512 q = _mm512_set1_ps(0.0002553916100988614f);
+            q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.024516899423320377f));
+            q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.46422239269744775f));
+            q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(1.0f));
+            __m512 rq = _mm512_rcp14_ps(q);
+            rq = _mm512_mul_ps(rq, _mm512_fnmadd_ps(q, rq, two));
+            const __m512i th = _mm512_min_epu32(
+                _mm512_castps_si512(_mm512_mul_ps(_mm512_mul_ps(x, p), rq)), one);
+            /* copysign, and a - a is NaN for a non-finite input */
+            const __m512i sgn = _mm512_andnot_si512(absmask, ai);
+            const __m512 t = _mm512_castsi512_ps(_mm512_or_si512(th, sgn));
+            _mm512_storeu_ps(row + j, _mm512_add_ps(t, _mm512_sub_ps(a, a)));
+        }
+        float *restrict o = out + r * d;
+        for (size_t j = 0; j < d; j += 16) _mm512_storeu_ps(o + j, _mm512_loadu_ps(b2 + j));
+    }
+}
+#define CNS__TANH_AVX512 1
+#endif
+
+/* scale_tanh_fill through the AVX-512 kernel where the CPU and the widths
+ * allow it. */
+static void scale_tanh_rows(int fast, float *h, const float *inv, size_t n, size_t hid,
+                            const float *g, float *out, const float *b2, size_t d) {
+#ifdef CNS__TANH_AVX512
+    if (fast) {
+        scale_tanh_fill_avx512(h, inv, n, hid, g, out, b2, d);
+        return;
+    }
+#else
+    (void)fast;
+#endif
+    scale_tanh_fill(h, inv, n, hid, g, out, b2, d);
+}
+
+static int tanh_fast_ok(size_t hid, size_t d) {
+#ifdef CNS__TANH_AVX512
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && hid % 16 == 0 && d % 16 == 0;
+#else
+    (void)hid;
+    (void)d;
+    return 0;
+#endif
+}
+
 typedef struct fwd_job {
     cns__denoiser *m;
     const float *x;
@@ -330,15 +407,60 @@ static void fwd_range(void *arg, size_t b, size_t e, int worker) {
     }
 }
 
-/* Computes e_t and g_t = W1t e_t + b1 for every t the call uses. */
-static void prepare_t(cns__denoiser *m, size_t n, const int32_t *t_rows, int32_t t_all) {
-    const int32_t td = m->td, hid = m->hid, D = m->d;
-    memset(m->t_used, 0, (size_t)m->T);
-    if (t_rows) {
-        for (size_t r = 0; r < n; ++r) m->t_used[t_rows[r]] = 1;
-    } else {
-        m->t_used[t_all] = 1;
+static void prepare_used(cns__denoiser *m);
+
+/* x = c1 x̂0 + c2 x: the posterior mean step of §7. */
+CNS__HOT static void chain_step(float *restrict x, const float *restrict xhat, size_t n, float c1,
+                                float c2) {
+    for (size_t i = 0; i < n; ++i) x[i] = c1 * xhat[i] + c2 * x[i];
+}
+
+typedef struct chain_job {
+    cns__denoiser *m;
+    float *x, *xhat;
+    size_t n;
+    int32_t blocks;
+    const int32_t *levels;
+    const float *c1, *c2;
+    int norm;
+} chain_job;
+
+/* Rows [b, e) of every block through their whole chain, one chunk at a
+ * time: the chunk's latents, activations and the packed weights stay in
+ * L1/L2 for all of its steps. The same kernels in the same order as one
+ * cns__denoiser_forward_ex per step, so the bits are the same too. */
+static void chain_range(void *arg, size_t b, size_t e, int worker) {
+    (void)worker;
+    chain_job *j = arg;
+    cns__denoiser *m = j->m;
+    const size_t D = (size_t)m->d, H = (size_t)m->hid, Td = (size_t)m->td;
+    float w1t[PACK_MAX], w2t[PACK_MAX], inv[CHUNK_ROWS];
+    const int packed = D * H <= PACK_MAX;
+    if (packed) {
+        transpose(m->W1, H, D, D + Td, w1t);
+        transpose(m->W2, D, H, H, w2t);
     }
+    const float *p1 = packed ? w1t : NULL, *p2 = packed ? w2t : NULL;
+    const int fast = tanh_fast_ok(H, D);
+    for (int32_t blk = 0; blk < j->blocks; ++blk)
+        for (size_t c = b; c < e; c += CHUNK_ROWS) {
+            const size_t k = e - c < CHUNK_ROWS ? e - c : CHUNK_ROWS;
+            const size_t row = (size_t)blk * j->n + c;
+            float *x = j->x + row * D, *out = j->xhat + row * D, *h = m->h + row * H;
+            cns__inv_norms(x, inv, k, D, j->norm);
+            for (int32_t t = j->levels[blk] - 1; t >= 0; --t) {
+                rows_times_wt(k, H, D, x, m->W1, D + Td, p1, 0.0f, h);
+                scale_tanh_rows(fast, h, inv, k, H, m->gt + (size_t)t * H, out, m->b2, D);
+                rows_times_wt(k, D, H, h, m->W2, H, p2, 1.0f, out);
+                chain_step(x, out, k * D, j->c1[t], j->c2[t]);
+                if (t > 0) cns__inv_norms(x, inv, k, D, j->norm);
+            }
+        }
+}
+
+/* Computes e_t and g_t = W1t e_t + b1 for every t flagged in t_used. */
+static void prepare_used(cns__denoiser *m) {
+    const int32_t td = m->td, hid = m->hid, D = m->d;
     for (int32_t t = 0; t < m->T; ++t) {
         if (!m->t_used[t]) continue;
         float *e = m->et + (size_t)t * (size_t)td;
@@ -349,6 +471,16 @@ static void prepare_t(cns__denoiser *m, size_t n, const int32_t *t_rows, int32_t
         memcpy(g, m->b1, (size_t)hid * sizeof(float));
         cblas_sgemv(CblasRowMajor, CblasNoTrans, hid, td, 1.0f, m->W1 + D, D + td, e, 1, 1.0f, g, 1);
     }
+}
+
+static void prepare_t(cns__denoiser *m, size_t n, const int32_t *t_rows, int32_t t_all) {
+    memset(m->t_used, 0, (size_t)m->T);
+    if (t_rows) {
+        for (size_t r = 0; r < n; ++r) m->t_used[t_rows[r]] = 1;
+    } else {
+        m->t_used[t_all] = 1;
+    }
+    prepare_used(m);
 }
 
 void cns__denoiser_forward_ex(cns__denoiser *m, const float *x, size_t n, const int32_t *t_rows,
@@ -364,6 +496,21 @@ void cns__denoiser_forward_ex(cns__denoiser *m, const float *x, size_t n, const 
     cns__parallel_for(m->threads, n, 4 * CHUNK_ROWS, fwd_range, &job);
     m->last_norm = norm;
     m->last_dropout = drop;
+}
+
+void cns__denoiser_chain(cns__denoiser *m, float *x, size_t n, int32_t blocks,
+                         const int32_t *levels, const float *c1, const float *c2, int norm,
+                         float *xhat) {
+    int32_t t_top = 0;
+    for (int32_t blk = 0; blk < blocks; ++blk)
+        t_top = levels[blk] - 1 > t_top ? levels[blk] - 1 : t_top;
+    memset(m->t_used, 0, (size_t)m->T);
+    memset(m->t_used, 1, (size_t)t_top + 1);
+    prepare_used(m);
+    chain_job job = {m, x, xhat, n, blocks, levels, c1, c2, norm};
+    cns__parallel_for(m->threads, n, CHUNK_ROWS, chain_range, &job);
+    m->last_norm = norm;
+    m->last_dropout = 0;
 }
 
 void cns__denoiser_forward(cns__denoiser *m, const float *x, size_t n, const int32_t *t_rows,

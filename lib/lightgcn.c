@@ -161,13 +161,16 @@ static inline __attribute__((always_inline)) uint32_t row_rest(
     return bad;
 }
 
+#ifndef PF_AHEAD
+#define PF_AHEAD 8
+#endif
 static inline __attribute__((always_inline)) void prefetch_row(const float *restrict x,
                                                                const int32_t *restrict col,
                                                                const unsigned char *restrict live,
-                                                               size_t p, size_t p1, size_t d,
+                                                               size_t p, size_t pend, size_t d,
                                                                size_t j0, size_t len) {
-    if (p + 8 < p1 && (live == NULL || live[col[p + 8]])) {
-        const char *f = (const char *)(x + (size_t)col[p + 8] * d + j0);
+    if (p + PF_AHEAD < pend && (live == NULL || live[col[p + PF_AHEAD]])) {
+        const char *f = (const char *)(x + (size_t)col[p + PF_AHEAD] * d + j0);
         for (size_t b = 0; b < len * sizeof(float); b += 64) __builtin_prefetch(f + b);
     }
 }
@@ -182,13 +185,14 @@ __attribute__((target("avx512f"))) static uint32_t spmm_rows_avx512(
     const __m512 vs = _mm512_set1_ps(scale);
     const __m512i expo = _mm512_set1_epi32(0x7f800000);
     uint32_t bad = 0;
+    const size_t pend = rp[r1];
     for (size_t r = r0; r < r1; ++r) {
         const size_t p0 = rp[r], p1 = rp[r + 1], o = r * d;
         size_t j0 = 0;
         for (; j0 + 64 <= d; j0 += 64) {
             __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
             for (size_t p = p0; p < p1; ++p) {
-                prefetch_row(x, col, live, p, p1, d, j0, 64);
+                prefetch_row(x, col, live, p, pend, d, j0, 64);
                 if (live != NULL && !live[col[p]]) continue;
                 const __m512 v = _mm512_set1_ps(val[p]);
                 const float *xr = x + (size_t)col[p] * d + j0;
@@ -220,6 +224,7 @@ __attribute__((target("avx2"))) static uint32_t spmm_rows_avx2(
     const __m256 vs = _mm256_set1_ps(scale);
     const __m256i expo = _mm256_set1_epi32(0x7f800000);
     uint32_t bad = 0;
+    const size_t pend = rp[r1];
     for (size_t r = r0; r < r1; ++r) {
         const size_t p0 = rp[r], p1 = rp[r + 1], o = r * d;
         size_t j0 = 0;
@@ -227,7 +232,7 @@ __attribute__((target("avx2"))) static uint32_t spmm_rows_avx2(
             __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0,
                    s6 = s0, s7 = s0;
             for (size_t p = p0; p < p1; ++p) {
-                prefetch_row(x, col, live, p, p1, d, j0, 64);
+                prefetch_row(x, col, live, p, pend, d, j0, 64);
                 if (live != NULL && !live[col[p]]) continue;
                 const __m256 v = _mm256_set1_ps(val[p]);
                 const float *xr = x + (size_t)col[p] * d + j0;
@@ -265,6 +270,7 @@ static uint32_t spmm_rows_sse2(const size_t *restrict rp, const int32_t *restric
     const __m128 vs = _mm_set1_ps(scale);
     const __m128i expo = _mm_set1_epi32(0x7f800000);
     uint32_t bad = 0;
+    const size_t pend = rp[r1];
     for (size_t r = r0; r < r1; ++r) {
         const size_t p0 = rp[r], p1 = rp[r + 1], o = r * d;
         size_t j0 = 0;
@@ -272,7 +278,7 @@ static uint32_t spmm_rows_sse2(const size_t *restrict rp, const int32_t *restric
             __m128 s0 = _mm_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0,
                    s7 = s0;
             for (size_t p = p0; p < p1; ++p) {
-                prefetch_row(x, col, live, p, p1, d, j0, 32);
+                prefetch_row(x, col, live, p, pend, d, j0, 32);
                 if (live != NULL && !live[col[p]]) continue;
                 const __m128 v = _mm_set1_ps(val[p]);
                 const float *xr = x + (size_t)col[p] * d + j0;

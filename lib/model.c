@@ -280,7 +280,7 @@ static cns_status param_lookup(cns_model *m, int param, int want_int, const para
 
 CNS_API cns_status cns_model_set_double(cns_model *m, int param, double v) {
     if (m == NULL) return CNS_E_ARG;
-    const param_info *p;
+    const param_info *p = NULL;
     cns_status st = param_lookup(m, param, 0, &p);
     if (st != CNS_OK) return st;
     if (!in_bounds(p, v))
@@ -300,7 +300,7 @@ CNS_API cns_status cns_model_get_double(const cns_model *m, int param, double *v
 
 CNS_API cns_status cns_model_set_int(cns_model *m, int param, int64_t v) {
     if (m == NULL) return CNS_E_ARG;
-    const param_info *p;
+    const param_info *p = NULL;
     cns_status st = param_lookup(m, param, 1, &p);
     if (st != CNS_OK) return st;
     if (!in_bounds(p, (double)v))

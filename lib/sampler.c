@@ -425,29 +425,16 @@ static int32_t make_levels(cns_sampler *s) {
     return n;
 }
 
-static cns_status draw_diffusion(cns_sampler *s, const float *user, const float *pos, size_t n,
-                                 float *out) {
-    const size_t D = (size_t)s->desc.dim;
+/* The reverse chains one step at a time over every running level: the
+ * path with dropout (reference mode) or sampling noise, whose random
+ * draws are made per step in row order. */
+static void draw_steps(cns_sampler *s, const float *pos, size_t n, int32_t L, int reference,
+                       double p_drop) {
+    const size_t D = (size_t)s->desc.dim, blk = n * D;
     const int32_t T = s->desc.steps;
-    const int32_t L = make_levels(s);
-    if (L == 0)
-        return cns__msg(s->last_error, CNS_E_STATE,
-                        "no hardness level: sample_start %lld > num_steps %lld",
-                        (long long)s->sample_start, (long long)s->num_steps);
-    size_t rows;
-    if (!cns__mul_ok(n, (size_t)L, &rows) || reserve_draw(s, rows) != CNS_OK)
-        return cns__msg(s->last_error, CNS_E_NOMEM, "cns_sampler_draw: out of memory for %zu rows x %d levels",
-                        n, (int)L);
-    s->last_n = n;
     const cns__schedule *sc = &s->sched;
-    const int reference = s->mode != CNS_MODE_TRAINED;
-    const double p_drop = reference ? s->dropout : 0.0; /* §13: dropout on while sampling */
-    const size_t blk = n * D;
-    s->den.threads = (int)s->threads;
-
-    /* Level j occupies rows [j n, (j+1) n). Levels are ascending, so at step
-     * t the active levels (those whose chain has started) are a suffix of
-     * the blocks: one GEMM per step over every active level. */
+    /* Levels are ascending, so at step t the levels whose chain has started
+     * are a suffix of the blocks: one GEMM per step over all of them. */
     const int32_t t_top = reference ? T - 1 : s->levels[L - 1] - 1;
     int32_t started = L; /* blocks [started, L) are running */
     if (reference) {
@@ -483,7 +470,11 @@ static cns_status draw_diffusion(cns_sampler *s, const float *user, const float 
                                  s->xhat, 0, p_drop > 0.0 ? NULL : inv, post_range, &pj);
     }
 
-    /* §7.3: sigma is monotonic, so the best score is the largest dot. */
+}
+
+/* §7.3: sigma is monotonic, so the best score is the largest dot. */
+static cns_status pick_best(cns_sampler *s, const float *user, size_t n, int32_t L, float *out) {
+    const size_t D = (size_t)s->desc.dim, blk = n * D;
     for (int32_t j = 0; j < L; ++j)
         row_dots(user, s->cand + (size_t)j * blk, n, D, s->score + (size_t)j * n);
     for (size_t r = 0; r < n; ++r) {
@@ -519,6 +510,49 @@ static cns_status draw_diffusion(cns_sampler *s, const float *user, const float 
     }
     return CNS_OK;
 }
+
+/* §7: the levels, the reverse chain from each, the hardest candidate per
+ * row. Level j occupies rows [j n, (j+1) n) of the candidate block. */
+static cns_status draw_diffusion(cns_sampler *s, const float *user, const float *pos, size_t n,
+                                 float *out) {
+    const size_t D = (size_t)s->desc.dim;
+    const int32_t L = make_levels(s);
+    if (L == 0)
+        return cns__msg(s->last_error, CNS_E_STATE,
+                        "no hardness level: sample_start %lld > num_steps %lld",
+                        (long long)s->sample_start, (long long)s->num_steps);
+    size_t rows;
+    if (!cns__mul_ok(n, (size_t)L, &rows) || reserve_draw(s, rows) != CNS_OK)
+        return cns__msg(s->last_error, CNS_E_NOMEM, "cns_sampler_draw: out of memory for %zu rows x %d levels",
+                        n, (int)L);
+    s->last_n = n;
+    const cns__schedule *sc = &s->sched;
+    const int reference = s->mode != CNS_MODE_TRAINED;
+    const double p_drop = reference ? s->dropout : 0.0; /* §13: dropout on while sampling */
+    const size_t blk = n * D;
+    s->den.threads = (int)s->threads;
+
+    /* Level j occupies rows [j n, (j+1) n). Levels are ascending, so at step
+     * t the active levels (those whose chain has started) are a suffix of
+     * the blocks: one GEMM per step over every active level. */
+    if (!reference && !s->sampling_noise) {
+        /* Deterministic chains: every level's start drawn first (highest
+         * level first, the order the per-step loop below draws them), then
+         * each chunk of rows runs all its steps in one pass. */
+        for (int32_t j = L - 1; j >= 0; --j) {
+            float *x = s->cand + (size_t)j * blk;
+            const int32_t t0 = s->levels[j] - 1;
+            cns__normal_fill_fast(&s->rng_draw, x, blk, 1.0f);
+            noise_rows(x, pos, blk, sc->sqrt_ab[t0], sc->sqrt_1mab[t0]);
+        }
+        cns__denoiser_chain(&s->den, s->cand, n, L, s->levels, sc->c1f, sc->c2f, (int)s->norm,
+                            s->xhat);
+    } else {
+        draw_steps(s, pos, n, L, reference, p_drop);
+    }
+    return pick_best(s, user, n, L, out);
+}
+
 
 /* ---- catalogue samplers (§3) ------------------------------------------------ */
 

@@ -313,37 +313,41 @@ END_TEST
 /* §7 against a float64 replay: the same eps (the draw stream is seeded
  * the way lib/sampler.c seeds it), the chain computed with the reference
  * denoiser. Covers the batched levels, the fused fast path and, in the
- * reference mode (dropout off here), the full-length chain. */
-static void check_chain_replay(int mode, int threads) {
-    enum { N = 150, D = 6 };
-    cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, D, 4, 5, 31);
+ * reference mode (dropout off here), the full-length chain. Widths that
+ * are multiples of 16 take the AVX-512 tanh of the fused chain where the
+ * CPU has it. */
+enum { REPLAY_N = 150, REPLAY_DMAX = 16 };
+static void check_chain_replay(int mode, int threads, int D, int hid) {
+    enum { N = REPLAY_N };
+    cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, D, 4, hid, 31);
     ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_MODE, mode), CNS_OK);
     ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_THREADS, threads), CNS_OK);
     ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_DROPOUT, 0.0), CNS_OK);
     ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_NOISE_SCALE, 10.0), CNS_OK);
     for (size_t i = 0; i < s->den.n_params; ++i) s->den.params[i] *= 2.0f; /* livelier map */
-    float pos[N * D], user[N * D], out[N * D];
+    static float pos[N * REPLAY_DMAX], user[N * REPLAY_DMAX], out[N * REPLAY_DMAX];
     fill_emb(pos, N * D, 1, 0.3);
     fill_emb(user, N * D, 2, 0.3);
     ck_assert_status(cns_sampler_draw(s, user, pos, N, out), CNS_OK);
     const int L = 3, T = 20;
-    static float eps[3][N * D];
+    static float eps[3][N * REPLAY_DMAX];
     cns__rng r;
     cns__rng_seed(&r, 31, 0x64726177ull);
     for (int k = 0; k < L; ++k) {
         int j = mode == CNS_MODE_TRAINED ? L - 1 - k : k; /* the order the chains start */
         cns__normal_fill_fast(&r, eps[j], N * D, 1.0f);
     }
-    double p[512] = {0};
+    static double p[1024];
+    ck_assert_uint_le(s->den.n_params, 1024);
     for (size_t i = 0; i < s->den.n_params; ++i) p[i] = s->den.params[i];
-    ref_shape sh = {D, 4, 5};
+    ref_shape sh = {D, 4, hid};
     const cns__schedule *sc = &s->sched;
     double worst = 0.0;
     for (int j = 0; j < L; ++j) {
         int lev = s->levels[j];
         int top = mode == CNS_MODE_TRAINED ? lev - 1 : T - 1;
         for (int row = 0; row < N; ++row) {
-            double x[D], f[D];
+            double x[REPLAY_DMAX], f[REPLAY_DMAX];
             for (int k = 0; k < D; ++k)
                 x[k] = sqrt(sc->alpha_bar[lev - 1]) * pos[row * D + k] +
                        sqrt(1 - sc->alpha_bar[lev - 1]) * eps[j][row * D + k];
@@ -364,9 +368,10 @@ static void check_chain_replay(int mode, int threads) {
 }
 
 START_TEST(test_chain_replay) {
-    check_chain_replay(CNS_MODE_TRAINED, 1);
-    check_chain_replay(CNS_MODE_TRAINED, 2);
-    check_chain_replay(CNS_MODE_REFERENCE, 1);
+    check_chain_replay(CNS_MODE_TRAINED, 1, 6, 5);
+    check_chain_replay(CNS_MODE_TRAINED, 2, 6, 5);
+    check_chain_replay(CNS_MODE_TRAINED, 2, 16, 16);
+    check_chain_replay(CNS_MODE_REFERENCE, 1, 6, 5);
 }
 END_TEST
 
