@@ -181,6 +181,21 @@ CNS__HOT static void tanh_rows_fill(float *restrict h, size_t n, size_t hid, flo
     }
 }
 
+/* 1/max(|x|, 1e-12) with sixteen running sums: vectorizes without
+ * -ffast-math, and the forward and the draw get the same bits. */
+static inline __attribute__((always_inline)) float row_inv_norm(const float *restrict xr,
+                                                                size_t d) {
+    float acc[16] = {0};
+    size_t j = 0;
+    for (; j + 16 <= d; j += 16)
+        for (size_t k = 0; k < 16; ++k) acc[k] += xr[j + k] * xr[j + k];
+    float ss = 0.0f;
+    for (; j < d; ++j) ss += xr[j] * xr[j];
+    for (size_t k = 0; k < 16; ++k) ss += acc[k];
+    const float nrm = sqrtf(ss);
+    return 1.0f / (nrm > 1e-12f ? nrm : 1e-12f);
+}
+
 /* xin = x * inv_norm (and * mask); inv_norm = 1/max(|x|, 1e-12) or 1;
  * h[r] = g_{t_r}: the first GEMM accumulates onto it (saves OpenBLAS's
  * zeroing of C and a bias pass). */
@@ -191,18 +206,7 @@ CNS__HOT static void normalise_rows(const float *restrict x, float *restrict xin
                                     int32_t t_all) {
     for (size_t r = 0; r < n; ++r) {
         const float *restrict xr = x + r * d;
-        float s = 1.0f;
-        if (norm) {
-            float acc[16] = {0};
-            size_t j = 0;
-            for (; j + 16 <= d; j += 16)
-                for (size_t k = 0; k < 16; ++k) acc[k] += xr[j + k] * xr[j + k];
-            float ss = 0.0f;
-            for (; j < d; ++j) ss += xr[j] * xr[j];
-            for (size_t k = 0; k < 16; ++k) ss += acc[k];
-            float nrm = sqrtf(ss);
-            s = 1.0f / (nrm > 1e-12f ? nrm : 1e-12f);
-        }
+        const float s = norm ? row_inv_norm(xr, d) : 1.0f;
         inv[r] = s;
         float *restrict out = xin + r * d;
         if (mask) {
@@ -223,18 +227,7 @@ CNS__HOT void cns__inv_norms(const float *restrict x, float *restrict inv, size_
                              int norm) {
     for (size_t r = 0; r < n; ++r) {
         const float *restrict xr = x + r * d;
-        float s = 1.0f;
-        if (norm) {
-            float acc[16] = {0};
-            size_t j = 0;
-            for (; j + 16 <= d; j += 16)
-                for (size_t k = 0; k < 16; ++k) acc[k] += xr[j + k] * xr[j + k];
-            float ss = 0.0f;
-            for (; j < d; ++j) ss += xr[j] * xr[j];
-            for (size_t k = 0; k < 16; ++k) ss += acc[k];
-            float nrm = sqrtf(ss);
-            s = 1.0f / (nrm > 1e-12f ? nrm : 1e-12f);
-        }
+        const float s = norm ? row_inv_norm(xr, d) : 1.0f;
         inv[r] = s;
     }
 }
@@ -415,26 +408,42 @@ CNS__HOT static void chain_step(float *restrict x, const float *restrict xhat, s
     for (size_t i = 0; i < n; ++i) x[i] = c1 * xhat[i] + c2 * x[i];
 }
 
+#ifndef CHAIN_ROWS
+#define CHAIN_ROWS 64
+#endif
+
 typedef struct chain_job {
     cns__denoiser *m;
     float *x, *xhat;
     size_t n;
     int32_t blocks;
     const int32_t *levels;
+    int32_t t_from;         /* >= 0: every block starts there instead */
     const float *c1, *c2;
     int norm;
+    const uint64_t *drop;   /* dropout bits per step, or NULL */
+    float keep;             /* the value of a kept mask entry */
 } chain_job;
+
+/* mask[i] = keep or 0 from bits [at, at + len) of a packed mask. */
+CNS__HOT static void unpack_mask(const uint64_t *restrict bits, size_t at, size_t len, float keep,
+                                 float *restrict mask) {
+    for (size_t i = 0; i < len; ++i, ++at)
+        mask[i] = (bits[at / 64] >> (at % 64)) & 1u ? keep : 0.0f;
+}
 
 /* Rows [b, e) of every block through their whole chain, one chunk at a
  * time: the chunk's latents, activations and the packed weights stay in
- * L1/L2 for all of its steps. The same kernels in the same order as one
- * cns__denoiser_forward_ex per step, so the bits are the same too. */
+ * L1/L2 for all of its steps. The same kernels as one
+ * cns__denoiser_forward_ex per step: with dropout exactly its path and
+ * bits; without, the same but for the AVX-512 tanh. */
 static void chain_range(void *arg, size_t b, size_t e, int worker) {
     (void)worker;
     chain_job *j = arg;
     cns__denoiser *m = j->m;
     const size_t D = (size_t)m->d, H = (size_t)m->hid, Td = (size_t)m->td;
-    float w1t[PACK_MAX], w2t[PACK_MAX], inv[CHUNK_ROWS];
+    const size_t step_bits = (size_t)j->blocks * j->n * D;
+    float w1t[PACK_MAX], w2t[PACK_MAX], inv[CHAIN_ROWS];
     const int packed = D * H <= PACK_MAX;
     if (packed) {
         transpose(m->W1, H, D, D + Td, w1t);
@@ -443,17 +452,28 @@ static void chain_range(void *arg, size_t b, size_t e, int worker) {
     const float *p1 = packed ? w1t : NULL, *p2 = packed ? w2t : NULL;
     const int fast = tanh_fast_ok(H, D);
     for (int32_t blk = 0; blk < j->blocks; ++blk)
-        for (size_t c = b; c < e; c += CHUNK_ROWS) {
-            const size_t k = e - c < CHUNK_ROWS ? e - c : CHUNK_ROWS;
+        for (size_t c = b; c < e; c += CHAIN_ROWS) {
+            const size_t k = e - c < CHAIN_ROWS ? e - c : CHAIN_ROWS;
             const size_t row = (size_t)blk * j->n + c;
             float *x = j->x + row * D, *out = j->xhat + row * D, *h = m->h + row * H;
-            cns__inv_norms(x, inv, k, D, j->norm);
-            for (int32_t t = j->levels[blk] - 1; t >= 0; --t) {
-                rows_times_wt(k, H, D, x, m->W1, D + Td, p1, 0.0f, h);
-                scale_tanh_rows(fast, h, inv, k, H, m->gt + (size_t)t * H, out, m->b2, D);
+            const int32_t top = j->t_from >= 0 ? j->t_from : j->levels[blk] - 1;
+            if (j->drop == NULL) cns__inv_norms(x, inv, k, D, j->norm);
+            for (int32_t t = top; t >= 0; --t) {
+                if (j->drop != NULL) {
+                    /* h = g_t + (x / |x| * mask) W1x^T, as forward_ex does it */
+                    float *xin = m->xin + row * D, *mask = m->mask + row * D;
+                    unpack_mask(j->drop, (size_t)(top - t) * step_bits + row * D, k * D, j->keep,
+                                mask);
+                    normalise_rows(x, xin, inv, mask, k, D, j->norm, h, H, m->gt, NULL, t);
+                    rows_times_wt(k, H, D, xin, m->W1, D + Td, p1, 1.0f, h);
+                    tanh_rows_fill(h, k, H, out, m->b2, D);
+                } else {
+                    rows_times_wt(k, H, D, x, m->W1, D + Td, p1, 0.0f, h);
+                    scale_tanh_rows(fast, h, inv, k, H, m->gt + (size_t)t * H, out, m->b2, D);
+                }
                 rows_times_wt(k, D, H, h, m->W2, H, p2, 1.0f, out);
                 chain_step(x, out, k * D, j->c1[t], j->c2[t]);
-                if (t > 0) cns__inv_norms(x, inv, k, D, j->norm);
+                if (t > 0 && j->drop == NULL) cns__inv_norms(x, inv, k, D, j->norm);
             }
         }
 }
@@ -498,19 +518,19 @@ void cns__denoiser_forward_ex(cns__denoiser *m, const float *x, size_t n, const 
     m->last_dropout = drop;
 }
 
-void cns__denoiser_chain(cns__denoiser *m, float *x, size_t n, int32_t blocks,
-                         const int32_t *levels, const float *c1, const float *c2, int norm,
-                         float *xhat) {
-    int32_t t_top = 0;
-    for (int32_t blk = 0; blk < blocks; ++blk)
-        t_top = levels[blk] - 1 > t_top ? levels[blk] - 1 : t_top;
+void cns__denoiser_chain(cns__denoiser *m, const cns__chain *c, float *x, float *xhat) {
+    int32_t t_top = c->t_from;
+    if (t_top < 0)
+        for (int32_t blk = 0; blk < c->blocks; ++blk)
+            t_top = c->levels[blk] - 1 > t_top ? c->levels[blk] - 1 : t_top;
     memset(m->t_used, 0, (size_t)m->T);
     memset(m->t_used, 1, (size_t)t_top + 1);
     prepare_used(m);
-    chain_job job = {m, x, xhat, n, blocks, levels, c1, c2, norm};
-    cns__parallel_for(m->threads, n, CHUNK_ROWS, chain_range, &job);
-    m->last_norm = norm;
-    m->last_dropout = 0;
+    chain_job job = {m,        x,      xhat,  c->n,    c->blocks, c->levels,
+                     c->t_from, c->c1, c->c2, c->norm, c->drop,   c->keep};
+    cns__parallel_for(m->threads, c->n, CHAIN_ROWS, chain_range, &job);
+    m->last_norm = c->norm;
+    m->last_dropout = c->drop != NULL;
 }
 
 void cns__denoiser_forward(cns__denoiser *m, const float *x, size_t n, const int32_t *t_rows,

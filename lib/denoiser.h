@@ -80,17 +80,32 @@ void cns__denoiser_forward_ex(cns__denoiser *m, const float *x, size_t n, const 
                               int keep, const float *inv_in, cns__rows_fn epilogue,
                               void *epilogue_arg);
 
-/* The deterministic reverse chain of §7 (no dropout, no sampling noise):
- * x holds `blocks` blocks of n rows; block b runs t = levels[b] - 1 .. 0
- * (levels in [1, T]),
- * x <- c1[t] f(x, t) + c2[t] x, and ends holding its candidates. xhat
- * (same size as x) is scratch; m->cap must cover blocks * n rows. Rows
- * are split over m->threads workers once for the whole chain: each runs
- * every step of a 64-row chunk while the chunk is in cache. Same bits as
- * one cns__denoiser_forward_ex and posterior step per t. */
-void cns__denoiser_chain(cns__denoiser *m, float *x, size_t n, int32_t blocks,
-                         const int32_t *levels, const float *c1, const float *c2, int norm,
-                         float *xhat);
+/* The reverse chains of §7 without sampling noise. x holds `blocks`
+ * blocks of n rows; block b runs t = levels[b] - 1 .. 0 (levels in
+ * [1, T]), or t = t_from .. 0 when t_from >= 0 (the reference mode's full
+ * chain), x <- c1[t] f(x, t) + c2[t] x, and ends holding its candidates.
+ * drop (optional): the dropout masks of every step, packed by
+ * cns__dropout_bits, step after step from the top, each over all
+ * blocks * n rows in order; a kept entry scales by keep. */
+typedef struct cns__chain {
+    size_t n;
+    int32_t blocks;
+    const int32_t *levels;
+    int32_t t_from;
+    const float *c1, *c2;
+    int norm;
+    const uint64_t *drop;
+    float keep;
+} cns__chain;
+
+/* Runs the chains in place on x; xhat (same size as x) is scratch;
+ * m->cap must cover blocks * n rows. Rows are split over m->threads
+ * workers once for the whole chain: each runs every step of a 64-row
+ * chunk while the chunk is in cache. With dropout the result has the
+ * same bits as one cns__denoiser_forward_ex and posterior step per t
+ * (with the masks drawn in that order); without, it differs from them
+ * only through the AVX-512 tanh (~1 ulp). */
+void cns__denoiser_chain(cns__denoiser *m, const cns__chain *c, float *x, float *xhat);
 
 /* inv[r] = 1 / max(|x_r|, 1e-12), or 1 when norm is 0. */
 /* Hidden explicitly: as target_clones ifuncs they would otherwise be

@@ -203,3 +203,26 @@ void cns__dropout_mask(cns__rng *r, float *mask, size_t n, double p) {
         n -= chunk;
     }
 }
+
+void cns__dropout_bits_at(cns__rng *r, uint64_t *bits, size_t at, size_t n, double p) {
+    uint32_t threshold = 0;
+    if (p > 0.0) {
+        threshold = (uint32_t)lround(p * 65536.0);
+        if (threshold > 65535u) threshold = 65535u;
+    }
+    uint16_t u[4 * PAIRS];
+    const size_t end = at + n;
+    while (at < end) {
+        const size_t chunk = end - at < 4 * PAIRS ? end - at : 4 * PAIRS;
+        if (p > 0.0)
+            for (size_t k = 0; k < (chunk + 3) / 4; ++k) {
+                uint64_t w = cns__rng_u64(r);
+                memcpy(&u[4 * k], &w, sizeof w);
+            }
+        for (size_t k = 0; k < chunk; ++k, ++at) {
+            const uint64_t keep = p > 0.0 ? (uint32_t)u[k] >= threshold : 1u;
+            const uint64_t bit = 1ull << (at % 64);
+            bits[at / 64] = (bits[at / 64] & ~bit) | (keep << (at % 64));
+        }
+    }
+}

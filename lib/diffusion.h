@@ -78,4 +78,10 @@ void cns__normal_fill_fast(cns__rng *r, float *out, size_t n, float scale);
  * resolution) else 1 / (1 - p). p in [0, 1). */
 void cns__dropout_mask(cns__rng *r, float *mask, size_t n, double p);
 
+/* The same draws as cns__dropout_mask (the same generator steps, so the
+ * two can stand in for each other in a sequence), packed: bit at + k of
+ * the words at bits is set where entry k keeps its value, cleared where
+ * it drops. Other bits are left alone. */
+void cns__dropout_bits_at(cns__rng *r, uint64_t *bits, size_t at, size_t n, double p);
+
 #endif

@@ -38,8 +38,10 @@ static void free_draw(cns_sampler *s) {
     cns__free(&s->al, s->noise);
     cns__free(&s->al, s->score);
     cns__free(&s->al, s->inv);
+    cns__free(&s->al, s->drop);
     s->cand = s->xhat = s->noise = s->score = s->inv = NULL;
-    s->cap_draw = 0;
+    s->drop = NULL;
+    s->cap_draw = s->cap_drop = 0;
 }
 
 static void free_train(cns_sampler *s) {
@@ -516,6 +518,7 @@ static cns_status pick_best(cns_sampler *s, const float *user, size_t n, int32_t
 static cns_status draw_diffusion(cns_sampler *s, const float *user, const float *pos, size_t n,
                                  float *out) {
     const size_t D = (size_t)s->desc.dim;
+    const int32_t T = s->desc.steps;
     const int32_t L = make_levels(s);
     if (L == 0)
         return cns__msg(s->last_error, CNS_E_STATE,
@@ -532,21 +535,41 @@ static cns_status draw_diffusion(cns_sampler *s, const float *user, const float 
     const size_t blk = n * D;
     s->den.threads = (int)s->threads;
 
-    /* Level j occupies rows [j n, (j+1) n). Levels are ascending, so at step
-     * t the active levels (those whose chain has started) are a suffix of
-     * the blocks: one GEMM per step over every active level. */
-    if (!reference && !s->sampling_noise) {
-        /* Deterministic chains: every level's start drawn first (highest
-         * level first, the order the per-step loop below draws them), then
-         * each chunk of rows runs all its steps in one pass. */
-        for (int32_t j = L - 1; j >= 0; --j) {
+    if (!s->sampling_noise) {
+        /* Every chain's start first (in the order the per-step loop draws
+         * them), then the dropout masks of every step, then each chunk of
+         * rows runs all its steps in one pass: the same draws as
+         * draw_steps, so the same candidates. */
+        cns__chain c = {n, L, s->levels, reference ? T - 1 : -1, sc->c1f, sc->c2f, (int)s->norm,
+                        NULL, (float)(1.0 / (1.0 - p_drop))};
+        for (int32_t k = 0; k < L; ++k) {
+            const int32_t j = reference ? k : L - 1 - k;
             float *x = s->cand + (size_t)j * blk;
             const int32_t t0 = s->levels[j] - 1;
             cns__normal_fill_fast(&s->rng_draw, x, blk, 1.0f);
             noise_rows(x, pos, blk, sc->sqrt_ab[t0], sc->sqrt_1mab[t0]);
         }
-        cns__denoiser_chain(&s->den, s->cand, n, L, s->levels, sc->c1f, sc->c2f, (int)s->norm,
-                            s->xhat);
+        if (p_drop > 0.0) {
+            const size_t step_bits = rows * D, words = ((size_t)T * step_bits + 63) / 64;
+            if (words > s->cap_drop) {
+                uint64_t *w = cns__malloc(&s->al, words * sizeof *w);
+                if (w == NULL)
+                    return cns__msg(s->last_error, CNS_E_NOMEM,
+                                    "cns_sampler_draw: out of memory for the dropout masks of "
+                                    "%zu rows x %d steps",
+                                    rows, (int)T);
+                cns__free(&s->al, s->drop);
+                s->drop = w;
+                s->cap_drop = words;
+            }
+            /* step by step from the top, as forward_ex would draw them */
+            for (int32_t t = T - 1; t >= 0; --t) {
+                const size_t at = (size_t)(T - 1 - t) * step_bits;
+                cns__dropout_bits_at(&s->rng_draw, s->drop, at, step_bits, p_drop);
+            }
+            c.drop = s->drop;
+        }
+        cns__denoiser_chain(&s->den, &c, s->cand, s->xhat);
     } else {
         draw_steps(s, pos, n, L, reference, p_drop);
     }

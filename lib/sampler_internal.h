@@ -39,6 +39,8 @@ struct cns_sampler {
     float *noise;          /* cap_draw x dim */
     float *score;          /* cap_draw: <e_u, candidate>, level-major like cand */
     float *inv;            /* cap_draw: 1/|x| of the chain states, for the next step */
+    uint64_t *drop;        /* cap_drop words: the reference chain's dropout bits */
+    size_t cap_drop;
 
     /* train workspace */
     size_t cap_train;

@@ -317,12 +317,12 @@ END_TEST
  * are multiples of 16 take the AVX-512 tanh of the fused chain where the
  * CPU has it. */
 enum { REPLAY_N = 150, REPLAY_DMAX = 16 };
-static void check_chain_replay(int mode, int threads, int D, int hid) {
+static void check_chain_replay(int mode, int threads, int D, int hid, double drop) {
     enum { N = REPLAY_N };
     cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, D, 4, hid, 31);
     ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_MODE, mode), CNS_OK);
     ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_THREADS, threads), CNS_OK);
-    ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_DROPOUT, 0.0), CNS_OK);
+    ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_DROPOUT, drop), CNS_OK);
     ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_NOISE_SCALE, 10.0), CNS_OK);
     for (size_t i = 0; i < s->den.n_params; ++i) s->den.params[i] *= 2.0f; /* livelier map */
     static float pos[N * REPLAY_DMAX], user[N * REPLAY_DMAX], out[N * REPLAY_DMAX];
@@ -336,6 +336,15 @@ static void check_chain_replay(int mode, int threads, int D, int hid) {
     for (int k = 0; k < L; ++k) {
         int j = mode == CNS_MODE_TRAINED ? L - 1 - k : k; /* the order the chains start */
         cns__normal_fill_fast(&r, eps[j], N * D, 1.0f);
+    }
+    /* the reference mode's dropout: one mask per step from the top, over
+     * every level's rows in order, drawn after the starts */
+    static float mask[20][3 * N * REPLAY_DMAX];
+    for (int t = T - 1; t >= 0; --t) {
+        if (mode == CNS_MODE_TRAINED || drop == 0.0)
+            for (int i = 0; i < L * N * D; ++i) mask[t][i] = 1.0f;
+        else
+            cns__dropout_mask(&r, mask[t], (size_t)(L * N * D), drop);
     }
     static double p[1024];
     ck_assert_uint_le(s->den.n_params, 1024);
@@ -352,7 +361,13 @@ static void check_chain_replay(int mode, int threads, int D, int hid) {
                 x[k] = sqrt(sc->alpha_bar[lev - 1]) * pos[row * D + k] +
                        sqrt(1 - sc->alpha_bar[lev - 1]) * eps[j][row * D + k];
             for (int t = top; t >= 0; --t) {
-                ref_denoise(&sh, p, x, t, 1, f);
+                /* f(x̃ masked, t) = ref_denoise of the normalised, masked input */
+                double nx = 0.0, xin[REPLAY_DMAX];
+                for (int k = 0; k < D; ++k) nx += x[k] * x[k];
+                nx = fmax(sqrt(nx), 1e-12);
+                for (int k = 0; k < D; ++k)
+                    xin[k] = x[k] / nx * mask[t][((size_t)j * N + row) * D + k];
+                ref_denoise(&sh, p, xin, t, 0, f);
                 for (int k = 0; k < D; ++k) x[k] = sc->c1[t] * f[k] + sc->c2[t] * x[k];
             }
             const float *c = s->cand + ((size_t)j * N + row) * D;
@@ -362,16 +377,18 @@ static void check_chain_replay(int mode, int threads, int D, int hid) {
             }
         }
     }
-    ck_assert_msg(worst < 1e-4, "mode %d threads %d: candidates differ from the replay by %g", mode,
-                  threads, worst);
+    ck_assert_msg(worst < 1e-4, "mode %d threads %d dropout %g: candidates differ from the replay by %g",
+                  mode, threads, drop, worst);
     cns_sampler_free(s);
 }
 
 START_TEST(test_chain_replay) {
-    check_chain_replay(CNS_MODE_TRAINED, 1, 6, 5);
-    check_chain_replay(CNS_MODE_TRAINED, 2, 6, 5);
-    check_chain_replay(CNS_MODE_TRAINED, 2, 16, 16);
-    check_chain_replay(CNS_MODE_REFERENCE, 1, 6, 5);
+    check_chain_replay(CNS_MODE_TRAINED, 1, 6, 5, 0.0);
+    check_chain_replay(CNS_MODE_TRAINED, 2, 6, 5, 0.0);
+    check_chain_replay(CNS_MODE_TRAINED, 2, 16, 16, 0.0);
+    check_chain_replay(CNS_MODE_REFERENCE, 1, 6, 5, 0.0);
+    check_chain_replay(CNS_MODE_REFERENCE, 2, 6, 5, 0.5);
+    check_chain_replay(CNS_MODE_REFERENCE, 1, 16, 16, 0.3);
 }
 END_TEST
 
