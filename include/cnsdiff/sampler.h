@@ -28,12 +28,16 @@
  * seen; the workspace only grows.
  *
  * Cost (DIFFUSION, defaults): a draw runs the denoiser 10 + 14 + 18 = 42
- * times per row (the levels' chains are batched: one GEMM per reverse step
- * over every level whose chain is running); the reference mode runs it
- * 3 x 20 = 60 times per row. CNS_SAMPLER_THREADS splits the rows over the
- * sampler's own workers; each runs its GEMMs in blocks of 64 rows, small
- * enough for OpenBLAS to run them on the calling thread. The host may
- * leave OpenBLAS's own thread count as it is.
+ * times per row; the reference mode runs it 3 x 20 = 60 times per row.
+ * CNS_SAMPLER_THREADS splits the rows over the sampler's own workers once
+ * per draw; each runs the whole chain of a block of 64 rows while the
+ * block is in cache: the library's own small-GEMM kernel where dim x
+ * hidden <= 8192 (the defaults: 4096), else OpenBLAS on 64-row blocks,
+ * small enough to stay on the calling thread. The random numbers (start
+ * noise, dropout masks) are drawn before the split, so the draws do not
+ * depend on the thread count. With CNS_SAMPLER_SAMPLING_NOISE the chains run step by step over
+ * all rows instead. The reference mode keeps its dropout masks as bits:
+ * T x levels x n_rows x dim bits of workspace (1 MB at the defaults).
  *
  * Threads: one thread at a time per sampler; samplers are independent.
  * Random numbers come from the sampler's own seeded streams: the same seed
