@@ -234,6 +234,11 @@ static inline size_t ck_sections_index(const ck_sections *s, uint32_t tag) {
     return 0;
 }
 
+/* The bytes of section tag, to edit in place. */
+static inline unsigned char *ck_sections_data(ck_sections *s, uint32_t tag) {
+    return s->data[ck_sections_index(s, tag)];
+}
+
 /* Drops section tag. */
 static inline void ck_sections_drop(ck_sections *s, uint32_t tag) {
     size_t i = ck_sections_index(s, tag);
