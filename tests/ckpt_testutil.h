@@ -40,6 +40,18 @@ static inline int ck_dir_count(const char *dir, const char *keep_prefix, int *ke
     return n;
 }
 
+/* Entries of dir whose name contains ".tmp-" (a save's temporary file). */
+static inline int ck_count_temps(const char *dir) {
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strstr(e->d_name, ".tmp-") != NULL) n++;
+    closedir(d);
+    return n;
+}
+
 /* Removes every entry of dir whose name contains ".tmp-"; returns how many. */
 static inline int ck_remove_temps(const char *dir) {
     DIR *d = opendir(dir);
