@@ -52,8 +52,8 @@ START_TEST(test_replay_corpus) {
         }
         cns_sampler *s = (cns_sampler *)1;
         st = cns_sampler_load(path, NULL, &s, &err);
-        ck_assert_msg(st == (int)x.as_sampler, "%s as a sampler: %s (%s)", name, cns_status_name(st),
-                      st == CNS_OK ? "" : err.message);
+        ck_assert_msg(st == (int)x.as_sampler, "%s as a sampler: %s (%s)", name,
+                      cns_status_name(st), st == CNS_OK ? "" : err.message);
         if (st == CNS_OK)
             cns_sampler_free(s);
         else

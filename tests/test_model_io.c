@@ -398,7 +398,9 @@ static uint64_t *uptr(ck_sections *s) {
 static int32_t *gitems(ck_sections *s) {
     return (int32_t *)(void *)(ck_sections_data(s, CNS__TAG_GRPH) + 8 * (NU + 1));
 }
-static float *fsec(ck_sections *s, uint32_t tag) { return (float *)(void *)ck_sections_data(s, tag); }
+static float *fsec(ck_sections *s, uint32_t tag) {
+    return (float *)(void *)ck_sections_data(s, tag);
+}
 
 static void m_dim0(ck_sections *s) { put32(s, CNS__TAG_MHDR, 0, 0); }
 static void m_dim_big(ck_sections *s) { put32(s, CNS__TAG_MHDR, 0, 4097); }

@@ -138,7 +138,8 @@ static inline void rig_make(rig *r, const rig_spec *s) {
  * trainer's last error says where), or CNS_OK. */
 static inline cns_status rig_epochs(rig *r, int epochs) {
     cns_status st = CNS_OK;
-    for (int e = 0; e < epochs && st == CNS_OK; ++e) st = cns_trainer_run_epoch(r->trainer, e, NULL);
+    for (int e = 0; e < epochs && st == CNS_OK; ++e)
+        st = cns_trainer_run_epoch(r->trainer, e, NULL);
     return st;
 }
 
