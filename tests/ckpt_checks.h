@@ -22,6 +22,17 @@ typedef struct ck_kind {
     size_t sections; /* entries in the file's section table */
 } ck_kind;
 
+/* Saves h to dir/name (the path goes into path) and returns the file's bytes. */
+static inline unsigned char *ck_saved_bytes(const ck_kind *k, void *h, const char *dir,
+                                            const char *name, char *path, size_t plen,
+                                            size_t *len) {
+    snprintf(path, plen, "%s/%s", dir, name);
+    ck_assert_status(k->save(h, path), CNS_OK);
+    unsigned char *b = ck_read_all(path, len);
+    ck_assert_ptr_nonnull(b);
+    return b;
+}
+
 /* ---- damage ---------------------------------------------------------------- */
 
 /* Every proper prefix of b[0..n), written to q, is CNS_E_CORRUPT. With

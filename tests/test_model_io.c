@@ -137,21 +137,6 @@ static void assert_same_dataset(const cns_dataset *a, const cns_dataset *b) {
     }
 }
 
-/* A trained model saved to dir/name; returns the file's bytes. */
-static unsigned char *saved_model(const char *dir, const char *name, char *path, size_t plen,
-                                  size_t *len) {
-    cns_dataset *ds = tiny();
-    cns_model *m = make(ds, 11, NULL);
-    train(m, 5, 0);
-    snprintf(path, plen, "%s/%s", dir, name);
-    ck_assert_status(cns_model_save(m, path), CNS_OK);
-    cns_model_free(m);
-    cns_dataset_free(ds);
-    unsigned char *b = ck_read_all(path, len);
-    ck_assert_ptr_nonnull(b);
-    return b;
-}
-
 /* The model as the shared checkpoint checks see it. */
 static cns_status k_load(const char *path, const cns_allocator *a, void **out, cns_error *e) {
     cns_model *m = (cns_model *)1; /* a failing load must clear it */
@@ -166,6 +151,18 @@ static cns_status k_save_io(void *m, const char *path, const cns__ckpt_io *io) {
 }
 static const char *k_last_error(const void *m) { return cns_model_last_error(m); }
 static const ck_kind k_model = {k_load, k_free, k_save, k_save_io, k_last_error, 6};
+
+/* A trained model saved to dir/name; returns the file's bytes. */
+static unsigned char *saved_model(const char *dir, const char *name, char *path, size_t plen,
+                                  size_t *len) {
+    cns_dataset *ds = tiny();
+    cns_model *m = make(ds, 11, NULL);
+    train(m, 5, 0);
+    unsigned char *b = ck_saved_bytes(&k_model, m, dir, name, path, plen, len);
+    cns_model_free(m);
+    cns_dataset_free(ds);
+    return b;
+}
 
 START_TEST(test_round_trip) {
     char dir[64], p1[128], p2[128];
@@ -289,13 +286,11 @@ END_TEST
 START_TEST(test_nonfinite_refused_at_save) {
     char dir[64], p[128];
     ck_tmpdir(dir, sizeof dir);
-    snprintf(p, sizeof p, "%s/m.ckpt", dir);
     cns_dataset *ds = tiny();
     cns_model *m = make(ds, 11, NULL);
     train(m, 2, 0);
-    ck_assert_status(cns_model_save(m, p), CNS_OK);
     size_t n;
-    unsigned char *before = ck_read_all(p, &n);
+    unsigned char *before = ck_saved_bytes(&k_model, m, dir, "m.ckpt", p, sizeof p, &n);
 
     float row[DIM];
     ck_assert_status(cns_model_get_ego_row(m, CNS_TABLE_ITEMS, 3, row), CNS_OK);
@@ -603,13 +598,11 @@ END_TEST
 START_TEST(test_io_failures) {
     char dir[64], p[128];
     ck_tmpdir(dir, sizeof dir);
-    snprintf(p, sizeof p, "%s/m.ckpt", dir);
     cns_dataset *ds = tiny();
     cns_model *old = make(ds, 3, NULL), *m = make(ds, 4, NULL);
     train(m, 2, 0);
-    ck_assert_status(cns_model_save(old, p), CNS_OK);
     size_t n;
-    unsigned char *before = ck_read_all(p, &n);
+    unsigned char *before = ck_saved_bytes(&k_model, old, dir, "m.ckpt", p, sizeof p, &n);
 
     /* How many calls a successful save makes. */
     char q[128];
@@ -676,12 +669,10 @@ END_TEST
 START_TEST(test_allocation_failures_save) {
     char dir[64], p[128];
     ck_tmpdir(dir, sizeof dir);
-    snprintf(p, sizeof p, "%s/m.ckpt", dir);
     cns_dataset *ds = tiny();
     cns_model *old = make(ds, 3, NULL);
-    ck_assert_status(cns_model_save(old, p), CNS_OK);
     size_t n;
-    unsigned char *before = ck_read_all(p, &n);
+    unsigned char *before = ck_saved_bytes(&k_model, old, dir, "m.ckpt", p, sizeof p, &n);
     ck_counting c = {0, 0, SIZE_MAX, 0};
     cns_allocator a = ck_allocator(&c);
     cns_model *m = make(ds, 4, &a);

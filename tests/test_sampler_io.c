@@ -134,18 +134,6 @@ static void assert_same_draw(cns_sampler *a, cns_sampler *b, int salt) {
     assert_same_draw3(a, b, NULL, salt);
 }
 
-static unsigned char *saved_sampler(const char *dir, const char *name, char *path, size_t plen,
-                                    size_t *len) {
-    cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, NULL);
-    train(s, 3, 0);
-    snprintf(path, plen, "%s/%s", dir, name);
-    ck_assert_status(cns_sampler_save(s, path), CNS_OK);
-    cns_sampler_free(s);
-    unsigned char *b = ck_read_all(path, len);
-    ck_assert_ptr_nonnull(b);
-    return b;
-}
-
 /* The sampler as the shared checkpoint checks see it. */
 static cns_status k_load(const char *path, const cns_allocator *a, void **out, cns_error *e) {
     cns_sampler *s = (cns_sampler *)1; /* a failing load must clear it */
@@ -160,6 +148,16 @@ static cns_status k_save_io(void *s, const char *path, const cns__ckpt_io *io) {
 }
 static const char *k_last_error(const void *s) { return cns_sampler_last_error(s); }
 static const ck_kind k_sampler = {k_load, k_free, k_save, k_save_io, k_last_error, 4};
+
+/* A trained sampler saved to dir/name; returns the file's bytes. */
+static unsigned char *saved_sampler(const char *dir, const char *name, char *path, size_t plen,
+                                    size_t *len) {
+    cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, NULL);
+    train(s, 3, 0);
+    unsigned char *b = ck_saved_bytes(&k_sampler, s, dir, name, path, plen, len);
+    cns_sampler_free(s);
+    return b;
+}
 
 START_TEST(test_round_trip_diffusion) {
     static const int64_t modes[3] = {CNS_MODE_TRAINED, CNS_MODE_REFERENCE, CNS_MODE_GAUSSIAN};
@@ -315,12 +313,10 @@ END_TEST
 START_TEST(test_nonfinite_refused_at_save) {
     char dir[64], p[128];
     ck_tmpdir(dir, sizeof dir);
-    snprintf(p, sizeof p, "%s/s.ckpt", dir);
     cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, NULL);
     train(s, 2, 0);
-    ck_assert_status(cns_sampler_save(s, p), CNS_OK);
     size_t n;
-    unsigned char *before = ck_read_all(p, &n);
+    unsigned char *before = ck_saved_bytes(&k_sampler, s, dir, "s.ckpt", p, sizeof p, &n);
     float keep = s->den.params[77];
     s->den.params[77] = NAN;
     ck_assert_status(cns_sampler_save(s, p), CNS_E_NUMERIC);
