@@ -40,8 +40,9 @@ static inline int ck_dir_count(const char *dir, const char *keep_prefix, int *ke
     return n;
 }
 
-/* Removes every entry of dir whose name contains ".tmp-"; returns how many. */
-static inline int ck_remove_temps(const char *dir) {
+/* Entries of dir whose name contains ".tmp-" (a save's temporary file);
+ * with unlink_them, each is also unlinked. Returns how many. */
+static inline int ck_temps(const char *dir, int unlink_them) {
     DIR *d = opendir(dir);
     ck_assert_ptr_nonnull(d);
     int n = 0;
@@ -49,13 +50,17 @@ static inline int ck_remove_temps(const char *dir) {
     char p[4096];
     while ((e = readdir(d)) != NULL) {
         if (strstr(e->d_name, ".tmp-") == NULL) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        ck_assert_int_eq(unlink(p), 0);
+        if (unlink_them) {
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            ck_assert_int_eq(unlink(p), 0);
+        }
         ++n;
     }
     closedir(d);
     return n;
 }
+static inline int ck_count_temps(const char *dir) { return ck_temps(dir, 0); }
+static inline int ck_remove_temps(const char *dir) { return ck_temps(dir, 1); }
 
 /* Removes dir and the files in it. */
 static inline void ck_rmdir_all(const char *dir) {
@@ -232,6 +237,11 @@ static inline size_t ck_sections_index(const ck_sections *s, uint32_t tag) {
         if (s->tag[i] == tag) return i;
     ck_abort_msg("no such section");
     return 0;
+}
+
+/* The bytes of section tag, to edit in place. */
+static inline unsigned char *ck_sections_data(ck_sections *s, uint32_t tag) {
+    return s->data[ck_sections_index(s, tag)];
 }
 
 /* Drops section tag. */

@@ -3,7 +3,6 @@
  * header/table bit flip and payload bit flip, crafted hostile headers
  * (with an allocator that proves nothing big is allocated), failing
  * write/fsync/rename, and an allocation failure at every point. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -78,45 +77,6 @@ static cns__alloc tally_alloc(tally *t) {
     return al;
 }
 
-static unsigned char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(b);
-    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
-static void write_file(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(data, 1, n, f), n);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
-/* Entries of dir whose name contains ".tmp-". */
-static int count_temps(const char *dir) {
-    DIR *d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strstr(e->d_name, ".tmp-") != NULL) n++;
-    closedir(d);
-    return n;
-}
-
-/* Fresh scratch directory; ck_rmdir_all (ckpt_testutil.h) removes it. */
-static void make_dir(char *buf, size_t len) {
-    snprintf(buf, len, "/tmp/cns_ckpt_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(buf));
-}
-
 /* The sample checkpoint: four sections, odd sizes so padding appears, one
  * empty. Layout by hand: table ends at 48 + 4*32 = 176; MHDR [176, 189),
  * pad to 192; EGOU [192, 448); EMPT [448, 448); GRPH [448, 485). */
@@ -146,7 +106,7 @@ static unsigned char *sample_bytes(const char *dir, size_t *len) {
     cns__alloc_init(&al, NULL);
     char msg[CNS_ERROR_MESSAGE_SIZE];
     ck_assert_status(cns__ckpt_write(path, CNS__CKPT_KIND_MODEL, s, n, NULL, &al, msg), CNS_OK);
-    unsigned char *b = read_all(path, len);
+    unsigned char *b = ck_read_all(path, len);
     ck_assert_ptr_nonnull(b);
     ck_assert_uint_eq(*len, SAMPLE_SIZE);
     return b;
@@ -167,6 +127,17 @@ static cns_status parse_no_alloc(const unsigned char *buf, size_t len, uint32_t 
     ck_assert_uint_eq(t.live, 0);
     ck_assert_ptr_null(f.bytes);
     return st;
+}
+
+/* orig with the width-byte little-endian field at off set to v, resealed,
+ * into b; its parse as a model checkpoint must be CNS_E_CORRUPT (the
+ * message is left in *e). */
+static void assert_edit_corrupt(unsigned char *b, const unsigned char *orig, size_t len, size_t off,
+                                int width, uint64_t v, cns_error *e) {
+    memcpy(b, orig, len);
+    for (int i = 0; i < width; ++i) b[off + i] = (unsigned char)(v >> (8 * i));
+    reseal(b, len);
+    ck_assert_status(parse_no_alloc(b, len, CNS__CKPT_KIND_MODEL, e), CNS_E_CORRUPT);
 }
 
 /* ---- CRC32C -------------------------------------------------------------- */
@@ -208,7 +179,7 @@ END_TEST
 
 START_TEST(test_byte_layout) {
     char dir[64];
-    make_dir(dir, sizeof dir);
+    ck_tmpdir(dir, sizeof dir);
     size_t len;
     unsigned char *b = sample_bytes(dir, &len);
     ck_assert_int_eq(memcmp(b, "CNSDIFF\x01", 8), 0);
@@ -244,7 +215,7 @@ END_TEST
 
 START_TEST(test_round_trip) {
     char dir[64], path[128];
-    make_dir(dir, sizeof dir);
+    ck_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/m.ckpt", dir);
     cns__ckpt_section s[5];
     sample_sections(s);
@@ -260,7 +231,7 @@ START_TEST(test_round_trip) {
     char msg[CNS_ERROR_MESSAGE_SIZE];
     ck_assert_status(cns__ckpt_write(path, CNS__CKPT_KIND_MODEL, s, 5, NULL, &al, msg), CNS_OK);
     ck_assert_uint_eq(t.live, 0);
-    ck_assert_int_eq(count_temps(dir), 0);
+    ck_assert_int_eq(ck_count_temps(dir), 0);
     struct stat sb;
     ck_assert_int_eq(stat(path, &sb), 0);
     /* By hand: table ends at 48 + 5*32 = 208; MHDR [208, 221), pad;
@@ -313,7 +284,7 @@ END_TEST
 
 START_TEST(test_find_missing_and_size) {
     char dir[64];
-    make_dir(dir, sizeof dir);
+    ck_tmpdir(dir, sizeof dir);
     size_t len;
     unsigned char *b = sample_bytes(dir, &len);
     cns__alloc al;
@@ -346,7 +317,7 @@ END_TEST
 
 START_TEST(test_every_truncation_rejected) {
     char dir[64];
-    make_dir(dir, sizeof dir);
+    ck_tmpdir(dir, sizeof dir);
     size_t len;
     unsigned char *b = sample_bytes(dir, &len);
     cns_error e;
@@ -369,7 +340,7 @@ START_TEST(test_every_truncation_rejected) {
     char path[128];
     snprintf(path, sizeof path, "%s/cut.ckpt", dir);
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; ++i) {
-        write_file(path, b, cuts[i]);
+        ck_write_all(path, b, cuts[i]);
         tally t = {0};
         t.limit = 2 * cuts[i] + 128;
         cns__alloc al = tally_alloc(&t);
@@ -385,7 +356,7 @@ END_TEST
 
 START_TEST(test_every_header_and_table_bit_flip_rejected) {
     char dir[64];
-    make_dir(dir, sizeof dir);
+    ck_tmpdir(dir, sizeof dir);
     size_t len;
     unsigned char *b = sample_bytes(dir, &len);
     cns_error e;
@@ -412,7 +383,7 @@ END_TEST
 
 START_TEST(test_random_payload_bit_flips_rejected) {
     char dir[64];
-    make_dir(dir, sizeof dir);
+    ck_tmpdir(dir, sizeof dir);
     size_t len;
     unsigned char *b = sample_bytes(dir, &len);
     size_t start = 48 + 4 * 32;
@@ -450,7 +421,7 @@ END_TEST
  * edited by the test, resealed. */
 START_TEST(test_crafted_headers_rejected_before_allocation) {
     char dir[64];
-    make_dir(dir, sizeof dir);
+    ck_tmpdir(dir, sizeof dir);
     size_t len;
     unsigned char *orig = sample_bytes(dir, &len);
     unsigned char *b = malloc(len);
@@ -460,21 +431,13 @@ START_TEST(test_crafted_headers_rejected_before_allocation) {
     const uint64_t huge[] = {UINT64_MAX, UINT64_MAX - 7, UINT64_MAX - 175, UINT64_MAX - 176,
                              (uint64_t)1 << 63, 310};
     for (size_t i = 0; i < sizeof huge / sizeof huge[0]; ++i) {
-        memcpy(b, orig, len);
-        st64(b + 48 + 16, huge[i]); /* MHDR's size */
-        reseal(b, len);
-        ck_assert_status(parse_no_alloc(b, len, CNS__CKPT_KIND_MODEL, &e), CNS_E_CORRUPT);
+        assert_edit_corrupt(b, orig, len, 48 + 16, 8, huge[i], &e); /* MHDR's size */
         ck_assert_msg(strstr(e.message, "runs past the end") != NULL, "%s", e.message);
     }
     /* The last section one byte too long, and an inner one overlapping its successor. */
-    memcpy(b, orig, len);
-    st64(b + 48 + 3 * 32 + 16, 38);
-    reseal(b, len);
-    ck_assert_status(parse_no_alloc(b, len, CNS__CKPT_KIND_MODEL, &e), CNS_E_CORRUPT);
-    memcpy(b, orig, len);
-    st64(b + 48 + 16, 17); /* MHDR now ends at 193, past EGOU's start */
-    reseal(b, len);
-    ck_assert_status(parse_no_alloc(b, len, CNS__CKPT_KIND_MODEL, &e), CNS_E_CORRUPT);
+    assert_edit_corrupt(b, orig, len, 48 + 3 * 32 + 16, 8, 38, &e);
+    /* MHDR now ends at 193, past EGOU's start. */
+    assert_edit_corrupt(b, orig, len, 48 + 16, 8, 17, &e);
     ck_assert_msg(strstr(e.message, "section 'EGOU' at offset 192 overlaps") != NULL, "%s", e.message);
 
     /* Offsets past the end, misaligned, into the table, leaving a gap. */
@@ -482,34 +445,21 @@ START_TEST(test_crafted_headers_rejected_before_allocation) {
     const char *why[] = {"past the end", "past the end", "past the end", "gap", "aligned", "overlaps",
                          "overlaps"};
     for (size_t i = 0; i < sizeof offs / sizeof offs[0]; ++i) {
-        memcpy(b, orig, len);
-        st64(b + 48 + 8, offs[i]);
-        reseal(b, len);
-        ck_assert_status(parse_no_alloc(b, len, CNS__CKPT_KIND_MODEL, &e), CNS_E_CORRUPT);
+        assert_edit_corrupt(b, orig, len, 48 + 8, 8, offs[i], &e);
         ck_assert_msg(strstr(e.message, why[i]) != NULL, "offset %llu: %s",
                       (unsigned long long)offs[i], e.message);
     }
 
     /* Section counts the file cannot hold, and over the hard limit. */
     const uint32_t counts[] = {5, 14, 1000, 1025, UINT32_MAX};
-    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; ++i) {
-        memcpy(b, orig, len);
-        st32(b + 16, counts[i]);
-        reseal(b, len);
-        ck_assert_status(parse_no_alloc(b, len, CNS__CKPT_KIND_MODEL, &e), CNS_E_CORRUPT);
-    }
-    memcpy(b, orig, len);
-    st32(b + 16, 1000);
-    reseal(b, len);
-    ck_assert_status(parse_no_alloc(b, len, CNS__CKPT_KIND_MODEL, &e), CNS_E_CORRUPT);
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; ++i)
+        assert_edit_corrupt(b, orig, len, 16, 4, counts[i], &e);
+    assert_edit_corrupt(b, orig, len, 16, 4, 1000, &e);
     ck_assert_str_eq(e.message,
                      "section count 1000 needs a 32000-byte table, but only 437 bytes follow the header");
 
     /* A declared file size far beyond the real one. */
-    memcpy(b, orig, len);
-    st64(b + 24, (uint64_t)1 << 60);
-    reseal(b, len);
-    ck_assert_status(parse_no_alloc(b, len, CNS__CKPT_KIND_MODEL, &e), CNS_E_CORRUPT);
+    assert_edit_corrupt(b, orig, len, 24, 8, (uint64_t)1 << 60, &e);
     ck_assert_str_eq(e.message, "file is 485 bytes, header says 1152921504606846976");
 
     /* Future versions: refused as newer even with a header this reader cannot check. */
@@ -524,27 +474,13 @@ START_TEST(test_crafted_headers_rejected_before_allocation) {
     ck_assert_status(parse_no_alloc(b, 12, CNS__CKPT_KIND_MODEL, &e), CNS_E_VERSION);
 
     /* Duplicate tags, unprintable tags, unknown kind, nonzero reserved fields. */
-    memcpy(b, orig, len);
-    st32(b + 48 + 32, CNS__TAG_MHDR);
-    reseal(b, len);
-    ck_assert_status(parse_no_alloc(b, len, CNS__CKPT_KIND_MODEL, &e), CNS_E_CORRUPT);
+    assert_edit_corrupt(b, orig, len, 48 + 32, 4, CNS__TAG_MHDR, &e);
     ck_assert_str_eq(e.message, "section 'MHDR' appears twice");
-    memcpy(b, orig, len);
-    st32(b + 48, 0x00414141u);
-    reseal(b, len);
-    ck_assert_status(parse_no_alloc(b, len, CNS__CKPT_KIND_MODEL, &e), CNS_E_CORRUPT);
+    assert_edit_corrupt(b, orig, len, 48, 4, 0x00414141u, &e);
     ck_assert_str_eq(e.message, "section 0 has an invalid tag 0x00414141");
-    memcpy(b, orig, len);
-    st32(b + 12, 3);
-    reseal(b, len);
-    ck_assert_status(parse_no_alloc(b, len, CNS__CKPT_KIND_MODEL, &e), CNS_E_CORRUPT);
+    assert_edit_corrupt(b, orig, len, 12, 4, 3, &e);
     const size_t reserved_at[] = {20, 32, 39, 48 + 4, 48 + 28};
-    for (size_t i = 0; i < 5; ++i) {
-        memcpy(b, orig, len);
-        b[reserved_at[i]] = 1;
-        reseal(b, len);
-        ck_assert_status(parse_no_alloc(b, len, CNS__CKPT_KIND_MODEL, &e), CNS_E_CORRUPT);
-    }
+    for (size_t i = 0; i < 5; ++i) assert_edit_corrupt(b, orig, len, reserved_at[i], 1, 1, &e);
     /* Trailing bytes after the last section (file size field agrees). */
     unsigned char *longer = calloc(len + 8, 1);
     memcpy(longer, orig, len);
@@ -560,7 +496,7 @@ START_TEST(test_crafted_headers_rejected_before_allocation) {
     memcpy(b, orig, len);
     st64(b + 48 + 16, UINT64_MAX);
     reseal(b, len);
-    write_file(path, b, len);
+    ck_write_all(path, b, len);
     tally t = {0};
     t.limit = 2 * len + 128;
     cns__alloc al = tally_alloc(&t);
@@ -570,7 +506,7 @@ START_TEST(test_crafted_headers_rejected_before_allocation) {
     ck_assert_uint_eq(t.live, 0);
     st64(b + 24, (uint64_t)1 << 40);
     reseal(b, len);
-    write_file(path, b, len);
+    ck_write_all(path, b, len);
     ck_assert_status(cns__ckpt_read(path, CNS__CKPT_KIND_MODEL, &al, &f, &e), CNS_E_CORRUPT);
     ck_assert_uint_eq(t.calls, 1); /* only the first read got as far as allocating */
     ck_assert_uint_eq(t.refused, 0);
@@ -638,7 +574,7 @@ static cns_status write_new(const char *path, hooks *h, char *msg) {
 
 START_TEST(test_failing_io_leaves_old_file) {
     char dir[64], path[128];
-    make_dir(dir, sizeof dir);
+    ck_tmpdir(dir, sizeof dir);
     size_t old_len;
     unsigned char *old = sample_bytes(dir, &old_len);
     snprintf(path, sizeof path, "%s/sample.ckpt", dir);
@@ -657,22 +593,18 @@ START_TEST(test_failing_io_leaves_old_file) {
         ck_assert_status(st, CNS_E_IO);
         ck_assert_msg(strstr(msg, "writing") && strstr(msg, "No space left on device"), "%s", msg);
         ck_assert_int_eq(h.rename_calls, 0);
-        size_t n;
-        unsigned char *now = read_all(path, &n);
-        ck_assert_uint_eq(n, old_len);
-        ck_assert_int_eq(memcmp(now, old, n), 0);
-        free(now);
-        ck_assert_int_eq(count_temps(dir), 0);
+        ck_assert(ck_file_equals(path, old, old_len));
+        ck_assert_int_eq(ck_count_temps(dir), 0);
     }
     /* Four write calls: header+table, DNSR, 3 padding bytes, SHDR. */
     ck_assert_int_eq(k, 5);
-    write_file(path, old, old_len);
+    ck_write_all(path, old, old_len);
 
     /* A write making no progress fails instead of spinning. */
     hooks hz = {0};
     hz.write_zero_at = 1;
     ck_assert_status(write_new(path, &hz, msg), CNS_E_IO);
-    ck_assert_int_eq(count_temps(dir), 0);
+    ck_assert_int_eq(ck_count_temps(dir), 0);
 
     /* fsync of the file, and rename: the old file stays byte-identical. */
     hooks hf = {0};
@@ -684,23 +616,20 @@ START_TEST(test_failing_io_leaves_old_file) {
     hr.rename_fail = 1;
     ck_assert_status(write_new(path, &hr, msg), CNS_E_IO);
     ck_assert_msg(strstr(msg, "rename of") && strstr(msg, "cross-device"), "%s", msg);
-    size_t n;
-    unsigned char *now = read_all(path, &n);
-    ck_assert_uint_eq(n, old_len);
-    ck_assert_int_eq(memcmp(now, old, n), 0);
-    free(now);
-    ck_assert_int_eq(count_temps(dir), 0);
+    ck_assert(ck_file_equals(path, old, old_len));
+    ck_assert_int_eq(ck_count_temps(dir), 0);
 
     /* Short writes and EINTR are absorbed: the result equals a plain write. */
     hooks ht = {0};
     ht.trickle = 1;
     ck_assert_status(write_new(path, &ht, msg), CNS_OK);
     ck_assert_int_gt(ht.write_calls, 20);
-    unsigned char *trickled = read_all(path, &n);
+    size_t n;
+    unsigned char *trickled = ck_read_all(path, &n);
     hooks hp = {0};
     ck_assert_status(write_new(path, &hp, msg), CNS_OK);
     size_t n2;
-    unsigned char *plain = read_all(path, &n2);
+    unsigned char *plain = ck_read_all(path, &n2);
     ck_assert_uint_eq(n, n2);
     ck_assert_int_eq(memcmp(trickled, plain, n), 0);
     ck_assert_int_eq(hp.fsync_calls, 2); /* the file, then the directory */
@@ -708,7 +637,7 @@ START_TEST(test_failing_io_leaves_old_file) {
     free(plain);
 
     /* Only the directory fsync fails: the new file is in place (documented). */
-    write_file(path, old, old_len);
+    ck_write_all(path, old, old_len);
     hooks hd = {0};
     hd.fsync_fail_at = 2;
     ck_assert_status(write_new(path, &hd, msg), CNS_E_IO);
@@ -719,7 +648,7 @@ START_TEST(test_failing_io_leaves_old_file) {
     cns_error e;
     ck_assert_status(cns__ckpt_read(path, CNS__CKPT_KIND_SAMPLER, &al, &f, &e), CNS_OK);
     cns__ckpt_close(&f);
-    ck_assert_int_eq(count_temps(dir), 0);
+    ck_assert_int_eq(ck_count_temps(dir), 0);
 
     /* A failed first write of a new path leaves no file at all. */
     char fresh[160];
@@ -728,7 +657,7 @@ START_TEST(test_failing_io_leaves_old_file) {
     h1.write_fail_at = 1;
     ck_assert_status(write_new(fresh, &h1, msg), CNS_E_IO);
     ck_assert_int_eq(access(fresh, F_OK), -1);
-    ck_assert_int_eq(count_temps(dir), 0);
+    ck_assert_int_eq(ck_count_temps(dir), 0);
     free(old);
     ck_rmdir_all(dir);
 }
@@ -793,7 +722,7 @@ END_TEST
 
 START_TEST(test_allocation_failure_everywhere) {
     char dir[64], path[128];
-    make_dir(dir, sizeof dir);
+    ck_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/alloc.ckpt", dir);
     cns__ckpt_section s[4];
     size_t ns = sample_sections(s);
@@ -805,7 +734,7 @@ START_TEST(test_allocation_failure_everywhere) {
         cns__alloc al = tally_alloc(&t);
         cns_status st = cns__ckpt_write(path, CNS__CKPT_KIND_MODEL, s, ns, NULL, &al, msg);
         ck_assert_uint_eq(t.live, 0);
-        ck_assert_int_eq(count_temps(dir), 0);
+        ck_assert_int_eq(ck_count_temps(dir), 0);
         if (t.calls < (size_t)k) {
             ck_assert_status(st, CNS_OK);
             break;
@@ -816,7 +745,7 @@ START_TEST(test_allocation_failure_everywhere) {
     ck_assert_int_eq(k, 3); /* header buffer, temporary name */
 
     size_t len;
-    unsigned char *b = read_all(path, &len);
+    unsigned char *b = ck_read_all(path, &len);
     for (k = 1;; ++k) {
         tally t = {0};
         t.fail_at = (size_t)k;

@@ -12,28 +12,10 @@
  *    and the thread count"), so CNS_SAMPLER_THREADS = 2 is checked run
  *    against run, not against 1. test_sampler_threads_cross reports (does
  *    not assert) whether 1 and 2 sampler threads happen to agree. */
-#include "testutil.h"
+#include "ckpt_testutil.h"
+#include "train_rig.h"
 
 enum { USERS = 50, ITEMS = 40, DIM = 8, EPOCHS = 3 };
-
-static cns_dataset *make_train(void) {
-    int32_t u[USERS * ITEMS], i[USERS * ITEMS];
-    size_t n = 0;
-    uint64_t x = 99;
-    for (int32_t a = 0; a < USERS; ++a)
-        for (int32_t b = 0; b < ITEMS; ++b) {
-            x = x * 6364136223846793005ull + 1442695040888963407ull;
-            if ((a % 2) == (b < ITEMS / 2 ? 0 : 1) && (x >> 33) % 3 == 0) {
-                u[n] = a;
-                i[n] = b;
-                n++;
-            }
-        }
-    cns_dataset *ds = NULL;
-    cns_error err;
-    ck_assert_status(cns_dataset_from_arrays(u, i, n, USERS, ITEMS, NULL, &ds, &err), CNS_OK);
-    return ds;
-}
 
 typedef struct blob {
     unsigned char *bytes;
@@ -41,75 +23,37 @@ typedef struct blob {
 } blob;
 
 static blob slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    blob b = {NULL, 0};
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    ck_assert_int_gt(n, 0);
-    rewind(f);
-    b.bytes = malloc((size_t)n);
-    b.size = fread(b.bytes, 1, (size_t)n, f);
-    ck_assert_uint_eq(b.size, (size_t)n);
-    fclose(f);
+    blob b;
+    b.bytes = ck_read_all(path, &b.size);
+    ck_assert_ptr_nonnull(b.bytes);
+    ck_assert_uint_gt(b.size, 0);
     return b;
 }
 
-/* One run: returns the model and sampler checkpoints' bytes. */
+/* One run: returns the model and sampler checkpoints' bytes. Batches of
+ * 200 rows: above the sampler's 64-row GEMM blocks, so 2 threads really
+ * split the rows. */
 static void run(uint64_t seed, int model_threads, int sampler_threads, blob *model, blob *sampler) {
-    cns_error err;
-    cns_dataset *ds = make_train();
-    cns_model_desc md;
-    cns_model_desc_init(&md);
-    md.dim = DIM;
-    md.seed = seed;
-    cns_model *m = NULL;
-    ck_assert_status(cns_model_create(ds, &md, NULL, &m, &err), CNS_OK);
-    ck_assert_status(cns_model_set_int(m, CNS_MODEL_THREADS, model_threads), CNS_OK);
-    cns_sampler_desc sd;
-    cns_sampler_desc_init(&sd);
-    sd.kind = CNS_SAMPLER_DIFFUSION;
-    sd.dim = DIM;
-    sd.steps = 8;
-    sd.time_dim = 8;
-    sd.hidden = 16;
-    sd.seed = seed;
-    cns_sampler *s = NULL;
-    ck_assert_status(cns_sampler_create(&sd, NULL, &s, &err), CNS_OK);
-    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_SAMPLE_START, 2), CNS_OK);
-    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_STRIDE, 3), CNS_OK);
-    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_NUM_STEPS, 8), CNS_OK);
-    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_THREADS, sampler_threads), CNS_OK);
-    cns_loss_desc ld;
-    cns_loss_desc_init(&ld);
-    ld.dim = DIM;
-    ld.seed = seed;
-    cns_loss *l = NULL;
-    ck_assert_status(cns_loss_create(&ld, NULL, &l, &err), CNS_OK);
-    cns_trainer *t = NULL;
-    /* Batches of 200 rows: above the sampler's 64-row GEMM blocks, so 2
-     * threads really split the rows. */
-    ck_assert_status(cns_trainer_create(m, s, l, ds, 200, seed, NULL, &t, &err), CNS_OK);
-    for (int e = 0; e < EPOCHS; ++e)
-        ck_assert_msg(cns_trainer_run_epoch(t, e, NULL) == CNS_OK, "%s", cns_trainer_last_error(t));
-    ck_assert_uint_gt(cns_model_steps_taken(m), 0);
+    const rig_spec spec = {.users = USERS, .items = ITEMS, .data_state = 99, .dim = DIM,
+                           .seed = seed, .kind = CNS_SAMPLER_DIFFUSION, .steps = 8, .time_dim = 8,
+                           .hidden = 16, .sample_start = 2, .stride = 3, .num_steps = 8,
+                           .model_threads = model_threads, .sampler_threads = sampler_threads,
+                           .batch = 200};
+    rig r;
+    rig_make(&r, &spec);
+    ck_assert_msg(rig_epochs(&r, EPOCHS) == CNS_OK, "%s", cns_trainer_last_error(r.trainer));
+    ck_assert_uint_gt(cns_model_steps_taken(r.model), 0);
 
-    char dir[] = "/tmp/cns_det_XXXXXX", mp[64], sp[64];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char dir[64], mp[128], sp[128];
+    ck_tmpdir(dir, sizeof dir);
     snprintf(mp, sizeof mp, "%s/model", dir);
     snprintf(sp, sizeof sp, "%s/sampler", dir);
-    ck_assert_status(cns_model_save(m, mp), CNS_OK);
-    ck_assert_status(cns_sampler_save(s, sp), CNS_OK);
+    ck_assert_status(cns_model_save(r.model, mp), CNS_OK);
+    ck_assert_status(cns_sampler_save(r.sampler, sp), CNS_OK);
     *model = slurp(mp);
     *sampler = slurp(sp);
-    unlink(mp);
-    unlink(sp);
-    rmdir(dir);
-    cns_trainer_free(t);
-    cns_loss_free(l);
-    cns_sampler_free(s);
-    cns_model_free(m);
-    cns_dataset_free(ds);
+    ck_rmdir_all(dir);
+    rig_free(&r);
 }
 
 static int same(const blob *a, const blob *b) {

@@ -7,29 +7,12 @@
  *   future-*   CNS_E_VERSION for both kinds
  * A file with any other name fails the suite: rename a new fuzzer finding
  * to the status it must produce before committing it. */
-#include <dirent.h>
-
 #include "alloc.h"
 #include "checkpoint.h"
-#include "testutil.h"
+#include "ckpt_testutil.h"
+#include "corpus_testutil.h"
 
 #define CORPUS_DIR CNS_SOURCE_DIR "/tests/fuzz/corpus/checkpoint"
-
-static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
-
-static unsigned char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)n + 1); /* +1: malloc(0) may return NULL */
-    ck_assert_ptr_nonnull(b);
-    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
 
 /* Parses as kind, asserts want, and on success walks every section. */
 static void replay(const char *name, const unsigned char *b, size_t len, uint32_t kind, cns_status want) {
@@ -56,39 +39,20 @@ static void replay(const char *name, const unsigned char *b, size_t len, uint32_
 }
 
 START_TEST(test_replay_corpus) {
-    DIR *d = opendir(CORPUS_DIR);
-    ck_assert_msg(d != NULL, "cannot open %s", CORPUS_DIR);
+    corpus_walk w;
+    corpus_open(&w, CORPUS_DIR);
     int files = 0, valid = 0;
-    struct dirent *ent;
-    while ((ent = readdir(d)) != NULL) {
-        const char *name = ent->d_name;
-        if (name[0] == '.') continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", CORPUS_DIR, name);
+    while (corpus_next(&w)) {
         size_t len;
-        unsigned char *b = slurp(path, &len);
-        cns_status as_model, as_sampler;
-        if (has_prefix(name, "model-")) {
-            as_model = CNS_OK;
-            as_sampler = CNS_E_CORRUPT;
-            valid++;
-        } else if (has_prefix(name, "sampler-")) {
-            as_model = CNS_E_CORRUPT;
-            as_sampler = CNS_OK;
-            valid++;
-        } else if (has_prefix(name, "bad-")) {
-            as_model = as_sampler = CNS_E_CORRUPT;
-        } else if (has_prefix(name, "future-")) {
-            as_model = as_sampler = CNS_E_VERSION;
-        } else {
-            ck_abort_msg("%s: corpus file names start with model-, sampler-, bad- or future-", name);
-        }
-        replay(name, b, len, CNS__CKPT_KIND_MODEL, as_model);
-        replay(name, b, len, CNS__CKPT_KIND_SAMPLER, as_sampler);
+        unsigned char *b = ck_read_all(w.path, &len);
+        ck_assert_msg(b != NULL, "cannot open %s", w.path);
+        seed_expect x = corpus_expect(w.name, 1);
+        valid += x.group == SEED_MODEL || x.group == SEED_SAMPLER;
+        replay(w.name, b, len, CNS__CKPT_KIND_MODEL, x.as_model);
+        replay(w.name, b, len, CNS__CKPT_KIND_SAMPLER, x.as_sampler);
         free(b);
         files++;
     }
-    closedir(d);
     /* The committed seeds: 5 valid, 3 bad, 1 future. */
     ck_assert_int_ge(files, 9);
     ck_assert_int_ge(valid, 5);

@@ -8,13 +8,9 @@
  * A file with any other name fails the suite: rename a new fuzzer finding
  * to the status it must produce before committing it (see the seeds'
  * generator tests/fuzz/gen_model_load_corpus.c). */
-#include <dirent.h>
-
-#include "testutil.h"
+#include "corpus_testutil.h"
 
 #define CORPUS_DIR CNS_SOURCE_DIR "/tests/fuzz/corpus/model_load"
-
-static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
 
 static void model_round_trip(cns_model *m) {
     char dir[] = "/tmp/cns_replay_XXXXXX", path[64];
@@ -33,34 +29,19 @@ static void model_round_trip(cns_model *m) {
 }
 
 START_TEST(test_replay_corpus) {
-    DIR *d = opendir(CORPUS_DIR);
-    ck_assert_msg(d != NULL, "cannot open %s", CORPUS_DIR);
+    corpus_walk w;
+    corpus_open(&w, CORPUS_DIR);
     int files = 0, models = 0, samplers = 0, bad = 0;
-    struct dirent *ent;
-    while ((ent = readdir(d)) != NULL) {
-        const char *name = ent->d_name;
-        if (name[0] == '.') continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", CORPUS_DIR, name);
-        cns_status as_model, as_sampler;
-        if (has_prefix(name, "model-")) {
-            as_model = CNS_OK;
-            as_sampler = CNS_E_CORRUPT;
-            models++;
-        } else if (has_prefix(name, "sampler-")) {
-            as_model = CNS_E_CORRUPT;
-            as_sampler = CNS_OK;
-            samplers++;
-        } else if (has_prefix(name, "bad-")) {
-            as_model = as_sampler = CNS_E_CORRUPT;
-            bad++;
-        } else {
-            ck_abort_msg("%s: corpus file names start with model-, sampler- or bad-", name);
-        }
+    while (corpus_next(&w)) {
+        const char *name = w.name, *path = w.path;
+        seed_expect x = corpus_expect(name, 0);
+        models += x.group == SEED_MODEL;
+        samplers += x.group == SEED_SAMPLER;
+        bad += x.group == SEED_BAD;
         cns_error err;
         cns_model *m = (cns_model *)1;
         int st = cns_model_load(path, NULL, &m, &err);
-        ck_assert_msg(st == (int)as_model, "%s as a model: %s (%s)", name, cns_status_name(st),
+        ck_assert_msg(st == (int)x.as_model, "%s as a model: %s (%s)", name, cns_status_name(st),
                       st == CNS_OK ? "" : err.message);
         if (st == CNS_OK) {
             model_round_trip(m);
@@ -71,15 +52,14 @@ START_TEST(test_replay_corpus) {
         }
         cns_sampler *s = (cns_sampler *)1;
         st = cns_sampler_load(path, NULL, &s, &err);
-        ck_assert_msg(st == (int)as_sampler, "%s as a sampler: %s (%s)", name, cns_status_name(st),
-                      st == CNS_OK ? "" : err.message);
+        ck_assert_msg(st == (int)x.as_sampler, "%s as a sampler: %s (%s)", name,
+                      cns_status_name(st), st == CNS_OK ? "" : err.message);
         if (st == CNS_OK)
             cns_sampler_free(s);
         else
             ck_assert_ptr_null(s);
         files++;
     }
-    closedir(d);
     /* The committed seeds: 3 models, 4 samplers, 2 bad. */
     ck_assert_int_ge(files, 9);
     ck_assert_int_ge(models, 3);

@@ -150,6 +150,13 @@ static void check_grad(ref_case *c, double (*fn)(const ref_case *), double *var,
     }
 }
 
+/* check_grad for u, pos and neg against the fixture's gradients. */
+static void check_grads(ref_case *c, double (*fn)(const ref_case *), const fixture *f) {
+    check_grad(c, fn, c->u, f->gu, "u");
+    check_grad(c, fn, c->pos, f->gp, "pos");
+    check_grad(c, fn, c->neg, f->gn, "neg");
+}
+
 /* ---- values ------------------------------------------------------------ */
 
 /* Expected values (float64, python3):
@@ -255,9 +262,7 @@ START_TEST(test_grad_plain_bpr) {
     ref_case c;
     to_ref(&f, &c, 0, 0, 2, 0);
     ck_assert_close(loss, ref_bpr(&c), 1e-6, 0);
-    check_grad(&c, ref_bpr, c.u, f.gu, "u");
-    check_grad(&c, ref_bpr, c.pos, f.gp, "pos");
-    check_grad(&c, ref_bpr, c.neg, f.gn, "neg");
+    check_grads(&c, ref_bpr, &f);
     cns_loss_free(l);
 }
 END_TEST
@@ -277,9 +282,7 @@ START_TEST(test_grad_mixed_bpr) {
     ck_assert_close(loss, ref_bpr(&c), 1e-6, 0);
     ck_assert_close(cns_loss_term_value(l, CNS_TERM_LAMBDA), 0.4, 1e-6, 0);
     /* h is held fixed in the differences: grad_neg is only the (1 - λ) share. */
-    check_grad(&c, ref_bpr, c.u, f.gu, "u");
-    check_grad(&c, ref_bpr, c.pos, f.gp, "pos");
-    check_grad(&c, ref_bpr, c.neg, f.gn, "neg");
+    check_grads(&c, ref_bpr, &f);
 
     /* λ = 1 everywhere: the negative is h alone, and since h gets no
      * gradient, grad_neg is exactly zero whatever h is, while grad_u does
@@ -318,19 +321,26 @@ static void contrastive_grads(cns_loss *l, fixture *f, float *gp_cl, float *gn_c
     }
 }
 
+/* The contrastive term of l on f (positive noise s, temperature tau): its
+ * value against ref_cl, and its own gradients for pos and neg against
+ * central differences. */
+static void check_contrastive(cns_loss *l, fixture *f, double s, double tau) {
+    float gp[MAXN * MAXD], gn[MAXN * MAXD];
+    contrastive_grads(l, f, gp, gn);
+    ref_case c;
+    to_ref(f, &c, 1, s, tau, 1.0);
+    ck_assert_close(cns_loss_term_value(l, CNS_TERM_CL), ref_cl(&c), 1e-6, 0);
+    check_grad(&c, ref_cl, c.pos, gp, "pos");
+    check_grad(&c, ref_cl, c.neg, gn, "neg");
+}
+
 START_TEST(test_grad_contrastive_no_noise) {
     fixture f;
     fill(&f, 4, 5, 13);
     cns_loss *l = make_loss(5, 1);
     ck_assert_status(cns_loss_set_double(l, CNS_LOSS_POSITIVE_NOISE, 0.0), CNS_OK);
     ck_assert_status(cns_loss_set_double(l, CNS_LOSS_TEMPERATURE, 0.7), CNS_OK);
-    float gp[MAXN * MAXD], gn[MAXN * MAXD];
-    contrastive_grads(l, &f, gp, gn);
-    ref_case c;
-    to_ref(&f, &c, 1, 0.0, 0.7, 1.0);
-    ck_assert_close(cns_loss_term_value(l, CNS_TERM_CL), ref_cl(&c), 1e-6, 0);
-    check_grad(&c, ref_cl, c.pos, gp, "pos");
-    check_grad(&c, ref_cl, c.neg, gn, "neg");
+    check_contrastive(l, &f, 0.0, 0.7);
     cns_loss_free(l);
 }
 END_TEST
@@ -341,13 +351,7 @@ START_TEST(test_grad_contrastive_fixed_noise) {
     cns_loss *l = make_loss(5, 1);
     ck_assert_status(cns_loss_set_double(l, CNS_LOSS_POSITIVE_NOISE, 0.4), CNS_OK);
     cns__loss_fix_noise(l, f.eps);
-    float gp[MAXN * MAXD], gn[MAXN * MAXD];
-    contrastive_grads(l, &f, gp, gn);
-    ref_case c;
-    to_ref(&f, &c, 1, 0.4, 2.0, 1.0);
-    ck_assert_close(cns_loss_term_value(l, CNS_TERM_CL), ref_cl(&c), 1e-6, 0);
-    check_grad(&c, ref_cl, c.pos, gp, "pos");
-    check_grad(&c, ref_cl, c.neg, gn, "neg");
+    check_contrastive(l, &f, 0.4, 2.0);
     cns_loss_free(l);
 }
 END_TEST
@@ -364,9 +368,7 @@ START_TEST(test_grad_total_defaults) {
     ref_case c;
     to_ref(&f, &c, 1, 0.01, 2.0, 0.3);
     ck_assert_close(loss, ref_total(&c), 1e-6, 0);
-    check_grad(&c, ref_total, c.u, f.gu, "u");
-    check_grad(&c, ref_total, c.pos, f.gp, "pos");
-    check_grad(&c, ref_total, c.neg, f.gn, "neg");
+    check_grads(&c, ref_total, &f);
     cns_loss_free(l);
 }
 END_TEST

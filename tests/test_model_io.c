@@ -5,7 +5,7 @@
  * failing allocations. */
 #include <math.h>
 
-#include "ckpt_testutil.h"
+#include "ckpt_checks.h"
 #include "model_internal.h"
 
 /* 7 users (user 6 has no items), 10 items (item 9 never seen), 15 pairs. */
@@ -137,18 +137,30 @@ static void assert_same_dataset(const cns_dataset *a, const cns_dataset *b) {
     }
 }
 
+/* The model as the shared checkpoint checks see it. */
+static cns_status k_load(const char *path, const cns_allocator *a, void **out, cns_error *e) {
+    cns_model *m = (cns_model *)1; /* a failing load must clear it */
+    cns_status st = cns_model_load(path, a, &m, e);
+    *out = m;
+    return st;
+}
+static void k_free(void *m) { cns_model_free(m); }
+static cns_status k_save(void *m, const char *path) { return cns_model_save(m, path); }
+static cns_status k_save_io(void *m, const char *path, const cns__ckpt_io *io) {
+    return cns__model_save_io(m, path, io);
+}
+static const char *k_last_error(const void *m) { return cns_model_last_error(m); }
+static const ck_kind k_model = {k_load, k_free, k_save, k_save_io, k_last_error, 6};
+
 /* A trained model saved to dir/name; returns the file's bytes. */
 static unsigned char *saved_model(const char *dir, const char *name, char *path, size_t plen,
                                   size_t *len) {
     cns_dataset *ds = tiny();
     cns_model *m = make(ds, 11, NULL);
     train(m, 5, 0);
-    snprintf(path, plen, "%s/%s", dir, name);
-    ck_assert_status(cns_model_save(m, path), CNS_OK);
+    unsigned char *b = ck_saved_bytes(&k_model, m, dir, name, path, plen, len);
     cns_model_free(m);
     cns_dataset_free(ds);
-    unsigned char *b = ck_read_all(path, len);
-    ck_assert_ptr_nonnull(b);
     return b;
 }
 
@@ -274,13 +286,11 @@ END_TEST
 START_TEST(test_nonfinite_refused_at_save) {
     char dir[64], p[128];
     ck_tmpdir(dir, sizeof dir);
-    snprintf(p, sizeof p, "%s/m.ckpt", dir);
     cns_dataset *ds = tiny();
     cns_model *m = make(ds, 11, NULL);
     train(m, 2, 0);
-    ck_assert_status(cns_model_save(m, p), CNS_OK);
     size_t n;
-    unsigned char *before = ck_read_all(p, &n);
+    unsigned char *before = ck_saved_bytes(&k_model, m, dir, "m.ckpt", p, sizeof p, &n);
 
     float row[DIM];
     ck_assert_status(cns_model_get_ego_row(m, CNS_TABLE_ITEMS, 3, row), CNS_OK);
@@ -326,15 +336,7 @@ START_TEST(test_truncation_every_offset) {
     size_t n;
     unsigned char *b = saved_model(dir, "m.ckpt", p, sizeof p, &n);
     snprintf(q, sizeof q, "%s/t.ckpt", dir);
-    for (size_t len = 0; len < n; ++len) {
-        ck_write_all(q, b, len);
-        cns_model *l = (cns_model *)1;
-        cns_error e;
-        ck_assert_status(cns_model_load(q, NULL, &l, &e), CNS_E_CORRUPT);
-        ck_assert_ptr_null(l);
-        ck_assert_int_eq(e.status, CNS_E_CORRUPT);
-        ck_assert_ptr_nonnull(strstr(e.message, q));
-    }
+    ck_check_truncations(&k_model, b, n, q, 1);
     /* Appended bytes are damage as well. */
     unsigned char *longer = malloc(n + 1);
     memcpy(longer, b, n);
@@ -354,27 +356,9 @@ START_TEST(test_header_and_table_bit_flips) {
     size_t n;
     unsigned char *b = saved_model(dir, "m.ckpt", p, sizeof p, &n);
     snprintf(q, sizeof q, "%s/f.ckpt", dir);
-    const size_t head = CNS__CKPT_HEADER_SIZE + 6 * CNS__CKPT_ENTRY_SIZE;
-    int versions = 0;
-    for (size_t byte = 0; byte < head; ++byte)
-        for (int bit = 0; bit < 8; ++bit) {
-            b[byte] ^= (unsigned char)(1u << bit);
-            ck_write_all(q, b, n);
-            b[byte] ^= (unsigned char)(1u << bit);
-            cns_model *l = (cns_model *)1;
-            cns_status st = cns_model_load(q, NULL, &l, NULL);
-            ck_assert_ptr_null(l);
-            /* The version field (bytes 8-11, value 1): clearing its only set
-             * bit gives 0 (corrupt), any other flip a newer version. */
-            if (byte >= 8 && byte < 12 && !(byte == 8 && bit == 0)) {
-                ck_assert_status(st, CNS_E_VERSION);
-                ++versions;
-            } else {
-                ck_assert_msg(st == CNS_E_CORRUPT, "byte %zu bit %d: %s", byte, bit,
-                              cns_status_name(st));
-            }
-        }
-    ck_assert_int_eq(versions, 31);
+    /* The version field (bytes 8-11, value 1): clearing its only set bit
+     * gives 0 (corrupt), each of the other 31 flips a newer version. */
+    ck_assert_int_eq(ck_check_header_flips(&k_model, b, n, q), 31);
     free(b);
     ck_rmdir_all(dir);
 }
@@ -386,21 +370,7 @@ START_TEST(test_random_payload_bit_flips) {
     size_t n;
     unsigned char *b = saved_model(dir, "m.ckpt", p, sizeof p, &n);
     snprintf(q, sizeof q, "%s/f.ckpt", dir);
-    const size_t head = CNS__CKPT_HEADER_SIZE + 6 * CNS__CKPT_ENTRY_SIZE;
-    uint64_t x = 0x9E3779B97F4A7C15ull;
-    int rejected = 0;
-    for (int t = 0; t < 10000; ++t) {
-        size_t byte = head + (size_t)(ck_rand(&x) % (n - head));
-        int bit = (int)(ck_rand(&x) % 8);
-        b[byte] ^= (unsigned char)(1u << bit);
-        ck_write_all(q, b, n);
-        b[byte] ^= (unsigned char)(1u << bit);
-        cns_model *l = (cns_model *)1;
-        cns_status st = cns_model_load(q, NULL, &l, NULL);
-        ck_assert_msg(st == CNS_E_CORRUPT, "byte %zu bit %d: %s", byte, bit, cns_status_name(st));
-        ck_assert_ptr_null(l);
-        ++rejected;
-    }
+    int rejected = ck_check_payload_flips(&k_model, b, n, q, 0x9E3779B97F4A7C15ull, 10000);
     ck_assert_int_eq(rejected, 10000);
     free(b);
     ck_rmdir_all(dir);
@@ -409,22 +379,23 @@ END_TEST
 
 /* ---- crafted files ------------------------------------------------------------ */
 
-typedef void (*mutate_fn)(ck_sections *s);
-
-static unsigned char *sec(ck_sections *s, uint32_t tag) { return s->data[ck_sections_index(s, tag)]; }
 static void put32(ck_sections *s, uint32_t tag, size_t off, uint32_t v) {
-    cns__le32_put(sec(s, tag) + off, v);
+    cns__le32_put(ck_sections_data(s, tag) + off, v);
 }
 static void putf64(ck_sections *s, uint32_t tag, size_t off, double v) {
     uint64_t u;
     memcpy(&u, &v, sizeof u);
-    cns__le64_put(sec(s, tag) + off, u);
+    cns__le64_put(ck_sections_data(s, tag) + off, u);
 }
-static uint64_t *uptr(ck_sections *s) { return (uint64_t *)(void *)sec(s, CNS__TAG_GRPH); }
+static uint64_t *uptr(ck_sections *s) {
+    return (uint64_t *)(void *)ck_sections_data(s, CNS__TAG_GRPH);
+}
 static int32_t *gitems(ck_sections *s) {
-    return (int32_t *)(void *)(sec(s, CNS__TAG_GRPH) + 8 * (NU + 1));
+    return (int32_t *)(void *)(ck_sections_data(s, CNS__TAG_GRPH) + 8 * (NU + 1));
 }
-static float *fsec(ck_sections *s, uint32_t tag) { return (float *)(void *)sec(s, tag); }
+static float *fsec(ck_sections *s, uint32_t tag) {
+    return (float *)(void *)ck_sections_data(s, tag);
+}
 
 static void m_dim0(ck_sections *s) { put32(s, CNS__TAG_MHDR, 0, 0); }
 static void m_dim_big(ck_sections *s) { put32(s, CNS__TAG_MHDR, 0, 4097); }
@@ -492,7 +463,7 @@ static void m_overflowing_ego(ck_sections *s) {
 
 static const struct {
     const char *name;
-    mutate_fn fn;
+    ck_mutate_fn fn;
     const char *expect; /* a substring of the message */
 } k_crafted[] = {
     {"dim 0", m_dim0, "dim = 0"},
@@ -550,30 +521,9 @@ START_TEST(test_crafted_files) {
     ck_assert_status(cns_model_load(q, NULL, &ok, NULL), CNS_OK);
     cns_model_free(ok);
 
-    for (size_t c = 0; c < sizeof k_crafted / sizeof k_crafted[0]; ++c) {
-        ck_sections s = ck_sections_copy(&good);
-        k_crafted[c].fn(&s);
-        ck_sections_write(&s, q);
-        ck_sections_free(&s);
-        size_t fsize;
-        free(ck_read_all(q, &fsize));
-        ck_counting cnt = {0, 0, SIZE_MAX, 0};
-        cns_allocator a = ck_allocator(&cnt);
-        cns_model *l = (cns_model *)1;
-        cns_error e;
-        cns_status st = cns_model_load(q, &a, &l, &e);
-        ck_assert_msg(st == CNS_E_CORRUPT, "%s: %s (%s)", k_crafted[c].name, cns_status_name(st),
-                      e.message);
-        ck_assert_ptr_null(l);
-        ck_assert_int_eq(e.status, CNS_E_CORRUPT);
-        ck_assert_msg(strstr(e.message, k_crafted[c].expect) != NULL, "%s: message '%s'",
-                      k_crafted[c].name, e.message);
-        ck_assert_ptr_nonnull(strstr(e.message, q));
-        ck_assert_uint_eq(cnt.live, 0);
-        /* Nothing sized from the header: the largest block is the file's. */
-        ck_assert_msg(cnt.max_size <= 2 * fsize, "%s: allocated %zu for a %zu-byte file",
-                      k_crafted[c].name, cnt.max_size, fsize);
-    }
+    for (size_t c = 0; c < sizeof k_crafted / sizeof k_crafted[0]; ++c)
+        ck_check_crafted(&k_model, &good, q, k_crafted[c].name, k_crafted[c].fn, CNS_E_CORRUPT,
+                         k_crafted[c].expect);
     ck_sections_free(&good);
     ck_rmdir_all(dir);
 }
@@ -648,54 +598,27 @@ END_TEST
 START_TEST(test_io_failures) {
     char dir[64], p[128];
     ck_tmpdir(dir, sizeof dir);
-    snprintf(p, sizeof p, "%s/m.ckpt", dir);
     cns_dataset *ds = tiny();
     cns_model *old = make(ds, 3, NULL), *m = make(ds, 4, NULL);
     train(m, 2, 0);
-    ck_assert_status(cns_model_save(old, p), CNS_OK);
     size_t n;
-    unsigned char *before = ck_read_all(p, &n);
+    unsigned char *before = ck_saved_bytes(&k_model, old, dir, "m.ckpt", p, sizeof p, &n);
 
     /* How many calls a successful save makes. */
-    ck_io count = ck_io_never();
-    cns__ckpt_io io = ck_hooks(&count);
     char q[128];
     snprintf(q, sizeof q, "%s/count.ckpt", dir);
-    ck_assert_status(cns__model_save_io(m, q, &io), CNS_OK);
+    ck_io count = ck_count_save_calls(&k_model, m, q);
     ck_assert_int_ge(count.writes, 7); /* header+table, padding, six payloads */
     ck_assert_int_eq(count.fsyncs, 2);  /* the file, then the directory */
     ck_assert_int_eq(count.renames, 1);
     ck_assert_int_eq(unlink(q), 0);
 
-    for (long k = 0; k < count.writes; ++k) {
-        ck_io s = ck_io_never();
-        s.fail_write = k;
-        io = ck_hooks(&s);
-        ck_assert_status(cns__model_save_io(m, p, &io), CNS_E_IO);
-        ck_assert_ptr_nonnull(strstr(cns_model_last_error(m), "No space left"));
-        ck_assert(ck_file_equals(p, before, n));
-        ck_assert_int_eq(ck_dir_count(dir, NULL, NULL), 1);
-    }
-    ck_io s = ck_io_never();
-    s.fail_fsync = 0;
-    io = ck_hooks(&s);
-    ck_assert_status(cns__model_save_io(m, p, &io), CNS_E_IO);
-    ck_assert_ptr_nonnull(strstr(cns_model_last_error(m), "fsync"));
-    ck_assert(ck_file_equals(p, before, n));
-    ck_assert_int_eq(ck_dir_count(dir, NULL, NULL), 1);
-
-    s = ck_io_never();
-    s.fail_rename = 0;
-    io = ck_hooks(&s);
-    ck_assert_status(cns__model_save_io(m, p, &io), CNS_E_IO);
-    ck_assert_ptr_nonnull(strstr(cns_model_last_error(m), "rename"));
-    ck_assert(ck_file_equals(p, before, n));
-    ck_assert_int_eq(ck_dir_count(dir, NULL, NULL), 1);
+    ck_check_failed_saves(&k_model, m, p, dir, before, n, count.writes, "No space left");
 
     /* One byte per write: the container keeps going; same bytes as a plain save. */
-    s = ck_io_never();
+    ck_io s = ck_io_never();
     s.short_writes = 1;
-    io = ck_hooks(&s);
+    cns__ckpt_io io = ck_hooks(&s);
     ck_assert_status(cns__model_save_io(m, p, &io), CNS_OK);
     size_t n2;
     unsigned char *after = ck_read_all(p, &n2);
@@ -724,6 +647,11 @@ START_TEST(test_io_failures) {
 }
 END_TEST
 
+static void same_loaded(void *ref, void *l, ck_counting *c) {
+    (void)c;
+    assert_same_model(ref, l);
+}
+
 START_TEST(test_allocation_failures_load) {
     char dir[64], p[128];
     ck_tmpdir(dir, sizeof dir);
@@ -731,24 +659,7 @@ START_TEST(test_allocation_failures_load) {
     free(saved_model(dir, "m.ckpt", p, sizeof p, &n));
     cns_model *ref;
     ck_assert_status(cns_model_load(p, NULL, &ref, NULL), CNS_OK);
-    size_t k = 0;
-    for (;; ++k) {
-        ck_counting c = {0, 0, k, 0};
-        cns_allocator a = ck_allocator(&c);
-        cns_model *l = (cns_model *)1;
-        cns_error e;
-        cns_status st = cns_model_load(p, &a, &l, &e);
-        if (st == CNS_OK) {
-            assert_same_model(ref, l);
-            cns_model_free(l);
-            ck_assert_uint_eq(c.live, 0);
-            break;
-        }
-        ck_assert_msg(st == CNS_E_NOMEM, "k = %zu: %s", k, cns_status_name(st));
-        ck_assert_ptr_null(l);
-        ck_assert_uint_eq(c.live, 0);
-        ck_assert(k < 200);
-    }
+    size_t k = ck_check_load_alloc_failures(&k_model, p, ref, same_loaded, 1);
     ck_assert_uint_gt(k, 10); /* the file buffer and every model buffer failed once */
     cns_model_free(ref);
     ck_rmdir_all(dir);
@@ -758,31 +669,18 @@ END_TEST
 START_TEST(test_allocation_failures_save) {
     char dir[64], p[128];
     ck_tmpdir(dir, sizeof dir);
-    snprintf(p, sizeof p, "%s/m.ckpt", dir);
     cns_dataset *ds = tiny();
     cns_model *old = make(ds, 3, NULL);
-    ck_assert_status(cns_model_save(old, p), CNS_OK);
     size_t n;
-    unsigned char *before = ck_read_all(p, &n);
+    unsigned char *before = ck_saved_bytes(&k_model, old, dir, "m.ckpt", p, sizeof p, &n);
     ck_counting c = {0, 0, SIZE_MAX, 0};
     cns_allocator a = ck_allocator(&c);
     cns_model *m = make(ds, 4, &a);
     train(m, 2, 0);
     const size_t live = c.live;
-    size_t k = 0;
-    for (;; ++k) {
-        c.fail_at = c.calls + k;
-        cns_status st = cns_model_save(m, p);
-        if (st == CNS_OK) break;
-        ck_assert_status(st, CNS_E_NOMEM);
-        ck_assert_uint_eq(c.live, live);
-        ck_assert(ck_file_equals(p, before, n));
-        ck_assert_int_eq(ck_dir_count(dir, NULL, NULL), 1);
-        ck_assert(k < 50);
-    }
+    size_t k = ck_check_save_alloc_failures(&k_model, m, p, dir, &c, before, n);
     ck_assert_uint_ge(k, 3); /* graph buffer, header, temporary name */
     ck_assert_uint_eq(c.live, live);
-    c.fail_at = SIZE_MAX;
     /* The model is intact and still saves, loads and frees. */
     cns_model *l;
     ck_assert_status(cns_model_load(p, NULL, &l, NULL), CNS_OK);

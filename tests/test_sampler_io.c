@@ -4,7 +4,7 @@
  * damage of every kind at load; failing I/O and allocations. */
 #include <math.h>
 
-#include "ckpt_testutil.h"
+#include "ckpt_checks.h"
 #include "sampler_internal.h"
 
 #define DIM 8
@@ -134,15 +134,28 @@ static void assert_same_draw(cns_sampler *a, cns_sampler *b, int salt) {
     assert_same_draw3(a, b, NULL, salt);
 }
 
+/* The sampler as the shared checkpoint checks see it. */
+static cns_status k_load(const char *path, const cns_allocator *a, void **out, cns_error *e) {
+    cns_sampler *s = (cns_sampler *)1; /* a failing load must clear it */
+    cns_status st = cns_sampler_load(path, a, &s, e);
+    *out = s;
+    return st;
+}
+static void k_free(void *s) { cns_sampler_free(s); }
+static cns_status k_save(void *s, const char *path) { return cns_sampler_save(s, path); }
+static cns_status k_save_io(void *s, const char *path, const cns__ckpt_io *io) {
+    return cns__sampler_save_io(s, path, io);
+}
+static const char *k_last_error(const void *s) { return cns_sampler_last_error(s); }
+static const ck_kind k_sampler = {k_load, k_free, k_save, k_save_io, k_last_error, 4};
+
+/* A trained sampler saved to dir/name; returns the file's bytes. */
 static unsigned char *saved_sampler(const char *dir, const char *name, char *path, size_t plen,
                                     size_t *len) {
     cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, NULL);
     train(s, 3, 0);
-    snprintf(path, plen, "%s/%s", dir, name);
-    ck_assert_status(cns_sampler_save(s, path), CNS_OK);
+    unsigned char *b = ck_saved_bytes(&k_sampler, s, dir, name, path, plen, len);
     cns_sampler_free(s);
-    unsigned char *b = ck_read_all(path, len);
-    ck_assert_ptr_nonnull(b);
     return b;
 }
 
@@ -300,12 +313,10 @@ END_TEST
 START_TEST(test_nonfinite_refused_at_save) {
     char dir[64], p[128];
     ck_tmpdir(dir, sizeof dir);
-    snprintf(p, sizeof p, "%s/s.ckpt", dir);
     cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, NULL);
     train(s, 2, 0);
-    ck_assert_status(cns_sampler_save(s, p), CNS_OK);
     size_t n;
-    unsigned char *before = ck_read_all(p, &n);
+    unsigned char *before = ck_saved_bytes(&k_sampler, s, dir, "s.ckpt", p, sizeof p, &n);
     float keep = s->den.params[77];
     s->den.params[77] = NAN;
     ck_assert_status(cns_sampler_save(s, p), CNS_E_NUMERIC);
@@ -329,39 +340,9 @@ START_TEST(test_truncation_and_bit_flips) {
     size_t n;
     unsigned char *b = saved_sampler(dir, "s.ckpt", p, sizeof p, &n);
     snprintf(q, sizeof q, "%s/t.ckpt", dir);
-    for (size_t len = 0; len < n; ++len) {
-        ck_write_all(q, b, len);
-        cns_sampler *l = (cns_sampler *)1;
-        ck_assert_status(cns_sampler_load(q, NULL, &l, NULL), CNS_E_CORRUPT);
-        ck_assert_ptr_null(l);
-    }
-    const size_t head = CNS__CKPT_HEADER_SIZE + 4 * CNS__CKPT_ENTRY_SIZE;
-    for (size_t byte = 0; byte < head; ++byte)
-        for (int bit = 0; bit < 8; ++bit) {
-            b[byte] ^= (unsigned char)(1u << bit);
-            ck_write_all(q, b, n);
-            b[byte] ^= (unsigned char)(1u << bit);
-            cns_sampler *l = (cns_sampler *)1;
-            cns_status st = cns_sampler_load(q, NULL, &l, NULL);
-            ck_assert_ptr_null(l);
-            if (byte >= 8 && byte < 12 && !(byte == 8 && bit == 0))
-                ck_assert_status(st, CNS_E_VERSION);
-            else
-                ck_assert_msg(st == CNS_E_CORRUPT, "byte %zu bit %d: %s", byte, bit,
-                              cns_status_name(st));
-        }
-    uint64_t x = 0xD1B54A32D192ED03ull;
-    for (int t = 0; t < 10000; ++t) {
-        size_t byte = head + (size_t)(ck_rand(&x) % (n - head));
-        int bit = (int)(ck_rand(&x) % 8);
-        b[byte] ^= (unsigned char)(1u << bit);
-        ck_write_all(q, b, n);
-        b[byte] ^= (unsigned char)(1u << bit);
-        cns_sampler *l = (cns_sampler *)1;
-        cns_status st = cns_sampler_load(q, NULL, &l, NULL);
-        ck_assert_msg(st == CNS_E_CORRUPT, "byte %zu bit %d: %s", byte, bit, cns_status_name(st));
-        ck_assert_ptr_null(l);
-    }
+    ck_check_truncations(&k_sampler, b, n, q, 0);
+    ck_check_header_flips(&k_sampler, b, n, q);
+    ck_check_payload_flips(&k_sampler, b, n, q, 0xD1B54A32D192ED03ull, 10000);
     free(b);
     ck_rmdir_all(dir);
 }
@@ -369,9 +350,7 @@ END_TEST
 
 /* ---- crafted files ------------------------------------------------------------ */
 
-typedef void (*mutate_fn)(ck_sections *s);
-
-static unsigned char *sec(ck_sections *s, uint32_t tag) { return s->data[ck_sections_index(s, tag)]; }
+static unsigned char *sec(ck_sections *s, uint32_t tag) { return ck_sections_data(s, tag); }
 /* Record k of 'SHDR' (the writer's order: schedule, scale, min, max,
  * reweight, causal, lr, norm, dropout, start, stride, num_steps,
  * sampling_noise, mode, dns_candidates). */
@@ -427,7 +406,7 @@ static void c_ssta_nan(ck_sections *s) {
 
 static const struct {
     const char *name;
-    mutate_fn fn;
+    ck_mutate_fn fn;
     cns_status status;
     const char *expect;
 } k_crafted[] = {
@@ -472,29 +451,9 @@ START_TEST(test_crafted_files) {
     ck_sections_write(&good, q);
     ck_assert(ck_file_equals(q, orig, n)); /* the crafting is faithful */
     free(orig);
-    for (size_t c = 0; c < sizeof k_crafted / sizeof k_crafted[0]; ++c) {
-        ck_sections s = ck_sections_copy(&good);
-        k_crafted[c].fn(&s);
-        ck_sections_write(&s, q);
-        ck_sections_free(&s);
-        size_t fsize;
-        free(ck_read_all(q, &fsize));
-        ck_counting cnt = {0, 0, SIZE_MAX, 0};
-        cns_allocator a = ck_allocator(&cnt);
-        cns_sampler *l = (cns_sampler *)1;
-        cns_error e;
-        cns_status st = cns_sampler_load(q, &a, &l, &e);
-        ck_assert_msg(st == k_crafted[c].status, "%s: %s (%s)", k_crafted[c].name,
-                      cns_status_name(st), e.message);
-        ck_assert_ptr_null(l);
-        ck_assert_int_eq(e.status, (int)k_crafted[c].status);
-        ck_assert_msg(strstr(e.message, k_crafted[c].expect) != NULL, "%s: message '%s'",
-                      k_crafted[c].name, e.message);
-        ck_assert_ptr_nonnull(strstr(e.message, q));
-        ck_assert_uint_eq(cnt.live, 0);
-        ck_assert_msg(cnt.max_size <= 2 * fsize, "%s: allocated %zu for a %zu-byte file",
-                      k_crafted[c].name, cnt.max_size, fsize);
-    }
+    for (size_t c = 0; c < sizeof k_crafted / sizeof k_crafted[0]; ++c)
+        ck_check_crafted(&k_sampler, &good, q, k_crafted[c].name, k_crafted[c].fn,
+                         k_crafted[c].status, k_crafted[c].expect);
     ck_sections_free(&good);
     ck_rmdir_all(dir);
 }
@@ -524,40 +483,23 @@ START_TEST(test_io_failures) {
     unsigned char *before = saved_sampler(dir, "s.ckpt", p, sizeof p, &n);
     cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, NULL);
     train(s, 5, 4);
-    ck_io count = ck_io_never();
-    cns__ckpt_io io = ck_hooks(&count);
     char q[128];
     snprintf(q, sizeof q, "%s/count.ckpt", dir);
-    ck_assert_status(cns__sampler_save_io(s, q, &io), CNS_OK);
+    ck_io count = ck_count_save_calls(&k_sampler, s, q);
     ck_assert_int_ge(count.writes, 5);
     ck_assert_int_eq(unlink(q), 0);
-    for (long k = 0; k < count.writes; ++k) {
-        ck_io f = ck_io_never();
-        f.fail_write = k;
-        io = ck_hooks(&f);
-        ck_assert_status(cns__sampler_save_io(s, p, &io), CNS_E_IO);
-        ck_assert(ck_file_equals(p, before, n));
-        ck_assert_int_eq(ck_dir_count(dir, NULL, NULL), 1);
-    }
-    ck_io f = ck_io_never();
-    f.fail_fsync = 0;
-    io = ck_hooks(&f);
-    ck_assert_status(cns__sampler_save_io(s, p, &io), CNS_E_IO);
-    ck_assert_ptr_nonnull(strstr(cns_sampler_last_error(s), "fsync"));
-    ck_assert(ck_file_equals(p, before, n));
-    ck_assert_int_eq(ck_dir_count(dir, NULL, NULL), 1);
-    f = ck_io_never();
-    f.fail_rename = 0;
-    io = ck_hooks(&f);
-    ck_assert_status(cns__sampler_save_io(s, p, &io), CNS_E_IO);
-    ck_assert_ptr_nonnull(strstr(cns_sampler_last_error(s), "rename"));
-    ck_assert(ck_file_equals(p, before, n));
-    ck_assert_int_eq(ck_dir_count(dir, NULL, NULL), 1);
+    ck_check_failed_saves(&k_sampler, s, p, dir, before, n, count.writes, NULL);
     free(before);
     cns_sampler_free(s);
     ck_rmdir_all(dir);
 }
 END_TEST
+
+static void same_loaded(void *ref, void *l, ck_counting *c) {
+    assert_same_sampler(ref, l);
+    c->fail_at = SIZE_MAX; /* the draw's workspace */
+    assert_same_draw(ref, l, 5);
+}
 
 START_TEST(test_allocation_failures) {
     char dir[64], p[128];
@@ -566,25 +508,7 @@ START_TEST(test_allocation_failures) {
     unsigned char *before = saved_sampler(dir, "s.ckpt", p, sizeof p, &n);
     cns_sampler *ref;
     ck_assert_status(cns_sampler_load(p, NULL, &ref, NULL), CNS_OK);
-    size_t k = 0;
-    for (;; ++k) {
-        ck_counting c = {0, 0, k, 0};
-        cns_allocator a = ck_allocator(&c);
-        cns_sampler *l = (cns_sampler *)1;
-        cns_status st = cns_sampler_load(p, &a, &l, NULL);
-        if (st == CNS_OK) {
-            assert_same_sampler(ref, l);
-            c.fail_at = SIZE_MAX; /* the draw's workspace */
-            assert_same_draw(ref, l, 5);
-            cns_sampler_free(l);
-            ck_assert_uint_eq(c.live, 0);
-            break;
-        }
-        ck_assert_msg(st == CNS_E_NOMEM, "k = %zu: %s", k, cns_status_name(st));
-        ck_assert_ptr_null(l);
-        ck_assert_uint_eq(c.live, 0);
-        ck_assert(k < 200);
-    }
+    size_t k = ck_check_load_alloc_failures(&k_sampler, p, ref, same_loaded, 0);
     ck_assert_uint_gt(k, 8);
 
     /* Save with every allocation failing in turn. */
@@ -592,19 +516,8 @@ START_TEST(test_allocation_failures) {
     cns_allocator a = ck_allocator(&c);
     cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, &a);
     train(s, 2, 8);
-    const size_t live = c.live;
-    for (k = 0;; ++k) {
-        c.fail_at = c.calls + k;
-        cns_status st = cns_sampler_save(s, p);
-        if (st == CNS_OK) break;
-        ck_assert_status(st, CNS_E_NOMEM);
-        ck_assert_uint_eq(c.live, live);
-        ck_assert(ck_file_equals(p, before, n));
-        ck_assert_int_eq(ck_dir_count(dir, NULL, NULL), 1);
-        ck_assert(k < 50);
-    }
+    k = ck_check_save_alloc_failures(&k_sampler, s, p, dir, &c, before, n);
     ck_assert_uint_ge(k, 3); /* Adam buffer, header, temporary name */
-    c.fail_at = SIZE_MAX;
     cns_sampler *l;
     ck_assert_status(cns_sampler_load(p, NULL, &l, NULL), CNS_OK);
     assert_same_sampler(s, l);

@@ -5,28 +5,11 @@
  * tests/ci/tsan.sh runs this suite under ThreadSanitizer. */
 #include <pthread.h>
 
-#include "testutil.h"
+#include "train_rig.h"
 
 enum { NTHREADS = 4, USERS = 40, ITEMS = 30, DIM = 8, EPOCHS = 2, TOPK = 5 };
 
-static cns_dataset *make_train(void) {
-    int32_t u[USERS * ITEMS], i[USERS * ITEMS];
-    size_t n = 0;
-    uint64_t x = 12345;
-    for (int32_t a = 0; a < USERS; ++a)
-        for (int32_t b = 0; b < ITEMS; ++b) {
-            x = x * 6364136223846793005ull + 1442695040888963407ull;
-            if ((a % 2) == (b < ITEMS / 2 ? 0 : 1) && (x >> 33) % 3 == 0) {
-                u[n] = a;
-                i[n] = b;
-                n++;
-            }
-        }
-    cns_dataset *ds = NULL;
-    cns_error err;
-    if (cns_dataset_from_arrays(u, i, n, USERS, ITEMS, NULL, &ds, &err) != CNS_OK) return NULL;
-    return ds;
-}
+static const uint64_t k_data_state = 12345;
 
 /* ---- independent training ---------------------------------------------- */
 
@@ -36,7 +19,7 @@ typedef struct job {
     int lib_threads;
     float ego[(USERS + ITEMS) * DIM]; /* result: every ego row */
     int status;
-    char where[CNS_ERROR_MESSAGE_SIZE];
+    char where[RIG_WHERE_SIZE];
 } job;
 
 /* Builds its own dataset, model, sampler, loss and trainer, trains, and
@@ -44,66 +27,24 @@ typedef struct job {
  * off the main thread; failures go into status/where. */
 static void *train_job(void *arg) {
     job *j = arg;
-    cns_error err;
-    cns_dataset *ds = make_train();
-    cns_model *m = NULL;
-    cns_sampler *s = NULL;
-    cns_loss *l = NULL;
-    cns_trainer *t = NULL;
-    int st = ds ? CNS_OK : CNS_E_NOMEM;
-    snprintf(j->where, sizeof j->where, "dataset");
-    if (st == CNS_OK) {
-        cns_model_desc md;
-        cns_model_desc_init(&md);
-        md.dim = DIM;
-        md.seed = j->seed;
-        snprintf(j->where, sizeof j->where, "model");
-        st = cns_model_create(ds, &md, NULL, &m, &err);
-        if (st == CNS_OK) st = cns_model_set_int(m, CNS_MODEL_THREADS, j->lib_threads);
-    }
-    if (st == CNS_OK && j->kind != 0) {
-        cns_sampler_desc sd;
-        cns_sampler_desc_init(&sd);
-        sd.kind = j->kind;
-        sd.dim = DIM;
-        sd.steps = 6;
-        sd.time_dim = 8;
-        sd.hidden = 16;
-        sd.seed = j->seed;
-        snprintf(j->where, sizeof j->where, "sampler");
-        st = cns_sampler_create(&sd, NULL, &s, &err);
-        if (st == CNS_OK && j->kind == CNS_SAMPLER_DIFFUSION) {
-            st = cns_sampler_set_int(s, CNS_SAMPLER_SAMPLE_START, 2);
-            if (st == CNS_OK) st = cns_sampler_set_int(s, CNS_SAMPLER_STRIDE, 2);
-            if (st == CNS_OK) st = cns_sampler_set_int(s, CNS_SAMPLER_NUM_STEPS, 6);
-        }
-        if (st == CNS_OK) st = cns_sampler_set_int(s, CNS_SAMPLER_THREADS, j->lib_threads);
-    }
-    if (st == CNS_OK) {
-        cns_loss_desc ld;
-        cns_loss_desc_init(&ld);
-        ld.dim = DIM;
-        ld.seed = j->seed;
-        snprintf(j->where, sizeof j->where, "loss");
-        st = cns_loss_create(&ld, NULL, &l, &err);
-    }
-    if (st == CNS_OK) {
-        snprintf(j->where, sizeof j->where, "trainer");
-        st = cns_trainer_create(m, s, l, ds, 32, j->seed, NULL, &t, &err);
-    }
-    for (int e = 0; e < EPOCHS && st == CNS_OK; ++e) {
-        st = cns_trainer_run_epoch(t, e, NULL);
-        if (st != CNS_OK) snprintf(j->where, sizeof j->where, "%s", cns_trainer_last_error(t));
-    }
-    for (int32_t r = 0; r < USERS && st == CNS_OK; ++r)
-        st = cns_model_get_ego_row(m, CNS_TABLE_USERS, r, j->ego + (size_t)r * DIM);
-    for (int32_t r = 0; r < ITEMS && st == CNS_OK; ++r)
-        st = cns_model_get_ego_row(m, CNS_TABLE_ITEMS, r, j->ego + (size_t)(USERS + r) * DIM);
-    cns_trainer_free(t);
-    cns_loss_free(l);
-    cns_sampler_free(s);
-    cns_model_free(m);
-    cns_dataset_free(ds);
+    const rig_spec spec = {.users = USERS, .items = ITEMS, .data_state = k_data_state, .dim = DIM,
+                           .seed = j->seed, .kind = j->kind, .steps = 6, .time_dim = 8,
+                           .hidden = 16, .sample_start = 2, .stride = 2, .num_steps = 6,
+                           .model_threads = j->lib_threads, .sampler_threads = j->lib_threads,
+                           .batch = 32};
+    rig r;
+    int st = rig_build(&r, &spec);
+    if (st == CNS_OK) st = rig_epochs(&r, EPOCHS);
+    /* A failed build leaves no trainer; a failed epoch's trainer says where. */
+    if (st != CNS_OK)
+        snprintf(j->where, sizeof j->where, "%s",
+                 r.trainer ? cns_trainer_last_error(r.trainer) : r.where);
+    for (int32_t k = 0; k < USERS && st == CNS_OK; ++k)
+        st = cns_model_get_ego_row(r.model, CNS_TABLE_USERS, k, j->ego + (size_t)k * DIM);
+    for (int32_t k = 0; k < ITEMS && st == CNS_OK; ++k)
+        st = cns_model_get_ego_row(r.model, CNS_TABLE_ITEMS, k,
+                                   j->ego + (size_t)(USERS + k) * DIM);
+    rig_free(&r);
     j->status = st;
     return NULL;
 }
@@ -190,8 +131,8 @@ static reader g_readers[NTHREADS + 1];
 
 START_TEST(test_shared_read_only_model) {
     cns_error err;
-    cns_dataset *ds = make_train();
-    ck_assert_ptr_nonnull(ds);
+    cns_dataset *ds;
+    ck_assert_status(rig_dataset(USERS, ITEMS, k_data_state, &ds), CNS_OK);
     cns_model_desc md;
     cns_model_desc_init(&md);
     md.dim = DIM;

@@ -1,74 +1,14 @@
 /* The one-call trainer (ALGORITHM.md §10) over all three samplers: the loss
  * falls, runs are reproducible, and a NaN stops training with a status
  * that names the step instead of reaching the weights. */
-#include "testutil.h"
+#include "train_rig.h"
 
-/* A small world with structure: users in two groups, each liking one half
- * of the items, so a trained model must rank the group's half higher. */
-static cns_dataset *make_train(int32_t users, int32_t items, uint64_t seed) {
-    size_t cap = (size_t)users * (size_t)items;
-    int32_t *u = malloc(cap * sizeof *u), *i = malloc(cap * sizeof *i);
-    size_t n = 0;
-    uint64_t x = seed * 2654435761u + 1;
-    for (int32_t a = 0; a < users; ++a)
-        for (int32_t b = 0; b < items; ++b) {
-            x = x * 6364136223846793005ull + 1442695040888963407ull;
-            int same_half = (a % 2) == (b < items / 2 ? 0 : 1);
-            if (same_half && (x >> 33) % 3 == 0) {
-                u[n] = a;
-                i[n] = b;
-                n++;
-            }
-        }
-    cns_dataset *ds = NULL;
-    cns_error err;
-    ck_assert_status(cns_dataset_from_arrays(u, i, n, users, items, NULL, &ds, &err), CNS_OK);
-    free(u);
-    free(i);
-    return ds;
-}
-
-typedef struct rig {
-    cns_dataset *train;
-    cns_model *model;
-    cns_sampler *sampler;
-    cns_loss *loss;
-    cns_trainer *trainer;
-} rig;
-
-static void rig_make(rig *r, int kind, int threads, uint64_t seed) {
-    cns_error err;
-    memset(r, 0, sizeof *r);
-    r->train = make_train(60, 40, 7);
-    cns_model_desc md;
-    cns_model_desc_init(&md);
-    md.dim = 16;
-    md.seed = seed;
-    ck_assert_status(cns_model_create(r->train, &md, NULL, &r->model, &err), CNS_OK);
-    ck_assert_status(cns_model_set_int(r->model, CNS_MODEL_THREADS, threads), CNS_OK);
-    if (kind != 0) {
-        cns_sampler_desc sd;
-        cns_sampler_desc_init(&sd);
-        sd.kind = kind;
-        sd.dim = 16;
-        sd.seed = seed;
-        ck_assert_status(cns_sampler_create(&sd, NULL, &r->sampler, &err), CNS_OK);
-    }
-    cns_loss_desc ld;
-    cns_loss_desc_init(&ld);
-    ld.dim = 16;
-    ld.seed = seed;
-    ck_assert_status(cns_loss_create(&ld, NULL, &r->loss, &err), CNS_OK);
-    ck_assert_status(cns_trainer_create(r->model, r->sampler, r->loss, r->train, 64, seed, NULL,
-                                        &r->trainer, &err), CNS_OK);
-}
-
-static void rig_free(rig *r) {
-    cns_trainer_free(r->trainer);
-    cns_loss_free(r->loss);
-    cns_sampler_free(r->sampler);
-    cns_model_free(r->model);
-    cns_dataset_free(r->train);
+/* 60 users in two groups, each liking one half of 40 items, so a trained
+ * model must rank the group's half higher; default sampler shapes. */
+static void rig_make_kind(rig *r, int kind, int threads, uint64_t seed) {
+    const rig_spec s = {.users = 60, .items = 40, .data_state = rig_data_state(7), .dim = 16,
+                        .seed = seed, .kind = kind, .model_threads = threads, .batch = 64};
+    rig_make(r, &s);
 }
 
 static double run_epochs(rig *r, int epochs, cns_epoch_stats *last) {
@@ -92,7 +32,7 @@ START_TEST(test_loss_falls) {
     const int kinds[] = {0, CNS_SAMPLER_UNIFORM, CNS_SAMPLER_DNS, CNS_SAMPLER_DIFFUSION};
     for (size_t k = 0; k < 4; ++k) {
         rig r;
-        rig_make(&r, kinds[k], 1, 3);
+        rig_make_kind(&r, kinds[k], 1, 3);
         cns_epoch_stats last;
         double first = run_epochs(&r, 30, &last);
         ck_assert_msg(last.bpr < 0.6 * first, "kind %d: BPR %g -> %g", kinds[k], first, last.bpr);
@@ -120,9 +60,9 @@ END_TEST
 START_TEST(test_reproducible) {
     for (int kind = 0; kind <= CNS_SAMPLER_DIFFUSION; kind += CNS_SAMPLER_DIFFUSION) {
         rig a, b, c;
-        rig_make(&a, kind, 1, 5);
-        rig_make(&b, kind, 1, 5);
-        rig_make(&c, kind, 2, 5);
+        rig_make_kind(&a, kind, 1, 5);
+        rig_make_kind(&b, kind, 1, 5);
+        rig_make_kind(&c, kind, 2, 5);
         run_epochs(&a, 2, NULL);
         run_epochs(&b, 2, NULL);
         run_epochs(&c, 2, NULL);
@@ -143,7 +83,7 @@ END_TEST
  * stay finite. */
 START_TEST(test_nan_stops_training) {
     rig r;
-    rig_make(&r, CNS_SAMPLER_DIFFUSION, 1, 9);
+    rig_make_kind(&r, CNS_SAMPLER_DIFFUSION, 1, 9);
     run_epochs(&r, 1, NULL);
     float row[16];
     ck_assert_status(cns_model_get_ego_row(r.model, CNS_TABLE_USERS, 3, row), CNS_OK);
@@ -168,7 +108,7 @@ END_TEST
 /* A learning rate of 1e30 is refused within one epoch, every time. */
 START_TEST(test_huge_lr_refused) {
     rig r;
-    rig_make(&r, 0, 1, 11);
+    rig_make_kind(&r, 0, 1, 11);
     ck_assert_status(cns_model_set_double(r.model, CNS_MODEL_LR, 1e30), CNS_OK);
     cns_epoch_stats s;
     memset(&s, 0, sizeof s);
@@ -183,7 +123,7 @@ END_TEST
 START_TEST(test_misuse) {
     cns_error err;
     rig r;
-    rig_make(&r, 0, 1, 1);
+    rig_make_kind(&r, 0, 1, 1);
     cns_trainer *t = NULL;
     ck_assert_status(cns_trainer_create(NULL, NULL, r.loss, r.train, 8, 1, NULL, &t, &err), CNS_E_ARG);
     ck_assert_ptr_null(t);
@@ -193,7 +133,8 @@ START_TEST(test_misuse) {
     ck_assert_status(cns_trainer_create(r.model, NULL, r.loss, NULL, 8, 1, NULL, &t, &err), CNS_E_ARG);
     ck_assert_status(cns_trainer_create(r.model, NULL, r.loss, r.train, 8, 1, NULL, NULL, &err), CNS_E_ARG);
     /* A training set of another shape than the model's. */
-    cns_dataset *other = make_train(10, 40, 1);
+    cns_dataset *other;
+    ck_assert_status(rig_dataset(10, 40, rig_data_state(1), &other), CNS_OK);
     ck_assert_status(cns_trainer_create(r.model, NULL, r.loss, other, 8, 1, NULL, &t, &err), CNS_E_SIZE);
     ck_assert(strstr(err.message, "users") != NULL);
     cns_dataset_free(other);

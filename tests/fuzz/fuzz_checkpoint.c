@@ -22,6 +22,7 @@
 
 #include "alloc.h"
 #include "checkpoint.h"
+#include "fuzz_reseal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -34,23 +35,6 @@ static const uint32_t k_tags[] = {CNS__TAG_MHDR, CNS__TAG_GRPH, CNS__TAG_EGOU, C
     do {                   \
         if (!(c)) __builtin_trap(); \
     } while (0)
-
-/* Recomputes every CRC the layout lets us reach, so mutations get past
- * the checksums to the structural checks behind them (a random mutation
- * almost never keeps a CRC32C valid). */
-static void reseal(unsigned char *b, size_t size) {
-    if (size < CNS__CKPT_HEADER_SIZE) return;
-    uint64_t count = cns__le32_get(b + 16);
-    if (count > (size - CNS__CKPT_HEADER_SIZE) / CNS__CKPT_ENTRY_SIZE) count = 0;
-    unsigned char *table = b + CNS__CKPT_HEADER_SIZE;
-    for (uint64_t i = 0; i < count; ++i) {
-        unsigned char *e = table + i * CNS__CKPT_ENTRY_SIZE;
-        uint64_t off = cns__le64_get(e + 8), n = cns__le64_get(e + 16);
-        if (off <= size && n <= size - off) cns__le32_put(e + 24, cns__crc32c(0, b + off, (size_t)n));
-    }
-    cns__le32_put(b + 40, cns__crc32c(0, table, (size_t)count * CNS__CKPT_ENTRY_SIZE));
-    cns__le32_put(b + 44, cns__crc32c(0, b, 44));
-}
 
 static void check(const uint8_t *data, size_t size) {
     cns__alloc al;

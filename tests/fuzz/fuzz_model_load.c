@@ -23,6 +23,7 @@
 
 #include "checkpoint.h"
 #include "cnsdiff/cnsdiff.h"
+#include "fuzz_reseal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -49,21 +50,6 @@ static void put_file(const unsigned char *b, size_t n) {
         done += (size_t)w;
     }
     close(fd);
-}
-
-/* Recomputes the table's payload CRCs, the table CRC and the header CRC. */
-static void reseal(unsigned char *b, size_t size) {
-    if (size < CNS__CKPT_HEADER_SIZE) return;
-    uint64_t count = cns__le32_get(b + 16);
-    if (count > (size - CNS__CKPT_HEADER_SIZE) / CNS__CKPT_ENTRY_SIZE) count = 0;
-    unsigned char *table = b + CNS__CKPT_HEADER_SIZE;
-    for (uint64_t i = 0; i < count; ++i) {
-        unsigned char *e = table + i * CNS__CKPT_ENTRY_SIZE;
-        uint64_t off = cns__le64_get(e + 8), n = cns__le64_get(e + 16);
-        if (off <= size && n <= size - off) cns__le32_put(e + 24, cns__crc32c(0, b + off, (size_t)n));
-    }
-    cns__le32_put(b + 40, cns__crc32c(0, table, (size_t)count * CNS__CKPT_ENTRY_SIZE));
-    cns__le32_put(b + 44, cns__crc32c(0, b, 44));
 }
 
 static int load_status_ok(int st) {

@@ -1,0 +1,235 @@
+/* The checks the model and sampler checkpoint suites both make, written
+ * once over a ck_kind (the suite's loader, saver and free): every
+ * truncation, every header/table bit flip and random payload bit flips
+ * refused; crafted container-valid files refused without allocating by
+ * the header; failing writes, fsyncs, renames and allocations leaving the
+ * old file. Where the two suites checked different details the detail is
+ * a parameter. */
+#ifndef CNS_CKPT_CHECKS_H
+#define CNS_CKPT_CHECKS_H
+
+#include "ckpt_testutil.h"
+
+/* One checkpoint kind as the checks see it; handles are void *. */
+typedef struct ck_kind {
+    /* Loads path; *out is the handle the loader left (the wrapper sets it
+     * non-NULL first, so a failing loader must clear it). */
+    cns_status (*load)(const char *path, const cns_allocator *a, void **out, cns_error *e);
+    void (*free)(void *h);
+    cns_status (*save)(void *h, const char *path);
+    cns_status (*save_io)(void *h, const char *path, const cns__ckpt_io *io);
+    const char *(*last_error)(const void *h);
+    size_t sections; /* entries in the file's section table */
+} ck_kind;
+
+/* Saves h to dir/name (the path goes into path) and returns the file's bytes. */
+static inline unsigned char *ck_saved_bytes(const ck_kind *k, void *h, const char *dir,
+                                            const char *name, char *path, size_t plen,
+                                            size_t *len) {
+    snprintf(path, plen, "%s/%s", dir, name);
+    ck_assert_status(k->save(h, path), CNS_OK);
+    unsigned char *b = ck_read_all(path, len);
+    ck_assert_ptr_nonnull(b);
+    return b;
+}
+
+/* ---- damage ---------------------------------------------------------------- */
+
+/* Every proper prefix of b[0..n), written to q, is CNS_E_CORRUPT. With
+ * with_error the loader gets a cns_error, whose status and message (which
+ * must name q) are checked; without, it gets NULL. */
+static inline void ck_check_truncations(const ck_kind *k, const unsigned char *b, size_t n,
+                                        const char *q, int with_error) {
+    for (size_t len = 0; len < n; ++len) {
+        ck_write_all(q, b, len);
+        void *l;
+        cns_error e;
+        ck_assert_status(k->load(q, NULL, &l, with_error ? &e : NULL), CNS_E_CORRUPT);
+        ck_assert_ptr_null(l);
+        if (with_error) {
+            ck_assert_int_eq(e.status, CNS_E_CORRUPT);
+            ck_assert_ptr_nonnull(strstr(e.message, q));
+        }
+    }
+}
+
+/* Each single bit flip of the header and section table of b[0..n),
+ * written to q, is refused: CNS_E_VERSION in the version field (bytes
+ * 8-11, value 1) except clearing its only set bit, CNS_E_CORRUPT
+ * elsewhere. b is restored; returns how many flips read as a newer version. */
+static inline int ck_check_header_flips(const ck_kind *k, unsigned char *b, size_t n,
+                                        const char *q) {
+    const size_t head = CNS__CKPT_HEADER_SIZE + k->sections * CNS__CKPT_ENTRY_SIZE;
+    int versions = 0;
+    for (size_t byte = 0; byte < head; ++byte)
+        for (int bit = 0; bit < 8; ++bit) {
+            b[byte] ^= (unsigned char)(1u << bit);
+            ck_write_all(q, b, n);
+            b[byte] ^= (unsigned char)(1u << bit);
+            void *l;
+            cns_status st = k->load(q, NULL, &l, NULL);
+            ck_assert_ptr_null(l);
+            if (byte >= 8 && byte < 12 && !(byte == 8 && bit == 0)) {
+                ck_assert_status(st, CNS_E_VERSION);
+                ++versions;
+            } else {
+                ck_assert_msg(st == CNS_E_CORRUPT, "byte %zu bit %d: %s", byte, bit,
+                              cns_status_name(st));
+            }
+        }
+    return versions;
+}
+
+/* trials single bit flips past the section table, chosen by ck_rand from
+ * seed, each written to q and refused with CNS_E_CORRUPT. b is restored;
+ * returns how many were refused. */
+static inline int ck_check_payload_flips(const ck_kind *k, unsigned char *b, size_t n,
+                                         const char *q, uint64_t seed, int trials) {
+    const size_t head = CNS__CKPT_HEADER_SIZE + k->sections * CNS__CKPT_ENTRY_SIZE;
+    uint64_t x = seed;
+    int rejected = 0;
+    for (int t = 0; t < trials; ++t) {
+        size_t byte = head + (size_t)(ck_rand(&x) % (n - head));
+        int bit = (int)(ck_rand(&x) % 8);
+        b[byte] ^= (unsigned char)(1u << bit);
+        ck_write_all(q, b, n);
+        b[byte] ^= (unsigned char)(1u << bit);
+        void *l;
+        cns_status st = k->load(q, NULL, &l, NULL);
+        ck_assert_msg(st == CNS_E_CORRUPT, "byte %zu bit %d: %s", byte, bit, cns_status_name(st));
+        ck_assert_ptr_null(l);
+        ++rejected;
+    }
+    return rejected;
+}
+
+/* ---- crafted files ------------------------------------------------------------ */
+
+typedef void (*ck_mutate_fn)(ck_sections *s);
+
+/* The good sections edited by fn, written to q, load as want with a
+ * message holding expect and q, nothing left allocated, and no block
+ * larger than twice the file (nothing sized from the header). */
+static inline void ck_check_crafted(const ck_kind *k, const ck_sections *good, const char *q,
+                                    const char *name, ck_mutate_fn fn, cns_status want,
+                                    const char *expect) {
+    ck_sections s = ck_sections_copy(good);
+    fn(&s);
+    ck_sections_write(&s, q);
+    ck_sections_free(&s);
+    size_t fsize;
+    free(ck_read_all(q, &fsize));
+    ck_counting cnt = {0, 0, SIZE_MAX, 0};
+    cns_allocator a = ck_allocator(&cnt);
+    void *l;
+    cns_error e;
+    cns_status st = k->load(q, &a, &l, &e);
+    ck_assert_msg(st == want, "%s: %s (%s)", name, cns_status_name(st), e.message);
+    ck_assert_ptr_null(l);
+    ck_assert_int_eq(e.status, (int)want);
+    ck_assert_msg(strstr(e.message, expect) != NULL, "%s: message '%s'", name, e.message);
+    ck_assert_ptr_nonnull(strstr(e.message, q));
+    ck_assert_uint_eq(cnt.live, 0);
+    ck_assert_msg(cnt.max_size <= 2 * fsize, "%s: allocated %zu for a %zu-byte file", name,
+                  cnt.max_size, fsize);
+}
+
+/* ---- failing I/O and allocations ------------------------------------------------ */
+
+/* The calls one successful save of h to path makes (path is left written). */
+static inline ck_io ck_count_save_calls(const ck_kind *k, void *h, const char *path) {
+    ck_io count = ck_io_never();
+    cns__ckpt_io io = ck_hooks(&count);
+    ck_assert_status(k->save_io(h, path, &io), CNS_OK);
+    return count;
+}
+
+/* Saves of h over p with write number 0 .. writes-1 failing, then the
+ * first fsync, then the rename: each CNS_E_IO (the fsync and rename
+ * messages say so; the write messages hold write_message unless it is
+ * NULL), p still holds before[0..n) and dir holds nothing else. */
+static inline void ck_check_failed_saves(const ck_kind *k, void *h, const char *p, const char *dir,
+                                         const unsigned char *before, size_t n, long writes,
+                                         const char *write_message) {
+    for (long w = 0; w < writes; ++w) {
+        ck_io s = ck_io_never();
+        s.fail_write = w;
+        cns__ckpt_io io = ck_hooks(&s);
+        ck_assert_status(k->save_io(h, p, &io), CNS_E_IO);
+        if (write_message != NULL)
+            ck_assert_ptr_nonnull(strstr(k->last_error(h), write_message));
+        ck_assert(ck_file_equals(p, before, n));
+        ck_assert_int_eq(ck_dir_count(dir, NULL, NULL), 1);
+    }
+    ck_io s = ck_io_never();
+    s.fail_fsync = 0;
+    cns__ckpt_io io = ck_hooks(&s);
+    ck_assert_status(k->save_io(h, p, &io), CNS_E_IO);
+    ck_assert_ptr_nonnull(strstr(k->last_error(h), "fsync"));
+    ck_assert(ck_file_equals(p, before, n));
+    ck_assert_int_eq(ck_dir_count(dir, NULL, NULL), 1);
+
+    s = ck_io_never();
+    s.fail_rename = 0;
+    io = ck_hooks(&s);
+    ck_assert_status(k->save_io(h, p, &io), CNS_E_IO);
+    ck_assert_ptr_nonnull(strstr(k->last_error(h), "rename"));
+    ck_assert(ck_file_equals(p, before, n));
+    ck_assert_int_eq(ck_dir_count(dir, NULL, NULL), 1);
+}
+
+/* Loads p with allocation number f failing, f = 0, 1, ... until a load
+ * succeeds: every failure is CNS_E_NOMEM, clears the handle and leaves
+ * nothing allocated (at most 200 of them). The load that succeeds goes to
+ * same(ref, loaded, allocator's counts), is freed and must leave nothing
+ * allocated. with_error: the loader gets a cns_error rather than NULL.
+ * Returns how many failed. */
+static inline size_t ck_check_load_alloc_failures(const ck_kind *k, const char *p, void *ref,
+                                                  void (*same)(void *ref, void *l, ck_counting *c),
+                                                  int with_error) {
+    size_t f = 0;
+    for (;; ++f) {
+        ck_counting c = {0, 0, f, 0};
+        cns_allocator a = ck_allocator(&c);
+        void *l;
+        cns_error e;
+        cns_status st = k->load(p, &a, &l, with_error ? &e : NULL);
+        if (st == CNS_OK) {
+            same(ref, l, &c);
+            k->free(l);
+            ck_assert_uint_eq(c.live, 0);
+            break;
+        }
+        ck_assert_msg(st == CNS_E_NOMEM, "k = %zu: %s", f, cns_status_name(st));
+        ck_assert_ptr_null(l);
+        ck_assert_uint_eq(c.live, 0);
+        ck_assert(f < 200);
+    }
+    return f;
+}
+
+/* Saves h (allocating through c) over p with the allocation f calls ahead
+ * failing, f = 0, 1, ... until a save succeeds: every failure is
+ * CNS_E_NOMEM, frees what it took, leaves p holding before[0..n) and dir
+ * nothing else (at most 50 of them). Allocations stop failing after;
+ * returns how many failed. */
+static inline size_t ck_check_save_alloc_failures(const ck_kind *k, void *h, const char *p,
+                                                  const char *dir, ck_counting *c,
+                                                  const unsigned char *before, size_t n) {
+    const size_t live = c->live;
+    size_t f = 0;
+    for (;; ++f) {
+        c->fail_at = c->calls + f;
+        cns_status st = k->save(h, p);
+        if (st == CNS_OK) break;
+        ck_assert_status(st, CNS_E_NOMEM);
+        ck_assert_uint_eq(c->live, live);
+        ck_assert(ck_file_equals(p, before, n));
+        ck_assert_int_eq(ck_dir_count(dir, NULL, NULL), 1);
+        ck_assert(f < 50);
+    }
+    c->fail_at = SIZE_MAX;
+    return f;
+}
+
+#endif
