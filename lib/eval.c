@@ -10,6 +10,7 @@
 #include "dataset_internal.h"
 #include "error.h"
 #include "parallel.h"
+#include "params.h"
 
 #define EVAL_MAX_KS 16
 #define EVAL_MAX_THREADS 256
@@ -131,40 +132,26 @@ CNS_API const char *cns_evaluator_last_error(const cns_evaluator *ev) {
     return ev ? ev->last_error : "evaluator is NULL";
 }
 
-typedef struct param_info {
-    int id;
-    int is_int;
-    double min, max;
-} param_info;
-
-static const param_info k_params[] = {
-    {CNS_EVAL_IPS_GAMMA, 0, 0.0, 4.0},
-    {CNS_EVAL_BLOCK_USERS, 1, 1.0, 65536.0},
-    {CNS_EVAL_THREADS, 1, 1.0, (double)EVAL_MAX_THREADS},
+static const cns__param k_params[] = {
+    {CNS_EVAL_IPS_GAMMA, 0, 0.0, 4.0, 0, 0, "CNS_EVAL_IPS_GAMMA"},
+    {CNS_EVAL_BLOCK_USERS, 1, 1.0, 65536.0, 0, 0, "CNS_EVAL_BLOCK_USERS"},
+    {CNS_EVAL_THREADS, 1, 1.0, (double)EVAL_MAX_THREADS, 0, 0, "CNS_EVAL_THREADS"},
 };
-
-static const param_info *find_param(int id) {
-    for (size_t i = 0; i < sizeof k_params / sizeof k_params[0]; ++i)
-        if (k_params[i].id == id) return &k_params[i];
-    return NULL;
-}
+#define N_PARAMS (sizeof k_params / sizeof k_params[0])
 
 CNS_API cns_status cns_evaluator_param_bounds(int param, double *min, double *max) {
-    const param_info *p = find_param(param);
-    if (p == NULL) return CNS_E_PARAM;
-    if (min == NULL || max == NULL) return CNS_E_ARG;
-    *min = p->min;
-    *max = p->max;
-    return CNS_OK;
+    if (min == NULL || max == NULL) /* an unknown id still answers CNS_E_PARAM */
+        return cns__param_find(k_params, N_PARAMS, param) ? CNS_E_ARG : CNS_E_PARAM;
+    return cns__param_bounds(k_params, N_PARAMS, param, min, max);
 }
 
 CNS_API cns_status cns_evaluator_set_double(cns_evaluator *ev, int param, double v) {
     if (ev == NULL) return CNS_E_ARG;
-    const param_info *p = find_param(param);
+    const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
     if (p == NULL || p->is_int)
         return cns__msg(ev->last_error, CNS_E_PARAM, "parameter %d is not a double parameter",
                         param);
-    if (!(v >= p->min && v <= p->max))
+    if (!cns__param_in_bounds(p, v))
         return cns__msg(ev->last_error, CNS_E_ARG, "parameter %d: %g is outside [%g, %g]", param,
                         v, p->min, p->max);
     ev->ips_gamma = v;
@@ -173,7 +160,7 @@ CNS_API cns_status cns_evaluator_set_double(cns_evaluator *ev, int param, double
 
 CNS_API cns_status cns_evaluator_get_double(const cns_evaluator *ev, int param, double *v) {
     if (ev == NULL || v == NULL) return CNS_E_ARG;
-    const param_info *p = find_param(param);
+    const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
     if (p == NULL || p->is_int) return CNS_E_PARAM;
     *v = ev->ips_gamma;
     return CNS_OK;
@@ -181,11 +168,11 @@ CNS_API cns_status cns_evaluator_get_double(const cns_evaluator *ev, int param, 
 
 CNS_API cns_status cns_evaluator_set_int(cns_evaluator *ev, int param, int64_t v) {
     if (ev == NULL) return CNS_E_ARG;
-    const param_info *p = find_param(param);
+    const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
     if (p == NULL || !p->is_int)
         return cns__msg(ev->last_error, CNS_E_PARAM, "parameter %d is not an int parameter",
                         param);
-    if ((double)v < p->min || (double)v > p->max)
+    if (!cns__param_in_bounds(p, (double)v))
         return cns__msg(ev->last_error, CNS_E_ARG, "parameter %d: %lld is outside [%g, %g]",
                         param, (long long)v, p->min, p->max);
     if (param == CNS_EVAL_BLOCK_USERS)
@@ -197,7 +184,7 @@ CNS_API cns_status cns_evaluator_set_int(cns_evaluator *ev, int param, int64_t v
 
 CNS_API cns_status cns_evaluator_get_int(const cns_evaluator *ev, int param, int64_t *v) {
     if (ev == NULL || v == NULL) return CNS_E_ARG;
-    const param_info *p = find_param(param);
+    const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
     if (p == NULL || !p->is_int) return CNS_E_PARAM;
     *v = param == CNS_EVAL_BLOCK_USERS ? ev->block_users : ev->threads;
     return CNS_OK;

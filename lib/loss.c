@@ -5,12 +5,12 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "error.h"
 #include "parallel.h"
+#include "params.h"
 #include "loss_internal.h"
 #include "rng.h"
 #include "smallgemm.h"
@@ -76,102 +76,73 @@ struct cns_loss {
 
 /* ---- parameters ------------------------------------------------------ */
 
-typedef struct param_info {
-    int id;
-    int is_int;
-    double min, max;
-    int min_open; /* the bound excludes min: (min, max] */
-    const char *name;
-    size_t off;
-} param_info;
-
-static const param_info k_params[] = {
-    {CNS_LOSS_CL_WEIGHT, 0, 0.0, 1e3, 0, "CNS_LOSS_CL_WEIGHT", offsetof(cns_loss, cl_weight)},
-    {CNS_LOSS_TEMPERATURE, 0, 0.0, 1e3, 1, "CNS_LOSS_TEMPERATURE", offsetof(cns_loss, temperature)},
-    {CNS_LOSS_POSITIVE_NOISE, 0, 0.0, 10.0, 0, "CNS_LOSS_POSITIVE_NOISE",
-     offsetof(cns_loss, positive_noise)},
-    {CNS_LOSS_ALPHA_START, 0, 0.0, 1e3, 1, "CNS_LOSS_ALPHA_START", offsetof(cns_loss, alpha_start)},
-    {CNS_LOSS_BETA_START, 0, 0.0, 1e3, 1, "CNS_LOSS_BETA_START", offsetof(cns_loss, beta_start)},
-    {CNS_LOSS_ALPHA_END, 0, 0.0, 1e3, 1, "CNS_LOSS_ALPHA_END", offsetof(cns_loss, alpha_end)},
-    {CNS_LOSS_BETA_END, 0, 0.0, 1e3, 1, "CNS_LOSS_BETA_END", offsetof(cns_loss, beta_end)},
-    {CNS_LOSS_MIN_MIX, 0, 0.0, 1.0, 0, "CNS_LOSS_MIN_MIX", offsetof(cns_loss, min_mix)},
-    {CNS_LOSS_CURRICULUM_EPOCHS, 1, 1.0, 1e6, 0, "CNS_LOSS_CURRICULUM_EPOCHS",
-     offsetof(cns_loss, curriculum_epochs)},
-    {CNS_LOSS_MIXING, 1, 0.0, 1.0, 0, "CNS_LOSS_MIXING", offsetof(cns_loss, mixing)},
-    {CNS_LOSS_THREADS, 1, 1.0, 256.0, 0, "CNS_LOSS_THREADS", offsetof(cns_loss, threads)},
+static const cns__param k_params[] = {
+    {CNS_LOSS_CL_WEIGHT, 0, 0.0, 1e3, 0, 0, "CNS_LOSS_CL_WEIGHT"},
+    {CNS_LOSS_TEMPERATURE, 0, 0.0, 1e3, 1, 0, "CNS_LOSS_TEMPERATURE"},
+    {CNS_LOSS_POSITIVE_NOISE, 0, 0.0, 10.0, 0, 0, "CNS_LOSS_POSITIVE_NOISE"},
+    {CNS_LOSS_ALPHA_START, 0, 0.0, 1e3, 1, 0, "CNS_LOSS_ALPHA_START"},
+    {CNS_LOSS_BETA_START, 0, 0.0, 1e3, 1, 0, "CNS_LOSS_BETA_START"},
+    {CNS_LOSS_ALPHA_END, 0, 0.0, 1e3, 1, 0, "CNS_LOSS_ALPHA_END"},
+    {CNS_LOSS_BETA_END, 0, 0.0, 1e3, 1, 0, "CNS_LOSS_BETA_END"},
+    {CNS_LOSS_MIN_MIX, 0, 0.0, 1.0, 0, 0, "CNS_LOSS_MIN_MIX"},
+    {CNS_LOSS_CURRICULUM_EPOCHS, 1, 1.0, 1e6, 0, 0, "CNS_LOSS_CURRICULUM_EPOCHS"},
+    {CNS_LOSS_MIXING, 1, 0.0, 1.0, 0, 0, "CNS_LOSS_MIXING"},
+    {CNS_LOSS_THREADS, 1, 1.0, 256.0, 0, 0, "CNS_LOSS_THREADS"},
 };
+#define N_PARAMS (sizeof k_params / sizeof k_params[0])
 
-static const param_info *find_param(int id) {
-    for (size_t i = 0; i < sizeof k_params / sizeof k_params[0]; ++i)
-        if (k_params[i].id == id) return &k_params[i];
-    return NULL;
-}
-
-static int in_range(const param_info *p, double v) {
-    if (!(v <= p->max)) return 0; /* also rejects NaN */
-    return p->min_open ? v > p->min : v >= p->min;
-}
-
-static cns_status range_error(cns_loss *l, const param_info *p, const char *value) {
-    return cns__msg(l->last_error, CNS_E_ARG, "%s = %s is outside %c%g, %g]", p->name, value,
-                    p->min_open ? '(' : '[', p->min, p->max);
+/* Where the handle keeps a parameter: a double, or an int64_t for the
+ * integer ones. */
+static void *slot(cns_loss *l, int id) {
+    switch (id) {
+    case CNS_LOSS_CL_WEIGHT: return &l->cl_weight;
+    case CNS_LOSS_TEMPERATURE: return &l->temperature;
+    case CNS_LOSS_POSITIVE_NOISE: return &l->positive_noise;
+    case CNS_LOSS_ALPHA_START: return &l->alpha_start;
+    case CNS_LOSS_BETA_START: return &l->beta_start;
+    case CNS_LOSS_ALPHA_END: return &l->alpha_end;
+    case CNS_LOSS_BETA_END: return &l->beta_end;
+    case CNS_LOSS_MIN_MIX: return &l->min_mix;
+    case CNS_LOSS_CURRICULUM_EPOCHS: return &l->curriculum_epochs;
+    case CNS_LOSS_MIXING: return &l->mixing;
+    case CNS_LOSS_THREADS: return &l->threads;
+    default: return NULL;
+    }
 }
 
 CNS_API cns_status cns_loss_set_double(cns_loss *l, int param, double v) {
     if (l == NULL) return CNS_E_ARG;
-    const param_info *p = find_param(param);
-    if (p == NULL) return cns__msg(l->last_error, CNS_E_PARAM, "unknown loss parameter %d", param);
-    if (p->is_int)
-        return cns__msg(l->last_error, CNS_E_PARAM,
-                        "%s is an integer parameter: use cns_loss_set_int", p->name);
-    if (!in_range(p, v)) {
-        char text[32];
-        snprintf(text, sizeof text, "%g", v);
-        return range_error(l, p, text);
-    }
-    memcpy((char *)l + p->off, &v, sizeof v);
-    return CNS_OK;
+    cns_status st = cns__param_check_double(k_params, N_PARAMS, "loss", param, v, l->last_error);
+    if (st == CNS_OK) memcpy(slot(l, param), &v, sizeof v);
+    return st;
 }
 
 CNS_API cns_status cns_loss_get_double(const cns_loss *l, int param, double *v) {
     if (l == NULL || v == NULL) return CNS_E_ARG;
-    const param_info *p = find_param(param);
+    const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
     if (p == NULL || p->is_int) return CNS_E_PARAM;
-    memcpy(v, (const char *)l + p->off, sizeof *v);
+    memcpy(v, slot((cns_loss *)l, param), sizeof *v);
     return CNS_OK;
 }
 
 CNS_API cns_status cns_loss_set_int(cns_loss *l, int param, int64_t v) {
     if (l == NULL) return CNS_E_ARG;
-    const param_info *p = find_param(param);
-    if (p == NULL) return cns__msg(l->last_error, CNS_E_PARAM, "unknown loss parameter %d", param);
-    if (!p->is_int)
-        return cns__msg(l->last_error, CNS_E_PARAM,
-                        "%s is a double parameter: use cns_loss_set_double", p->name);
-    if (!in_range(p, (double)v)) {
-        char text[32];
-        snprintf(text, sizeof text, "%lld", (long long)v);
-        return range_error(l, p, text);
-    }
-    memcpy((char *)l + p->off, &v, sizeof v);
-    return CNS_OK;
+    cns_status st = cns__param_check_int(k_params, N_PARAMS, "loss", param, v, l->last_error);
+    if (st == CNS_OK) memcpy(slot(l, param), &v, sizeof v);
+    return st;
 }
 
 CNS_API cns_status cns_loss_get_int(const cns_loss *l, int param, int64_t *v) {
     if (l == NULL || v == NULL) return CNS_E_ARG;
-    const param_info *p = find_param(param);
+    const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
     if (p == NULL || !p->is_int) return CNS_E_PARAM;
-    memcpy(v, (const char *)l + p->off, sizeof *v);
+    memcpy(v, slot((cns_loss *)l, param), sizeof *v);
     return CNS_OK;
 }
 
 CNS_API cns_status cns_loss_param_bounds(int param, double *min, double *max) {
     if (min == NULL || max == NULL) return CNS_E_ARG;
-    const param_info *p = find_param(param);
-    if (p == NULL) return CNS_E_PARAM;
-    *min = p->min;
-    *max = p->max;
-    return CNS_OK;
+    return cns__param_bounds(k_params, N_PARAMS, param, min, max);
 }
 
 CNS_API cns_status cns_loss_set_epoch(cns_loss *l, int64_t epoch) {

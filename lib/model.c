@@ -6,6 +6,7 @@
 
 #include "error.h"
 #include "model_internal.h"
+#include "params.h"
 #include "rng.h"
 
 /* Bytes of the first cns_model_desc (struct_size, dim, layers, seed). A
@@ -226,15 +227,7 @@ CNS_API cns_status cns_model_create(const cns_dataset *train, const cns_model_de
 
 /* ---- parameters ---------------------------------------------------------- */
 
-typedef struct param_info {
-    int id;
-    int is_int;
-    double min, max;
-    int min_open, max_open;
-    const char *name;
-} param_info;
-
-static const param_info k_params[] = {
+static const cns__param k_params[] = {
     /* Up to 1e30 on purpose: a runaway schedule must fail in training with
      * CNS_E_NUMERIC (tested), not be mistaken for a setter misuse. */
     {CNS_MODEL_LR, 0, 0.0, 1e30, 1, 0, "CNS_MODEL_LR"},
@@ -244,17 +237,7 @@ static const param_info k_params[] = {
     {CNS_MODEL_ADAM_EPS, 0, 0.0, 1.0, 1, 0, "CNS_MODEL_ADAM_EPS"},
     {CNS_MODEL_THREADS, 1, 1.0, (double)CNS__MODEL_MAX_THREADS, 0, 0, "CNS_MODEL_THREADS"},
 };
-
-static const param_info *find_param(int id) {
-    for (size_t i = 0; i < sizeof k_params / sizeof k_params[0]; ++i)
-        if (k_params[i].id == id) return &k_params[i];
-    return NULL;
-}
-
-static int in_bounds(const param_info *p, double v) {
-    if (!(p->min_open ? v > p->min : v >= p->min)) return 0; /* also rejects NaN */
-    return p->max_open ? v < p->max : v <= p->max;
-}
+#define N_PARAMS (sizeof k_params / sizeof k_params[0])
 
 static double *double_slot(cns_model *m, int id) {
     switch (id) {
@@ -267,32 +250,16 @@ static double *double_slot(cns_model *m, int id) {
     }
 }
 
-static cns_status param_lookup(cns_model *m, int param, int want_int, const param_info **out) {
-    const param_info *p = find_param(param);
-    if (p == NULL) return cns__msg(m->last_error, CNS_E_PARAM, "unknown model parameter %d", param);
-    if (p->is_int != want_int)
-        return cns__msg(m->last_error, CNS_E_PARAM, "%s is %s parameter: use cns_model_set_%s",
-                        p->name, p->is_int ? "an integer" : "a double",
-                        p->is_int ? "int" : "double");
-    *out = p;
-    return CNS_OK;
-}
-
 CNS_API cns_status cns_model_set_double(cns_model *m, int param, double v) {
     if (m == NULL) return CNS_E_ARG;
-    const param_info *p = NULL;
-    cns_status st = param_lookup(m, param, 0, &p);
-    if (st != CNS_OK) return st;
-    if (!in_bounds(p, v))
-        return cns__msg(m->last_error, CNS_E_ARG, "%s = %g is outside %c%g, %g%c", p->name, v,
-                        p->min_open ? '(' : '[', p->min, p->max, p->max_open ? ')' : ']');
-    *double_slot(m, param) = v;
-    return CNS_OK;
+    cns_status st = cns__param_check_double(k_params, N_PARAMS, "model", param, v, m->last_error);
+    if (st == CNS_OK) *double_slot(m, param) = v;
+    return st;
 }
 
 CNS_API cns_status cns_model_get_double(const cns_model *m, int param, double *v) {
     if (m == NULL || v == NULL) return CNS_E_ARG;
-    const param_info *p = find_param(param);
+    const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
     if (p == NULL || p->is_int) return CNS_E_PARAM; /* read-only call: no message */
     *v = *double_slot((cns_model *)m, param);
     return CNS_OK;
@@ -300,19 +267,14 @@ CNS_API cns_status cns_model_get_double(const cns_model *m, int param, double *v
 
 CNS_API cns_status cns_model_set_int(cns_model *m, int param, int64_t v) {
     if (m == NULL) return CNS_E_ARG;
-    const param_info *p = NULL;
-    cns_status st = param_lookup(m, param, 1, &p);
-    if (st != CNS_OK) return st;
-    if (!in_bounds(p, (double)v))
-        return cns__msg(m->last_error, CNS_E_ARG, "%s = %lld is outside [%g, %g]", p->name,
-                        (long long)v, p->min, p->max);
-    m->threads = (int)v; /* CNS_MODEL_THREADS is the only integer parameter */
-    return CNS_OK;
+    cns_status st = cns__param_check_int(k_params, N_PARAMS, "model", param, v, m->last_error);
+    if (st == CNS_OK) m->threads = (int)v; /* CNS_MODEL_THREADS is the only integer parameter */
+    return st;
 }
 
 CNS_API cns_status cns_model_get_int(const cns_model *m, int param, int64_t *v) {
     if (m == NULL || v == NULL) return CNS_E_ARG;
-    const param_info *p = find_param(param);
+    const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
     if (p == NULL || !p->is_int) return CNS_E_PARAM;
     *v = m->threads;
     return CNS_OK;
@@ -320,11 +282,7 @@ CNS_API cns_status cns_model_get_int(const cns_model *m, int param, int64_t *v) 
 
 CNS_API cns_status cns_model_param_bounds(int param, double *min, double *max) {
     if (min == NULL || max == NULL) return CNS_E_ARG;
-    const param_info *p = find_param(param);
-    if (p == NULL) return CNS_E_PARAM;
-    *min = p->min;
-    *max = p->max;
-    return CNS_OK;
+    return cns__param_bounds(k_params, N_PARAMS, param, min, max);
 }
 
 /* ---- shape and access ---------------------------------------------------- */

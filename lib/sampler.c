@@ -7,6 +7,7 @@
 #include "dataset_internal.h"
 #include "error.h"
 #include "parallel.h"
+#include "params.h"
 #include "sampler_internal.h"
 
 #define MAX_DIM 65536
@@ -162,15 +163,7 @@ CNS_API const char *cns_sampler_last_error(const cns_sampler *s) {
 
 /* ---- parameters ----------------------------------------------------------- */
 
-typedef struct param_info {
-    int id;
-    int is_int;
-    double lo, hi;
-    int lo_open, hi_open;
-    const char *name;
-} param_info;
-
-static const param_info k_params[] = {
+static const cns__param k_params[] = {
     {CNS_SAMPLER_NOISE_SCHEDULE, 1, 0, 1, 0, 0, "NOISE_SCHEDULE"},
     {CNS_SAMPLER_NOISE_SCALE, 0, 0, 100, 1, 0, "NOISE_SCALE"},
     {CNS_SAMPLER_NOISE_MIN, 0, 0, 1, 1, 1, "NOISE_MIN"},
@@ -188,26 +181,10 @@ static const param_info k_params[] = {
     {CNS_SAMPLER_DNS_CANDIDATES, 1, 1, 4096, 0, 0, "DNS_CANDIDATES"},
     {CNS_SAMPLER_THREADS, 1, 1, 256, 0, 0, "THREADS"},
 };
-
-static const param_info *find_param(int id) {
-    for (size_t i = 0; i < sizeof k_params / sizeof k_params[0]; ++i)
-        if (k_params[i].id == id) return &k_params[i];
-    return NULL;
-}
+#define N_PARAMS (sizeof k_params / sizeof k_params[0])
 
 CNS_API cns_status cns_sampler_param_bounds(int param, double *min, double *max) {
-    const param_info *p = find_param(param);
-    if (p == NULL) return CNS_E_PARAM;
-    if (min) *min = p->lo;
-    if (max) *max = p->hi;
-    return CNS_OK;
-}
-
-static int in_bounds(const param_info *p, double v) {
-    if (!(v == v)) return 0;
-    if (p->lo_open ? !(v > p->lo) : !(v >= p->lo)) return 0;
-    if (p->hi_open ? !(v < p->hi) : !(v <= p->hi)) return 0;
-    return 1;
+    return cns__param_bounds(k_params, N_PARAMS, param, min, max);
 }
 
 /* Recomputes the schedule for the given values; on failure keeps the old one. */
@@ -218,14 +195,14 @@ static cns_status reschedule(cns_sampler *s, int64_t kind, double scale, double 
 
 CNS_API cns_status cns_sampler_set_double(cns_sampler *s, int param, double v) {
     if (s == NULL) return CNS_E_ARG;
-    const param_info *p = find_param(param);
+    const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
     if (p == NULL) return cns__msg(s->last_error, CNS_E_PARAM, "unknown sampler parameter %d", param);
     if (p->is_int)
         return cns__msg(s->last_error, CNS_E_PARAM, "sampler parameter %s is an int: use cns_sampler_set_int",
                         p->name);
-    if (!in_bounds(p, v))
+    if (!cns__param_in_bounds(p, v))
         return cns__msg(s->last_error, CNS_E_ARG, "sampler parameter %s = %g is outside %c%g, %g%c",
-                        p->name, v, p->lo_open ? '(' : '[', p->lo, p->hi, p->hi_open ? ')' : ']');
+                        p->name, v, p->min_open ? '(' : '[', p->min, p->max, p->max_open ? ')' : ']');
     cns_status st = CNS_OK;
     switch (param) {
     case CNS_SAMPLER_NOISE_SCALE:
@@ -253,7 +230,7 @@ CNS_API cns_status cns_sampler_set_double(cns_sampler *s, int param, double v) {
 
 CNS_API cns_status cns_sampler_get_double(const cns_sampler *s, int param, double *v) {
     if (s == NULL || v == NULL) return CNS_E_ARG;
-    const param_info *p = find_param(param);
+    const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
     if (p == NULL || p->is_int) return CNS_E_PARAM;
     switch (param) {
     case CNS_SAMPLER_NOISE_SCALE: *v = s->noise_scale; break;
@@ -269,19 +246,19 @@ CNS_API cns_status cns_sampler_get_double(const cns_sampler *s, int param, doubl
 
 CNS_API cns_status cns_sampler_set_int(cns_sampler *s, int param, int64_t v) {
     if (s == NULL) return CNS_E_ARG;
-    const param_info *p = find_param(param);
+    const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
     if (p == NULL) return cns__msg(s->last_error, CNS_E_PARAM, "unknown sampler parameter %d", param);
     if (!p->is_int)
         return cns__msg(s->last_error, CNS_E_PARAM,
                         "sampler parameter %s is a double: use cns_sampler_set_double", p->name);
-    double hi = p->hi;
+    cns__param b = *p;
     /* hardness levels must lie in [1, steps] (§7) */
     if (param == CNS_SAMPLER_SAMPLE_START || param == CNS_SAMPLER_STRIDE ||
         param == CNS_SAMPLER_NUM_STEPS)
-        hi = (double)s->desc.steps;
-    if (v < (int64_t)p->lo || (double)v > hi)
+        b.max = (double)s->desc.steps;
+    if (!cns__param_in_bounds(&b, (double)v))
         return cns__msg(s->last_error, CNS_E_ARG, "sampler parameter %s = %lld is outside [%g, %g]",
-                        p->name, (long long)v, p->lo, hi);
+                        p->name, (long long)v, b.min, b.max);
     switch (param) {
     case CNS_SAMPLER_NOISE_SCHEDULE: {
         cns_status st = reschedule(s, v, s->noise_scale, s->noise_min, s->noise_max);
@@ -305,7 +282,7 @@ CNS_API cns_status cns_sampler_set_int(cns_sampler *s, int param, int64_t v) {
 
 CNS_API cns_status cns_sampler_get_int(const cns_sampler *s, int param, int64_t *v) {
     if (s == NULL || v == NULL) return CNS_E_ARG;
-    const param_info *p = find_param(param);
+    const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
     if (p == NULL || !p->is_int) return CNS_E_PARAM;
     switch (param) {
     case CNS_SAMPLER_NOISE_SCHEDULE: *v = s->schedule; break;
