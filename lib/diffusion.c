@@ -204,12 +204,42 @@ void cns__dropout_mask(cns__rng *r, float *mask, size_t n, double p) {
     }
 }
 
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define CNS__BITS_AVX512 1
+/* 64 words of draws -> 4 words of bits: AVX-512BW compares 32 16-bit
+ * values into one mask register, bit k for entry k. */
+__attribute__((target("avx512f,avx512bw"))) static void pack_words_avx512(
+    const uint16_t *u, size_t words, uint16_t threshold, uint64_t *out) {
+    const __m512i thr = _mm512_set1_epi16((short)threshold);
+    for (size_t w = 0; w < words; ++w) {
+        const __mmask32 lo = _mm512_cmpge_epu16_mask(_mm512_loadu_si512(u + 64 * w), thr);
+        const __mmask32 hi = _mm512_cmpge_epu16_mask(_mm512_loadu_si512(u + 64 * w + 32), thr);
+        out[w] = (uint64_t)lo | (uint64_t)hi << 32;
+    }
+}
+#endif
+
+/* The same, one entry at a time: bit k of each word is u[64 w + k] >= t. */
+static void pack_words(const uint16_t *u, size_t words, uint16_t threshold, uint64_t *out) {
+    for (size_t w = 0; w < words; ++w) {
+        uint64_t word = 0;
+        for (unsigned k = 0; k < 64; ++k) word |= (uint64_t)(u[64 * w + k] >= threshold) << k;
+        out[w] = word;
+    }
+}
+
 void cns__dropout_bits_at(cns__rng *r, uint64_t *bits, size_t at, size_t n, double p) {
     uint32_t threshold = 0;
     if (p > 0.0) {
         threshold = (uint32_t)lround(p * 65536.0);
         if (threshold > 65535u) threshold = 65535u;
     }
+    int wide = 0;
+#ifdef CNS__BITS_AVX512
+    __builtin_cpu_init();
+    wide = __builtin_cpu_supports("avx512bw");
+#endif
     uint16_t u[4 * PAIRS];
     const size_t end = at + n;
     while (at < end) {
@@ -219,8 +249,22 @@ void cns__dropout_bits_at(cns__rng *r, uint64_t *bits, size_t at, size_t n, doub
                 uint64_t w = cns__rng_u64(r);
                 memcpy(&u[4 * k], &w, sizeof w);
             }
-        for (size_t k = 0; k < chunk; ++k, ++at) {
-            const uint64_t keep = p > 0.0 ? (uint32_t)u[k] >= threshold : 1u;
+        else
+            memset(u, 0, sizeof u); /* every entry >= threshold 0: kept */
+        size_t k = 0;
+        if (at % 64 == 0) { /* whole words straight from the draws */
+            const size_t words = chunk / 64;
+#ifdef CNS__BITS_AVX512
+            if (wide)
+                pack_words_avx512(u, words, (uint16_t)threshold, bits + at / 64);
+            else
+#endif
+                pack_words(u, words, (uint16_t)threshold, bits + at / 64);
+            k = 64 * words;
+            at += k;
+        }
+        for (; k < chunk; ++k, ++at) {
+            const uint64_t keep = (uint32_t)u[k] >= threshold;
             const uint64_t bit = 1ull << (at % 64);
             bits[at / 64] = (bits[at / 64] & ~bit) | (keep << (at % 64));
         }

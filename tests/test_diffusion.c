@@ -209,36 +209,43 @@ END_TEST
 
 /* The packed masks are the float masks' draws: the same keep/drop pattern
  * from the same generator state, the generator left at the same place,
- * at any bit offset, and the bits around the run untouched. */
+ * at word-aligned offsets (whole words at once) and others (bit by bit),
+ * and the bits around the run untouched. */
 START_TEST(test_dropout_bits_match_mask) {
-    enum { N = 1237, AT = 45, WORDS = (AT + 2 * N + 63) / 64 + 1 };
+    enum { N = 1237, WORDS = (128 + 2 * N + 63) / 64 + 1 };
     const double ps[] = {0.5, 0.2, 0.0};
-    for (size_t q = 0; q < sizeof ps / sizeof ps[0]; ++q) {
-        float m[2 * N];
-        uint64_t bits[WORDS];
-        memset(bits, 0xA5, sizeof bits);
-        cns__rng a, b;
-        cns__rng_seed(&a, 11, 5);
-        cns__rng_seed(&b, 11, 5);
-        cns__dropout_mask(&a, m, N, ps[q]);
-        cns__dropout_mask(&a, m + N, N, ps[q]); /* two runs back to back */
-        cns__dropout_bits_at(&b, bits, AT, N, ps[q]);
-        cns__dropout_bits_at(&b, bits, AT + N, N, ps[q]);
-        ck_assert_uint_eq(cns__rng_u64(&a), cns__rng_u64(&b));
-        size_t kept = 0;
-        for (size_t i = 0; i < 2 * N; ++i) {
-            const size_t at = AT + i;
-            const int bit = (int)((bits[at / 64] >> (at % 64)) & 1u);
-            ck_assert_int_eq(bit, m[i] != 0.0f);
-            kept += (size_t)bit;
+    const size_t starts[] = {45, 64, 0};
+    for (size_t q = 0; q < sizeof ps / sizeof ps[0]; ++q)
+        for (size_t a0 = 0; a0 < sizeof starts / sizeof starts[0]; ++a0) {
+            const size_t AT = starts[a0];
+            float m[2 * N];
+            uint64_t bits[WORDS];
+            memset(bits, 0xA5, sizeof bits);
+            cns__rng a, b;
+            cns__rng_seed(&a, 11, 5);
+            cns__rng_seed(&b, 11, 5);
+            cns__dropout_mask(&a, m, N, ps[q]);
+            cns__dropout_mask(&a, m + N, N, ps[q]); /* two runs back to back */
+            cns__dropout_bits_at(&b, bits, AT, N, ps[q]);
+            cns__dropout_bits_at(&b, bits, AT + N, N, ps[q]);
+            ck_assert_uint_eq(cns__rng_u64(&a), cns__rng_u64(&b));
+            size_t kept = 0;
+            for (size_t i = 0; i < 2 * N; ++i) {
+                const size_t at = AT + i;
+                const int bit = (int)((bits[at / 64] >> (at % 64)) & 1u);
+                ck_assert_int_eq(bit, m[i] != 0.0f);
+                kept += (size_t)bit;
+            }
+            ck_assert_uint_gt(kept, 0);
+            if (ps[q] > 0.0) ck_assert_uint_lt(kept, 2 * N);
+            for (size_t at = 0; at < AT; ++at) /* the 0xA5 pattern before the run */
+                ck_assert_int_eq((int)((bits[at / 64] >> (at % 64)) & 1u),
+                                 (int)((0xA5u >> (at % 8)) & 1u));
+            const size_t end = AT + 2 * N;
+            for (size_t at = end; at < (end + 63) / 64 * 64; ++at) /* ... and after it */
+                ck_assert_int_eq((int)((bits[at / 64] >> (at % 64)) & 1u),
+                                 (int)((0xA5u >> (at % 8)) & 1u));
         }
-        ck_assert_uint_gt(kept, 0);
-        for (size_t at = 0; at < AT; ++at) /* 0xA5 pattern before the run */
-            ck_assert_int_eq((int)((bits[at / 64] >> (at % 64)) & 1u), (int)((0xA5u >> (at % 8)) & 1u));
-        const size_t end = AT + 2 * N;
-        for (size_t at = end; at < (end + 63) / 64 * 64; ++at) /* ... and after it */
-            ck_assert_int_eq((int)((bits[at / 64] >> (at % 64)) & 1u), (int)((0xA5u >> (at % 8)) & 1u));
-    }
 }
 END_TEST
 
