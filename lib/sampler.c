@@ -516,7 +516,26 @@ static cns_status draw_diffusion(cns_sampler *s, const float *user, const float 
         /* Every chain's start first (in the order the per-step loop draws
          * them), then the dropout masks of every step, then each chunk of
          * rows runs all its steps in one pass: the same draws as
-         * draw_steps, so the same candidates. */
+         * draw_steps, so the same candidates. The mask workspace is
+         * grown before any draw, so a failed call leaves the streams
+         * where they were. */
+        const size_t step_bits = rows * D; /* rows x D floats fit: checked above */
+        if (p_drop > 0.0) {
+            size_t total = 0;
+            const int fits = cns__mul_ok((size_t)T, step_bits, &total) && total <= SIZE_MAX - 63;
+            const size_t words = fits ? (total + 63) / 64 : 0;
+            if (!fits || words > s->cap_drop) {
+                uint64_t *w = fits ? cns__malloc(&s->al, words * sizeof *w) : NULL;
+                if (w == NULL)
+                    return cns__msg(s->last_error, CNS_E_NOMEM,
+                                    "cns_sampler_draw: out of memory for the dropout masks of "
+                                    "%zu rows x %d steps",
+                                    rows, (int)T);
+                cns__free(&s->al, s->drop);
+                s->drop = w;
+                s->cap_drop = words;
+            }
+        }
         cns__chain c = {n, L, s->levels, reference ? T - 1 : -1, sc->c1f, sc->c2f, (int)s->norm,
                         NULL, (float)(1.0 / (1.0 - p_drop))};
         for (int32_t k = 0; k < L; ++k) {
@@ -527,23 +546,10 @@ static cns_status draw_diffusion(cns_sampler *s, const float *user, const float 
             noise_rows(x, pos, blk, sc->sqrt_ab[t0], sc->sqrt_1mab[t0]);
         }
         if (p_drop > 0.0) {
-            const size_t step_bits = rows * D, words = ((size_t)T * step_bits + 63) / 64;
-            if (words > s->cap_drop) {
-                uint64_t *w = cns__malloc(&s->al, words * sizeof *w);
-                if (w == NULL)
-                    return cns__msg(s->last_error, CNS_E_NOMEM,
-                                    "cns_sampler_draw: out of memory for the dropout masks of "
-                                    "%zu rows x %d steps",
-                                    rows, (int)T);
-                cns__free(&s->al, s->drop);
-                s->drop = w;
-                s->cap_drop = words;
-            }
             /* step by step from the top, as forward_ex would draw them */
-            for (int32_t t = T - 1; t >= 0; --t) {
-                const size_t at = (size_t)(T - 1 - t) * step_bits;
-                cns__dropout_bits_at(&s->rng_draw, s->drop, at, step_bits, p_drop);
-            }
+            for (int32_t t = T - 1; t >= 0; --t)
+                cns__dropout_bits_at(&s->rng_draw, s->drop, (size_t)(T - 1 - t) * step_bits,
+                                     step_bits, p_drop);
             c.drop = s->drop;
         }
         cns__denoiser_chain(&s->den, &c, s->cand, s->xhat);

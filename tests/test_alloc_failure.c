@@ -334,13 +334,15 @@ static int op_trainer_epoch(void *ctx) {
     return st;
 }
 
-static void epoch_loop(int kind, const char *name) {
+static void epoch_loop(int kind, int mode, const char *name) {
     /* Each k on fresh handles: a failed first epoch followed by a retry
      * already grew the workspaces, so reusing them would test less. */
     long points = 0;
     for (long k = 1;; ++k) {
         rig r;
         rig_make(&r, kind);
+        if (mode != CNS_MODE_TRAINED)
+            ck_assert_status(cns_sampler_set_int(r.sampler, CNS_SAMPLER_MODE, mode), CNS_OK);
         arm(k);
         int st = op_trainer_epoch(&r);
         disarm();
@@ -365,12 +367,21 @@ static void epoch_loop(int kind, const char *name) {
     ck_assert_int_gt(points, 0);
 }
 
-START_TEST(test_epoch_diffusion) { epoch_loop(CNS_SAMPLER_DIFFUSION, "trainer_create+epoch(diffusion)"); }
+START_TEST(test_epoch_diffusion) {
+    epoch_loop(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, "trainer_create+epoch(diffusion)");
+}
+END_TEST
+
+/* The reference mode grows one more workspace (the packed dropout masks). */
+START_TEST(test_epoch_diffusion_reference) {
+    epoch_loop(CNS_SAMPLER_DIFFUSION, CNS_MODE_REFERENCE,
+               "trainer_create+epoch(diffusion, reference)");
+}
 END_TEST
 
 START_TEST(test_epoch_dns_uniform) {
-    epoch_loop(CNS_SAMPLER_DNS, "trainer_create+epoch(dns)");
-    epoch_loop(0, "trainer_create+epoch(no sampler)");
+    epoch_loop(CNS_SAMPLER_DNS, CNS_MODE_TRAINED, "trainer_create+epoch(dns)");
+    epoch_loop(0, CNS_MODE_TRAINED, "trainer_create+epoch(no sampler)");
 }
 END_TEST
 
@@ -517,6 +528,7 @@ int main(void) {
     tcase_add_test(tc, test_model_create);
     tcase_add_test(tc, test_sampler_loss_create);
     tcase_add_test(tc, test_epoch_diffusion);
+    tcase_add_test(tc, test_epoch_diffusion_reference);
     tcase_add_test(tc, test_epoch_dns_uniform);
     tcase_add_test(tc, test_model_save_load);
     tcase_add_test(tc, test_sampler_save_load);
