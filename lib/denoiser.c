@@ -181,18 +181,10 @@ CNS__HOT static void tanh_rows_fill(float *restrict h, size_t n, size_t hid, flo
     }
 }
 
-/* 1/max(|x|, 1e-12) with sixteen running sums: vectorizes without
- * -ffast-math, and the forward and the draw get the same bits. */
+/* 1/max(|x|, 1e-12): the forward and the draw get the same bits. */
 static inline __attribute__((always_inline)) float row_inv_norm(const float *restrict xr,
                                                                 size_t d) {
-    float acc[16] = {0};
-    size_t j = 0;
-    for (; j + 16 <= d; j += 16)
-        for (size_t k = 0; k < 16; ++k) acc[k] += xr[j + k] * xr[j + k];
-    float ss = 0.0f;
-    for (; j < d; ++j) ss += xr[j] * xr[j];
-    for (size_t k = 0; k < 16; ++k) ss += acc[k];
-    const float nrm = sqrtf(ss);
+    const float nrm = sqrtf(cns__dot16(xr, xr, d));
     return 1.0f / (nrm > 1e-12f ? nrm : 1e-12f);
 }
 

@@ -22,6 +22,21 @@
 #define CNS__HOT
 #endif
 
+/* <a, b> with sixteen running sums, the tail, then the sums in order:
+ * vectorizes without -ffast-math, and every caller gets the same bits
+ * (the denoiser's input norms, the draw's candidate scores). */
+static inline __attribute__((always_inline)) float cns__dot16(const float *restrict a,
+                                                              const float *restrict b, size_t d) {
+    float acc[16] = {0};
+    size_t j = 0;
+    for (; j + 16 <= d; j += 16)
+        for (size_t k = 0; k < 16; ++k) acc[k] += a[j + k] * b[j + k];
+    float sum = 0.0f;
+    for (; j < d; ++j) sum += a[j] * b[j];
+    for (size_t k = 0; k < 16; ++k) sum += acc[k];
+    return sum;
+}
+
 /* mask ? a : b for a mask of all ones or all zeros, on the bits: a float
  * select in a loop blocks GCC's if-conversion (both arms are FP ops that
  * may trap), an integer blend vectorizes on every target. A macro, not an

@@ -364,17 +364,7 @@ static void post_range(void *arg, size_t b, size_t e) {
 /* score[r] = <u[r], c[r]> for n rows of width d. */
 CNS__HOT static void row_dots(const float *restrict u, const float *restrict c, size_t n, size_t d,
                               float *restrict score) {
-    for (size_t r = 0; r < n; ++r) {
-        const float *restrict a = u + r * d, *restrict b = c + r * d;
-        float acc[16] = {0};
-        size_t j = 0;
-        for (; j + 16 <= d; j += 16)
-            for (size_t k = 0; k < 16; ++k) acc[k] += a[j + k] * b[j + k];
-        float sum = 0.0f;
-        for (; j < d; ++j) sum += a[j] * b[j];
-        for (size_t k = 0; k < 16; ++k) sum += acc[k];
-        score[r] = sum;
-    }
+    for (size_t r = 0; r < n; ++r) score[r] = cns__dot16(u + r * d, c + r * d, d);
 }
 
 static cns_status reserve_draw(cns_sampler *s, size_t rows) {
