@@ -248,8 +248,9 @@ CNS__HOT static void scale_tanh_fill(float *restrict h, const float *restrict in
  * reciprocal estimate (14 bits) and one Newton step (relative error
  * ~2^-28, below float rounding): vdivps costs about as much as the rest of
  * the tanh together. q >= 1 everywhere, so the estimate is always safe.
- * Called where hid and d are multiples of 16. The draw's chain spends a
- * fifth of its time here. */
+ * The polynomials use FMA too, so results differ from scale_tanh_fill by
+ * rounding (<= 5e-7 on the draw's candidates). Called where hid and d are
+ * multiples of 16. The draw's chain spends a fifth of its time here. */
 __attribute__((target("avx512f"))) static void scale_tanh_fill_avx512(
     float *restrict h, const float *restrict inv, size_t n, size_t hid, const float *restrict g,
     float *restrict out, const float *restrict b2, size_t d) {
@@ -415,6 +416,7 @@ typedef struct chain_job {
     int norm;
     const uint64_t *drop;   /* dropout bits per step, or NULL */
     float keep;             /* the value of a kept mask entry */
+    int fast;               /* AVX-512 tanh and mask expansion */
 } chain_job;
 
 /* mask[i] = keep or 0 from bits [at, at + len) of a packed mask: 16
@@ -449,8 +451,8 @@ static void unpack_mask(int fast, const uint64_t *restrict bits, size_t at, size
 /* Rows [b, e) of every block through their whole chain, one chunk at a
  * time: the chunk's latents, activations and the packed weights stay in
  * L1/L2 for all of its steps. The same kernels as one
- * cns__denoiser_forward_ex per step: with dropout exactly its path and
- * bits; without, the same but for the AVX-512 tanh. */
+ * cns__denoiser_forward_ex per step (with dropout exactly its path), but
+ * for the AVX-512 tanh where the caller allows it (j->fast). */
 static void chain_range(void *arg, size_t b, size_t e, int worker) {
     (void)worker;
     chain_job *j = arg;
@@ -464,7 +466,7 @@ static void chain_range(void *arg, size_t b, size_t e, int worker) {
         transpose(m->W2, D, H, H, w2t);
     }
     const float *p1 = packed ? w1t : NULL, *p2 = packed ? w2t : NULL;
-    const int fast = tanh_fast_ok(H, D);
+    const int fast = j->fast;
     for (int32_t blk = 0; blk < j->blocks; ++blk)
         for (size_t c = b; c < e; c += CHAIN_ROWS) {
             const size_t k = e - c < CHAIN_ROWS ? e - c : CHAIN_ROWS;
@@ -540,8 +542,9 @@ void cns__denoiser_chain(cns__denoiser *m, const cns__chain *c, float *x, float 
     memset(m->t_used, 0, (size_t)m->T);
     memset(m->t_used, 1, (size_t)t_top + 1);
     prepare_used(m);
-    chain_job job = {m,        x,      xhat,  c->n,    c->blocks, c->levels,
-                     c->t_from, c->c1, c->c2, c->norm, c->drop,   c->keep};
+    const int fast = !c->exact && tanh_fast_ok((size_t)m->hid, (size_t)m->d);
+    chain_job job = {m,         x,     xhat,  c->n,    c->blocks, c->levels,
+                     c->t_from, c->c1, c->c2, c->norm, c->drop,   c->keep, fast};
     cns__parallel_for(m->threads, c->n, CHAIN_ROWS, chain_range, &job);
     m->last_norm = c->norm;
     m->last_dropout = c->drop != NULL;

@@ -96,15 +96,18 @@ typedef struct cns__chain {
     int norm;
     const uint64_t *drop;
     float keep;
+    int exact; /* no AVX-512 tanh: the per-step path's bits */
 } cns__chain;
 
 /* Runs the chains in place on x; xhat (same size as x) is scratch;
  * m->cap must cover blocks * n rows. Rows are split over m->threads
  * workers once for the whole chain: each runs every step of a 64-row
- * chunk while the chunk is in cache. With dropout the result has the
+ * chunk while the chunk is in cache. With exact set, the result has the
  * same bits as one cns__denoiser_forward_ex and posterior step per t
- * (with the masks drawn in that order); without, it differs from them
- * only through the AVX-512 tanh (~1 ulp). */
+ * (with the masks drawn in that order) wherever the products go through
+ * the small-GEMM kernel (dim x hidden <= 8192), whose rows do not depend
+ * on where a block starts; without exact, it differs from that only
+ * through the AVX-512 tanh (<= 5e-7 on the candidates). */
 void cns__denoiser_chain(cns__denoiser *m, const cns__chain *c, float *x, float *xhat);
 
 /* inv[r] = 1 / max(|x_r|, 1e-12), or 1 when norm is 0. */

@@ -502,13 +502,16 @@ static cns_status draw_diffusion(cns_sampler *s, const float *user, const float 
     const size_t blk = n * D;
     s->den.threads = (int)s->threads;
 
-    if (!s->sampling_noise) {
+    /* The packed masks take T x rows x D bits; the per-step loop's float
+     * mask 32 x rows x D: past T = 32 the per-step loop is the smaller. */
+    if (!s->sampling_noise && !s->per_step && (p_drop <= 0.0 || T <= 32)) {
         /* Every chain's start first (in the order the per-step loop draws
          * them), then the dropout masks of every step, then each chunk of
-         * rows runs all its steps in one pass: the same draws as
-         * draw_steps, so the same candidates. The mask workspace is
-         * grown before any draw, so a failed call leaves the streams
-         * where they were. */
+         * rows runs all its steps in one pass: the same random draws as
+         * draw_steps. The reference and Gaussian modes keep its bits
+         * (exact); the trained mode may use the AVX-512 tanh. The mask
+         * workspace is grown before any draw, so a failed call leaves the
+         * streams where they were. */
         const size_t step_bits = rows * D; /* rows x D floats fit: checked above */
         if (p_drop > 0.0) {
             size_t total = 0;
@@ -526,8 +529,9 @@ static cns_status draw_diffusion(cns_sampler *s, const float *user, const float 
                 s->cap_drop = words;
             }
         }
-        cns__chain c = {n, L, s->levels, reference ? T - 1 : -1, sc->c1f, sc->c2f, (int)s->norm,
-                        NULL, (float)(1.0 / (1.0 - p_drop))};
+        cns__chain c = {n,       L,    s->levels, reference ? T - 1 : -1,
+                        sc->c1f, sc->c2f, (int)s->norm, NULL,
+                        (float)(1.0 / (1.0 - p_drop)), reference};
         for (int32_t k = 0; k < L; ++k) {
             const int32_t j = reference ? k : L - 1 - k;
             float *x = s->cand + (size_t)j * blk;

@@ -41,6 +41,7 @@ struct cns_sampler {
     float *inv;            /* cap_draw: 1/|x| of the chain states, for the next step */
     uint64_t *drop;        /* cap_drop words: the reference chain's dropout bits */
     size_t cap_drop;
+    int per_step;          /* tests: run the chains step by step (draw_steps) */
 
     /* train workspace */
     size_t cap_train;

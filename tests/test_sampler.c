@@ -392,6 +392,48 @@ START_TEST(test_chain_replay) {
 }
 END_TEST
 
+/* The one-pass chain against the per-step loop it replaced (forced
+ * through the internal per_step switch): the same random draws, so the
+ * reference and Gaussian modes give the same bits with or without
+ * dropout, and so does the trained mode where the AVX-512 tanh does not
+ * apply (widths not multiples of 16); with it, the candidates agree to
+ * rounding. */
+static void check_chain_vs_steps(int mode, int D, int hid, double drop, int threads, int exact) {
+    enum { N = 300, DMAX = 16 };
+    static float pos[N * DMAX], user[N * DMAX], out[2][N * DMAX];
+    fill_emb(pos, (size_t)N * D, 1, 0.3);
+    fill_emb(user, (size_t)N * D, 2, 0.3);
+    for (int k = 0; k < 2; ++k) {
+        cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, D, 8, hid, 41);
+        ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_MODE, mode), CNS_OK);
+        ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_DROPOUT, drop), CNS_OK);
+        ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_THREADS, k == 0 ? threads : 1), CNS_OK);
+        s->per_step = k;
+        ck_assert_status(cns_sampler_train_step(s, pos, N, NULL), CNS_OK);
+        /* two draws: the second starts where the first left the stream */
+        ck_assert_status(cns_sampler_draw(s, user, pos, N, out[k]), CNS_OK);
+        ck_assert_status(cns_sampler_draw(s, user, pos, N, out[k]), CNS_OK);
+        cns_sampler_free(s);
+    }
+    if (exact) {
+        ck_assert_msg(memcmp(out[0], out[1], (size_t)N * D * sizeof(float)) == 0,
+                      "mode %d D %d drop %g threads %d: chain and per-step draws differ", mode, D,
+                      drop, threads);
+    } else {
+        for (int i = 0; i < N * D; ++i) ck_assert_close(out[0][i], out[1][i], 1e-4, 1e-5);
+    }
+}
+
+START_TEST(test_chain_matches_per_step) {
+    check_chain_vs_steps(CNS_MODE_REFERENCE, 16, 16, 0.5, 2, 1);
+    check_chain_vs_steps(CNS_MODE_REFERENCE, 16, 16, 0.0, 1, 1);
+    check_chain_vs_steps(CNS_MODE_REFERENCE, 6, 5, 0.3, 3, 1);
+    check_chain_vs_steps(CNS_MODE_GAUSSIAN, 16, 16, 0.5, 2, 1);
+    check_chain_vs_steps(CNS_MODE_TRAINED, 6, 5, 0.0, 2, 1);
+    check_chain_vs_steps(CNS_MODE_TRAINED, 16, 16, 0.0, 2, 0);
+}
+END_TEST
+
 START_TEST(test_threads_and_sampling_noise) {
     enum { N = 1000, D = 16 };
     float *pos = malloc(N * D * sizeof(float)), *user = malloc(N * D * sizeof(float));
@@ -692,6 +734,7 @@ int main(void) {
     tcase_add_test(tc, test_draw_picks_best_and_levels_spread);
     tcase_add_test(tc, test_determinism);
     tcase_add_test(tc, test_chain_replay);
+    tcase_add_test(tc, test_chain_matches_per_step);
     tcase_add_test(tc, test_threads_and_sampling_noise);
     tcase_add_test(tc, test_reference_and_gaussian_modes);
     tcase_add_test(tc, test_numeric_failure_keeps_weights);

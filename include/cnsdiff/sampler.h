@@ -35,13 +35,17 @@
  * hidden <= 8192 (the defaults: 4096), else OpenBLAS on 64-row blocks,
  * small enough to stay on the calling thread. The random numbers (start
  * noise, dropout masks) are drawn before the split, so the draws do not
- * depend on the thread count. With CNS_SAMPLER_SAMPLING_NOISE the chains run step by step over
- * all rows instead. The reference mode keeps its dropout masks as bits:
- * T x levels x n_rows x dim bits of workspace (1 MB at the defaults).
+ * depend on the thread count. With CNS_SAMPLER_SAMPLING_NOISE the chains
+ * run step by step over all rows instead. The reference mode keeps its
+ * dropout masks as bits: steps x levels x n_rows x dim bits of workspace
+ * (1 MB at the defaults); with more than 32 steps it runs step by step
+ * too, which needs less.
  *
  * Threads: one thread at a time per sampler; samplers are independent.
  * Random numbers come from the sampler's own seeded streams: the same seed
- * and the same sequence of calls give the same draws.
+ * and the same sequence of calls give the same draws on machines of the
+ * same CPU class (the products and the trained mode's tanh are picked from
+ * the CPU's vector extensions, which round differently).
  */
 #ifndef CNSDIFF_SAMPLER_H
 #define CNSDIFF_SAMPLER_H
