@@ -308,15 +308,17 @@ static void scale_tanh_rows(int fast, float *h, const float *inv, size_t n, size
     scale_tanh_fill(h, inv, n, hid, g, out, b2, d);
 }
 
-static int tanh_fast_ok(size_t hid, size_t d) {
+static int avx512_ok(void) {
 #ifdef CNS__TANH_AVX512
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && hid % 16 == 0 && d % 16 == 0;
+    return __builtin_cpu_supports("avx512f") != 0;
 #else
-    (void)hid;
-    (void)d;
     return 0;
 #endif
+}
+
+static int tanh_fast_ok(size_t hid, size_t d) {
+    return avx512_ok() && hid % 16 == 0 && d % 16 == 0;
 }
 
 typedef struct fwd_job {
@@ -416,7 +418,8 @@ typedef struct chain_job {
     int norm;
     const uint64_t *drop;   /* dropout bits per step, or NULL */
     float keep;             /* the value of a kept mask entry */
-    int fast;               /* AVX-512 tanh and mask expansion */
+    int fast_tanh;          /* the AVX-512 tanh (not when exact) */
+    int fast_mask;          /* AVX-512 mask expansion (same bits either way) */
 } chain_job;
 
 /* mask[i] = keep or 0 from bits [at, at + len) of a packed mask: 16
@@ -452,7 +455,7 @@ static void unpack_mask(int fast, const uint64_t *restrict bits, size_t at, size
  * time: the chunk's latents, activations and the packed weights stay in
  * L1/L2 for all of its steps. The same kernels as one
  * cns__denoiser_forward_ex per step (with dropout exactly its path), but
- * for the AVX-512 tanh where the caller allows it (j->fast). */
+ * for the AVX-512 tanh where the caller allows it (j->fast_tanh). */
 static void chain_range(void *arg, size_t b, size_t e, int worker) {
     (void)worker;
     chain_job *j = arg;
@@ -466,7 +469,7 @@ static void chain_range(void *arg, size_t b, size_t e, int worker) {
         transpose(m->W2, D, H, H, w2t);
     }
     const float *p1 = packed ? w1t : NULL, *p2 = packed ? w2t : NULL;
-    const int fast = j->fast;
+    const int fast = j->fast_tanh;
     for (int32_t blk = 0; blk < j->blocks; ++blk)
         for (size_t c = b; c < e; c += CHAIN_ROWS) {
             const size_t k = e - c < CHAIN_ROWS ? e - c : CHAIN_ROWS;
@@ -478,8 +481,8 @@ static void chain_range(void *arg, size_t b, size_t e, int worker) {
                 if (j->drop != NULL) {
                     /* h = g_t + (x / |x| * mask) W1x^T, as forward_ex does it */
                     float *xin = m->xin + row * D, *mask = m->mask + row * D;
-                    unpack_mask(fast, j->drop, (size_t)(top - t) * step_bits + row * D, k * D,
-                                j->keep, mask);
+                    unpack_mask(j->fast_mask, j->drop, (size_t)(top - t) * step_bits + row * D,
+                                k * D, j->keep, mask);
                     normalise_rows(x, xin, inv, mask, k, D, j->norm, h, H, m->gt, NULL, t);
                     rows_times_wt(k, H, D, xin, m->W1, D + Td, p1, 1.0f, h);
                     tanh_rows_fill(h, k, H, out, m->b2, D);
@@ -542,9 +545,9 @@ void cns__denoiser_chain(cns__denoiser *m, const cns__chain *c, float *x, float 
     memset(m->t_used, 0, (size_t)m->T);
     memset(m->t_used, 1, (size_t)t_top + 1);
     prepare_used(m);
-    const int fast = !c->exact && tanh_fast_ok((size_t)m->hid, (size_t)m->d);
-    chain_job job = {m,         x,     xhat,  c->n,    c->blocks, c->levels,
-                     c->t_from, c->c1, c->c2, c->norm, c->drop,   c->keep, fast};
+    const int fast_tanh = !c->exact && tanh_fast_ok((size_t)m->hid, (size_t)m->d);
+    chain_job job = {m,         x,     xhat,  c->n,    c->blocks, c->levels, c->t_from,
+                     c->c1,     c->c2, c->norm, c->drop, c->keep, fast_tanh, avx512_ok()};
     cns__parallel_for(m->threads, c->n, CHAIN_ROWS, chain_range, &job);
     m->last_norm = c->norm;
     m->last_dropout = c->drop != NULL;
