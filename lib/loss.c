@@ -536,6 +536,55 @@ static void cl_group(void *arg, size_t g0, size_t g1, int worker) {
     }
 }
 
+/* The contrastive term's row-wise passes, split over the loss's threads:
+ * every row is computed the same way whichever worker takes it. */
+#define ROWS_CHUNK 128
+typedef struct rows_job {
+    cns_loss *l;
+    const float *pos, *neg, *h, *eps;
+    float *grad_pos, *grad_neg;
+    size_t n, d;
+    float s;     /* positive_noise */
+    float scale; /* cl_weight / (n tau), for the backward pass */
+} rows_job;
+
+/* A, P, N = the normalised rows of §9 and their norms. */
+static void normalize_range(void *arg, size_t b0, size_t b1, int worker) {
+    (void)worker;
+    const rows_job *j = arg;
+    cns_loss *l = j->l;
+    const size_t n = j->n, d = j->d;
+    double *na = l->nrm, *np = na + n, *nN = np + n;
+    for (size_t b = b0; b < b1; ++b) {
+        na[b] = normalize_row(j->pos + b * d, NULL, 0.0f, l->A + b * d, d);
+        np[b] = normalize_row(j->pos + b * d, j->eps ? j->eps + b * d : NULL, j->s, l->P + b * d, d);
+        nN[b] = normalize_row(j->h + b * d, NULL, 0.0f, l->Nm + b * d, d);
+        nN[n + b] = normalize_row(j->neg + b * d, NULL, 0.0f, l->Nm + (n + b) * d, d);
+    }
+}
+
+/* GN = the two halves' partial dL/dN summed, then every row's gradient
+ * back through its normalisation into grad_pos and grad_neg. */
+static void backward_range(void *arg, size_t b0, size_t b1, int worker) {
+    (void)worker;
+    const rows_job *j = arg;
+    cns_loss *l = j->l;
+    const size_t n = j->n, d = j->d;
+    const double *na = l->nrm, *np = na + n, *nN = np + n;
+    const float scale = j->scale;
+    for (size_t b = b0; b < b1; ++b) {
+        const float *restrict a = l->A + b * d, *restrict p = l->P + b * d;
+        float *restrict ga = l->GA + b * d, *restrict gn = l->GN + b * d;
+        const float *restrict g1 = l->eps + b * d; /* the second half's partial */
+        for (size_t k = 0; k < d; ++k) gn[k] += g1[k];
+        /* The positive pair: dL/dA -= p / (B τ), dL/dP = -a / (B τ). */
+        for (size_t k = 0; k < d; ++k) ga[k] -= scale * p[k];
+        normalize_back(a, ga, 1.0f, na[b], j->grad_pos + b * d, d);
+        normalize_back(p, a, -scale, np[b], j->grad_pos + b * d, d);
+        normalize_back(l->Nm + (n + b) * d, gn, 1.0f, nN[n + b], j->grad_neg + b * d, d);
+    }
+}
+
 /* Contrastive term of §9; adds cl_weight * dL_cl/d(pos, neg) into the
  * gradients. Similarities through sgemm in blocks of anchor rows. */
 static cns_status contrastive_term(cns_loss *l, const float *pos, const float *neg, const float *h,
@@ -545,7 +594,8 @@ static cns_status contrastive_term(cns_loss *l, const float *pos, const float *n
     const double tau = l->temperature;
     const float s = (float)l->positive_noise;
     double *na = l->nrm, *np = na + n, *nN = np + n;
-    float *A = l->A, *P = l->P, *Nm = l->Nm, *GA = l->GA, *GN = l->GN;
+    const float *A = l->A, *P = l->P;
+    float *GN = l->GN;
 
     const float *eps = NULL;
     if (s != 0.0f) {
@@ -557,11 +607,9 @@ static cns_status contrastive_term(cns_loss *l, const float *pos, const float *n
             eps = l->eps;
         }
     }
+    rows_job rj = {l, pos, neg, h, eps, grad_pos, grad_neg, n, d, s, 0.0f};
+    cns__parallel_for((int)l->threads, n, ROWS_CHUNK, normalize_range, &rj);
     for (size_t b = 0; b < n; ++b) {
-        na[b] = normalize_row(pos + b * d, NULL, 0.0f, A + b * d, d);
-        np[b] = normalize_row(pos + b * d, eps ? eps + b * d : NULL, s, P + b * d, d);
-        nN[b] = normalize_row(h + b * d, NULL, 0.0f, Nm + b * d, d);
-        nN[n + b] = normalize_row(neg + b * d, NULL, 0.0f, Nm + (n + b) * d, d);
         if (!isfinite(na[b] + np[b] + nN[b] + nN[n + b]))
             return cns__msg(l->last_error, CNS_E_NUMERIC,
                             "contrastive term: row %zu: the norm of %s is not finite", b,
@@ -587,21 +635,8 @@ static cns_status contrastive_term(cns_loss *l, const float *pos, const float *n
         return cns__msg(l->last_error, CNS_E_NUMERIC, "contrastive term: row %zu: logsumexp is not finite",
                         bad);
     lse_sum = job.lse[0] + job.lse[1];
-    {
-        float *restrict g0 = GN;
-        const float *restrict g1 = l->eps;
-        for (size_t k = 0; k < n * d; ++k) g0[k] += g1[k];
-    }
-
-    for (size_t b = 0; b < n; ++b) {
-        const float *restrict a = A + b * d, *restrict p = P + b * d;
-        float *restrict ga = GA + b * d;
-        /* The positive pair: dL/dA -= p / (B τ), dL/dP = -a / (B τ). */
-        for (size_t k = 0; k < d; ++k) ga[k] -= scale * p[k];
-        normalize_back(a, ga, 1.0f, na[b], grad_pos + b * d, d);
-        normalize_back(p, a, -scale, np[b], grad_pos + b * d, d);
-        normalize_back(Nm + (n + b) * d, GN + b * d, 1.0f, nN[n + b], grad_neg + b * d, d);
-    }
+    rj.scale = scale;
+    cns__parallel_for((int)l->threads, n, ROWS_CHUNK, backward_range, &rj);
     *out = (lse_sum - pos_sum / tau) / (double)n;
     return CNS_OK;
 }
