@@ -290,14 +290,14 @@ __attribute__((target("avx512f"))) static void scale_tanh_fill_avx512(
         for (size_t j = 0; j < d; j += 16) _mm512_storeu_ps(o + j, _mm512_loadu_ps(b2 + j));
     }
 }
-#define CNS__TANH_AVX512 1
+#define CNS__AVX512_KERNELS 1
 #endif
 
 /* scale_tanh_fill through the AVX-512 kernel where the CPU and the widths
  * allow it. */
 static void scale_tanh_rows(int fast, float *h, const float *inv, size_t n, size_t hid,
                             const float *g, float *out, const float *b2, size_t d) {
-#ifdef CNS__TANH_AVX512
+#ifdef CNS__AVX512_KERNELS
     if (fast) {
         scale_tanh_fill_avx512(h, inv, n, hid, g, out, b2, d);
         return;
@@ -309,7 +309,7 @@ static void scale_tanh_rows(int fast, float *h, const float *inv, size_t n, size
 }
 
 static int avx512_ok(void) {
-#ifdef CNS__TANH_AVX512
+#ifdef CNS__AVX512_KERNELS
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") != 0;
 #else
@@ -395,108 +395,6 @@ static void fwd_range(void *arg, size_t b, size_t e, int worker) {
     }
 }
 
-static void prepare_used(cns__denoiser *m);
-
-/* x = c1 x̂0 + c2 x: the posterior mean step of §7. */
-CNS__HOT static void chain_step(float *restrict x, const float *restrict xhat, size_t n, float c1,
-                                float c2) {
-    for (size_t i = 0; i < n; ++i) x[i] = c1 * xhat[i] + c2 * x[i];
-}
-
-#ifndef CHAIN_ROWS
-#define CHAIN_ROWS 64
-#endif
-
-typedef struct chain_job {
-    cns__denoiser *m;
-    float *x, *xhat;
-    size_t n;
-    int32_t blocks;
-    const int32_t *levels;
-    int32_t t_from;         /* >= 0: every block starts there instead */
-    const float *c1, *c2;
-    int norm;
-    const uint64_t *drop;   /* dropout bits per step, or NULL */
-    float keep;             /* the value of a kept mask entry */
-    int fast_tanh;          /* the AVX-512 tanh (not when exact) */
-    int fast_mask;          /* AVX-512 mask expansion (same bits either way) */
-} chain_job;
-
-/* mask[i] = keep or 0 from bits [at, at + len) of a packed mask: 16
- * entries per mask register on AVX-512 where the run starts on a 16-bit
- * boundary, one at a time otherwise. */
-#ifdef CNS__TANH_AVX512
-__attribute__((target("avx512f"))) static size_t unpack_mask_avx512(const uint64_t *restrict bits,
-                                                                    size_t at, size_t len,
-                                                                    float keep,
-                                                                    float *restrict mask) {
-    const __m512 kv = _mm512_set1_ps(keep);
-    size_t i = 0;
-    for (; i + 16 <= len; i += 16, at += 16) {
-        const __mmask16 k16 = (__mmask16)(bits[at / 64] >> (at % 64));
-        _mm512_storeu_ps(mask + i, _mm512_maskz_mov_ps(k16, kv));
-    }
-    return i;
-}
-#endif
-
-static void unpack_mask(int fast, const uint64_t *restrict bits, size_t at, size_t len, float keep,
-                        float *restrict mask) {
-    size_t i = 0;
-#ifdef CNS__TANH_AVX512
-    if (fast && at % 16 == 0) i = unpack_mask_avx512(bits, at, len, keep, mask);
-#else
-    (void)fast;
-#endif
-    for (at += i; i < len; ++i, ++at) mask[i] = (bits[at / 64] >> (at % 64)) & 1u ? keep : 0.0f;
-}
-
-/* Rows [b, e) of every block through their whole chain, one chunk at a
- * time: the chunk's latents, activations and the packed weights stay in
- * L1/L2 for all of its steps. The same kernels as one
- * cns__denoiser_forward_ex per step (with dropout exactly its path), but
- * for the AVX-512 tanh where the caller allows it (j->fast_tanh). */
-static void chain_range(void *arg, size_t b, size_t e, int worker) {
-    (void)worker;
-    chain_job *j = arg;
-    cns__denoiser *m = j->m;
-    const size_t D = (size_t)m->d, H = (size_t)m->hid, Td = (size_t)m->td;
-    const size_t step_bits = (size_t)j->blocks * j->n * D;
-    float w1t[PACK_MAX], w2t[PACK_MAX], inv[CHAIN_ROWS];
-    const int packed = D * H <= PACK_MAX;
-    if (packed) {
-        transpose(m->W1, H, D, D + Td, w1t);
-        transpose(m->W2, D, H, H, w2t);
-    }
-    const float *p1 = packed ? w1t : NULL, *p2 = packed ? w2t : NULL;
-    const int fast = j->fast_tanh;
-    for (int32_t blk = 0; blk < j->blocks; ++blk)
-        for (size_t c = b; c < e; c += CHAIN_ROWS) {
-            const size_t k = e - c < CHAIN_ROWS ? e - c : CHAIN_ROWS;
-            const size_t row = (size_t)blk * j->n + c;
-            float *x = j->x + row * D, *out = j->xhat + row * D, *h = m->h + row * H;
-            const int32_t top = j->t_from >= 0 ? j->t_from : j->levels[blk] - 1;
-            if (j->drop == NULL) cns__inv_norms(x, inv, k, D, j->norm);
-            for (int32_t t = top; t >= 0; --t) {
-                if (j->drop != NULL) {
-                    /* h = g_t + (x / |x| * mask) W1x^T, as forward_ex does it */
-                    float *xin = m->xin + row * D, *mask = m->mask + row * D;
-                    unpack_mask(j->fast_mask, j->drop, (size_t)(top - t) * step_bits + row * D,
-                                k * D, j->keep, mask);
-                    normalise_rows(x, xin, inv, mask, k, D, j->norm, h, H, m->gt, NULL, t);
-                    rows_times_wt(k, H, D, xin, m->W1, D + Td, p1, 1.0f, h);
-                    tanh_rows_fill(h, k, H, out, m->b2, D);
-                } else {
-                    rows_times_wt(k, H, D, x, m->W1, D + Td, p1, 0.0f, h);
-                    scale_tanh_rows(fast, h, inv, k, H, m->gt + (size_t)t * H, out, m->b2, D);
-                }
-                rows_times_wt(k, D, H, h, m->W2, H, p2, 1.0f, out);
-                chain_step(x, out, k * D, j->c1[t], j->c2[t]);
-                if (t > 0 && j->drop == NULL) cns__inv_norms(x, inv, k, D, j->norm);
-            }
-        }
-}
-
 /* Computes e_t and g_t = W1t e_t + b1 for every t flagged in t_used. */
 static void prepare_used(cns__denoiser *m) {
     const int32_t td = m->td, hid = m->hid, D = m->d;
@@ -522,6 +420,89 @@ static void prepare_t(cns__denoiser *m, size_t n, const int32_t *t_rows, int32_t
     prepare_used(m);
 }
 
+typedef struct chain_job {
+    cns__denoiser *m;
+    const cns__chain *c;
+    float *x, *xhat;
+    int fast_tanh; /* the AVX-512 tanh (not when c->exact) */
+    int fast_mask; /* AVX-512 mask expansion (same bits either way) */
+} chain_job;
+
+/* mask[i] = keep or 0 from bits [at, at + len) of a packed mask: 16
+ * entries per mask register on AVX-512 where the run starts on a 16-bit
+ * boundary, one at a time otherwise. */
+#ifdef CNS__AVX512_KERNELS
+__attribute__((target("avx512f"))) static size_t unpack_mask_avx512(const uint64_t *restrict bits,
+                                                                    size_t at, size_t len,
+                                                                    float keep,
+                                                                    float *restrict mask) {
+    const __m512 kv = _mm512_set1_ps(keep);
+    size_t i = 0;
+    for (; i + 16 <= len; i += 16, at += 16) {
+        const __mmask16 k16 = (__mmask16)(bits[at / 64] >> (at % 64));
+        _mm512_storeu_ps(mask + i, _mm512_maskz_mov_ps(k16, kv));
+    }
+    return i;
+}
+#endif
+
+static void unpack_mask(int fast, const uint64_t *restrict bits, size_t at, size_t len, float keep,
+                        float *restrict mask) {
+    size_t i = 0;
+#ifdef CNS__AVX512_KERNELS
+    if (fast && at % 16 == 0) i = unpack_mask_avx512(bits, at, len, keep, mask);
+#else
+    (void)fast;
+#endif
+    for (at += i; i < len; ++i, ++at) mask[i] = (bits[at / 64] >> (at % 64)) & 1u ? keep : 0.0f;
+}
+
+/* Rows [b, e) of every block through their whole chain, one chunk at a
+ * time: the chunk's latents, activations and the packed weights stay in
+ * L1/L2 for all of its steps. The same kernels as one
+ * cns__denoiser_forward_ex per step (with dropout exactly its path), but
+ * for the AVX-512 tanh where the caller allows it (j->fast_tanh). */
+static void chain_range(void *arg, size_t b, size_t e, int worker) {
+    (void)worker;
+    const chain_job *j = arg;
+    const cns__chain *ch = j->c;
+    cns__denoiser *m = j->m;
+    const size_t D = (size_t)m->d, H = (size_t)m->hid, Td = (size_t)m->td;
+    const size_t step_bits = (size_t)ch->blocks * ch->n * D;
+    float w1t[PACK_MAX], w2t[PACK_MAX], inv[CHUNK_ROWS];
+    const int packed = D * H <= PACK_MAX;
+    if (packed) {
+        transpose(m->W1, H, D, D + Td, w1t);
+        transpose(m->W2, D, H, H, w2t);
+    }
+    const float *p1 = packed ? w1t : NULL, *p2 = packed ? w2t : NULL;
+    for (int32_t blk = 0; blk < ch->blocks; ++blk)
+        for (size_t c = b; c < e; c += CHUNK_ROWS) {
+            const size_t k = e - c < CHUNK_ROWS ? e - c : CHUNK_ROWS;
+            const size_t row = (size_t)blk * ch->n + c;
+            float *x = j->x + row * D, *out = j->xhat + row * D, *h = m->h + row * H;
+            const int32_t top = ch->t_from >= 0 ? ch->t_from : ch->levels[blk] - 1;
+            if (ch->drop == NULL) cns__inv_norms(x, inv, k, D, ch->norm);
+            for (int32_t t = top; t >= 0; --t) {
+                if (ch->drop != NULL) {
+                    /* h = g_t + (x / |x| * mask) W1x^T, as forward_ex does it */
+                    float *xin = m->xin + row * D, *mask = m->mask + row * D;
+                    unpack_mask(j->fast_mask, ch->drop, (size_t)(top - t) * step_bits + row * D,
+                                k * D, ch->keep, mask);
+                    normalise_rows(x, xin, inv, mask, k, D, ch->norm, h, H, m->gt, NULL, t);
+                    rows_times_wt(k, H, D, xin, m->W1, D + Td, p1, 1.0f, h);
+                    tanh_rows_fill(h, k, H, out, m->b2, D);
+                } else {
+                    rows_times_wt(k, H, D, x, m->W1, D + Td, p1, 0.0f, h);
+                    scale_tanh_rows(j->fast_tanh, h, inv, k, H, m->gt + (size_t)t * H, out, m->b2, D);
+                }
+                rows_times_wt(k, D, H, h, m->W2, H, p2, 1.0f, out);
+                cns__posterior_step(x, out, NULL, k * D, ch->c1[t], ch->c2[t]);
+                if (t > 0 && ch->drop == NULL) cns__inv_norms(x, inv, k, D, ch->norm);
+            }
+        }
+}
+
 void cns__denoiser_forward_ex(cns__denoiser *m, const float *x, size_t n, const int32_t *t_rows,
                               int32_t t_all, int norm, double dropout, cns__rng *rng, float *out,
                               int keep, const float *inv_in, cns__rows_fn epilogue,
@@ -545,10 +526,9 @@ void cns__denoiser_chain(cns__denoiser *m, const cns__chain *c, float *x, float 
     memset(m->t_used, 0, (size_t)m->T);
     memset(m->t_used, 1, (size_t)t_top + 1);
     prepare_used(m);
-    const int fast_tanh = !c->exact && tanh_fast_ok((size_t)m->hid, (size_t)m->d);
-    chain_job job = {m,         x,     xhat,  c->n,    c->blocks, c->levels, c->t_from,
-                     c->c1,     c->c2, c->norm, c->drop, c->keep, fast_tanh, avx512_ok()};
-    cns__parallel_for(m->threads, c->n, CHAIN_ROWS, chain_range, &job);
+    chain_job job = {m, c, x, xhat, !c->exact && tanh_fast_ok((size_t)m->hid, (size_t)m->d),
+                     avx512_ok()};
+    cns__parallel_for(m->threads, c->n, CHUNK_ROWS, chain_range, &job);
     m->last_norm = c->norm;
     m->last_dropout = c->drop != NULL;
 }

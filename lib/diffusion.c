@@ -161,6 +161,15 @@ CNS__HOT static void box_muller(const uint64_t *restrict bits, float *restrict c
     }
 }
 
+CNS__HOT void cns__posterior_step(float *restrict x, const float *restrict xhat,
+                                  const float *restrict z, size_t n, float c1, float c2) {
+    if (z) {
+        for (size_t i = 0; i < n; ++i) x[i] = c1 * xhat[i] + c2 * x[i] + z[i];
+    } else {
+        for (size_t i = 0; i < n; ++i) x[i] = c1 * xhat[i] + c2 * x[i];
+    }
+}
+
 void cns__normal_fill_fast(cns__rng *r, float *out, size_t n, float scale) {
     uint64_t bits[PAIRS];
     while (n >= 2) {
@@ -183,21 +192,35 @@ CNS__HOT static void mask_from_bits(const uint16_t *restrict u, float *restrict 
     for (size_t k = 0; k < n; ++k) mask[k] = (uint32_t)u[k] >= threshold ? keep : 0.0f;
 }
 
+/* The dropout masks' draws: one 16-bit uniform per entry, four per
+ * generator step, for a chunk of up to DROP_CHUNK entries; the threshold
+ * an entry must reach to be kept. cns__dropout_mask and
+ * cns__dropout_bits_at both draw through these, which is what makes their
+ * sequences interchangeable. */
+#define DROP_CHUNK (4 * PAIRS)
+static void draw_u16(cns__rng *r, uint16_t *u, size_t chunk) {
+    for (size_t k = 0; k < (chunk + 3) / 4; ++k) {
+        uint64_t w = cns__rng_u64(r);
+        memcpy(&u[4 * k], &w, sizeof w);
+    }
+}
+
+static uint32_t drop_threshold(double p) {
+    const uint32_t t = (uint32_t)lround(p * 65536.0);
+    return t > 65535u ? 65535u : t;
+}
+
 void cns__dropout_mask(cns__rng *r, float *mask, size_t n, double p) {
     if (p <= 0.0) {
         for (size_t k = 0; k < n; ++k) mask[k] = 1.0f;
         return;
     }
-    uint32_t threshold = (uint32_t)lround(p * 65536.0);
-    if (threshold > 65535u) threshold = 65535u;
+    const uint32_t threshold = drop_threshold(p);
     const float keep = (float)(1.0 / (1.0 - p));
-    uint16_t u[4 * PAIRS];
+    uint16_t u[DROP_CHUNK];
     while (n > 0) {
-        size_t chunk = n < 4 * PAIRS ? n : 4 * PAIRS;
-        for (size_t k = 0; k < (chunk + 3) / 4; ++k) {
-            uint64_t w = cns__rng_u64(r);
-            memcpy(&u[4 * k], &w, sizeof w);
-        }
+        size_t chunk = n < DROP_CHUNK ? n : DROP_CHUNK;
+        draw_u16(r, u, chunk);
         mask_from_bits(u, mask, chunk, threshold, keep);
         mask += chunk;
         n -= chunk;
@@ -230,25 +253,18 @@ static void pack_words(const uint16_t *u, size_t words, uint16_t threshold, uint
 }
 
 void cns__dropout_bits_at(cns__rng *r, uint64_t *bits, size_t at, size_t n, double p) {
-    uint32_t threshold = 0;
-    if (p > 0.0) {
-        threshold = (uint32_t)lround(p * 65536.0);
-        if (threshold > 65535u) threshold = 65535u;
-    }
+    const uint32_t threshold = p > 0.0 ? drop_threshold(p) : 0;
     int wide = 0;
 #ifdef CNS__BITS_AVX512
     __builtin_cpu_init();
     wide = __builtin_cpu_supports("avx512bw");
 #endif
-    uint16_t u[4 * PAIRS];
+    uint16_t u[DROP_CHUNK];
     const size_t end = at + n;
     while (at < end) {
-        const size_t chunk = end - at < 4 * PAIRS ? end - at : 4 * PAIRS;
+        const size_t chunk = end - at < DROP_CHUNK ? end - at : DROP_CHUNK;
         if (p > 0.0)
-            for (size_t k = 0; k < (chunk + 3) / 4; ++k) {
-                uint64_t w = cns__rng_u64(r);
-                memcpy(&u[4 * k], &w, sizeof w);
-            }
+            draw_u16(r, u, chunk);
         else
             memset(u, 0, sizeof u); /* every entry >= threshold 0: kept */
         size_t k = 0;

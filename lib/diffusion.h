@@ -89,6 +89,15 @@ void cns__time_embedding(int32_t t, int32_t time_dim, double *out);
  * which the per-row loops of draw and train_step could not afford. */
 void cns__normal_fill_fast(cns__rng *r, float *out, size_t n, float scale);
 
+/* x = c1 x̂0 + c2 x (+ z, already scaled; z may be NULL): the posterior
+ * mean step of §7, for the per-step draw and the one-pass chain alike.
+ * Hidden explicitly: as a target_clones ifunc it would otherwise be
+ * exported with its resolver. */
+__attribute__((visibility("hidden"))) void cns__posterior_step(float *restrict x,
+                                                               const float *restrict xhat,
+                                                               const float *restrict z, size_t n,
+                                                               float c1, float c2);
+
 /* Inverted-dropout mask: n entries, 0 with probability p (16-bit
  * resolution) else 1 / (1 - p). p in [0, 1). */
 void cns__dropout_mask(cns__rng *r, float *mask, size_t n, double p);

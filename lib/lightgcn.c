@@ -161,9 +161,10 @@ static inline __attribute__((always_inline)) uint32_t row_rest(
     return bad;
 }
 
-#ifndef PF_AHEAD
+/* Entries ahead of the one summed whose rows are prefetched, counted over
+ * the whole range of rows: a row's first neighbours are fetched while the
+ * previous row is summed. */
 #define PF_AHEAD 8
-#endif
 static inline __attribute__((always_inline)) void prefetch_row(const float *restrict x,
                                                                const int32_t *restrict col,
                                                                const unsigned char *restrict live,

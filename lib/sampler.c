@@ -335,16 +335,6 @@ CNS__HOT static void noise_rows(float *restrict x, const float *restrict x0, siz
     for (size_t i = 0; i < n; ++i) x[i] = a * x0[i] + b * x[i];
 }
 
-/* x = c1 x̂0 + c2 x (+ z, already scaled): the posterior mean step of §7. */
-CNS__HOT static void posterior_step(float *restrict x, const float *restrict xhat,
-                                    const float *restrict z, size_t n, float c1, float c2) {
-    if (z) {
-        for (size_t i = 0; i < n; ++i) x[i] = c1 * xhat[i] + c2 * x[i] + z[i];
-    } else {
-        for (size_t i = 0; i < n; ++i) x[i] = c1 * xhat[i] + c2 * x[i];
-    }
-}
-
 typedef struct post_job {
     float *x;
     const float *xhat, *z;
@@ -356,8 +346,8 @@ typedef struct post_job {
 
 static void post_range(void *arg, size_t b, size_t e) {
     post_job *j = arg;
-    posterior_step(j->x + b * j->d, j->xhat + b * j->d, j->z ? j->z + b * j->d : NULL,
-                   (e - b) * j->d, j->c1, j->c2);
+    cns__posterior_step(j->x + b * j->d, j->xhat + b * j->d, j->z ? j->z + b * j->d : NULL,
+                        (e - b) * j->d, j->c1, j->c2);
     if (j->inv) cns__inv_norms(j->x + b * j->d, j->inv + b, e - b, j->d, j->norm);
 }
 
@@ -394,9 +384,10 @@ static int32_t make_levels(cns_sampler *s) {
     return n;
 }
 
-/* The reverse chains one step at a time over every running level: the
- * path with dropout (reference mode) or sampling noise, whose random
- * draws are made per step in row order. */
+/* The reverse chains one step at a time over every running level, with
+ * the random draws made per step in row order: the path for sampling
+ * noise (drawn between steps) and for reference chains longer than 32
+ * steps (see draw_diffusion); tests force it through per_step. */
 static void draw_steps(cns_sampler *s, const float *pos, size_t n, int32_t L, int reference,
                        double p_drop) {
     const size_t D = (size_t)s->desc.dim, blk = n * D;
@@ -438,7 +429,6 @@ static void draw_steps(cns_sampler *s, const float *pos, size_t n, int32_t L, in
         cns__denoiser_forward_ex(&s->den, x, active, NULL, t, (int)s->norm, p_drop, &s->rng_draw,
                                  s->xhat, 0, p_drop > 0.0 ? NULL : inv, post_range, &pj);
     }
-
 }
 
 /* §7.3: sigma is monotonic, so the best score is the largest dot. */
@@ -552,7 +542,6 @@ static cns_status draw_diffusion(cns_sampler *s, const float *user, const float 
     }
     return pick_best(s, user, n, L, out);
 }
-
 
 /* ---- catalogue samplers (§3) ------------------------------------------------ */
 
