@@ -337,7 +337,8 @@ static spmm_fn pick_spmm(int kernel) {
 
 typedef struct layer_job {
     const cns__adj *adj;
-    const size_t *bounds; /* row boundaries of the parts */
+    const size_t *bounds; /* part boundaries: rows, or positions in `rows` */
+    const int32_t *rows;  /* NULL: parts are row ranges; else the listed rows */
     size_t d;
     const float *x;
     const unsigned char *live;
@@ -352,37 +353,63 @@ typedef struct layer_job {
 static void layer_range(void *arg, size_t part_begin, size_t part_end, int worker) {
     (void)worker;
     layer_job *j = arg;
-    for (size_t part = part_begin; part < part_end; ++part)
-        j->bad[part] = j->spmm(j->adj->row_ptr, j->adj->col, j->adj->val, j->bounds[part],
-                                 j->bounds[part + 1], j->d, j->x, j->live, j->y, j->base,
-                                 j->acc, j->scale) != 0;
+    const size_t *rp = j->adj->row_ptr;
+    for (size_t part = part_begin; part < part_end; ++part) {
+        uint32_t bad = 0;
+        if (j->rows == NULL) {
+            bad = j->spmm(rp, j->adj->col, j->adj->val, j->bounds[part], j->bounds[part + 1], j->d,
+                          j->x, j->live, j->y, j->base, j->acc, j->scale);
+        } else {
+            for (size_t k = j->bounds[part]; k < j->bounds[part + 1]; ++k) {
+                const size_t r = (size_t)j->rows[k];
+                bad |= j->spmm(rp, j->adj->col, j->adj->val, r, r + 1, j->d, j->x, j->live, j->y,
+                               j->base, j->acc, j->scale);
+            }
+        }
+        j->bad[part] = bad != 0;
+    }
 }
 
-/* Cuts the rows into `parts` ranges of about equal work (one unit per row
- * plus one per stored entry): node degrees are heavy-tailed, so equal row
- * counts would leave one worker with most of the entries. The cut only
+/* Cuts `count` units into `parts` ranges of about equal work, one unit per
+ * row plus one per stored entry: node degrees are heavy-tailed, so equal
+ * row counts would leave one worker with most of the entries. The units
+ * are the rows themselves (rows == NULL) or the listed rows. The cut only
  * decides who computes a row, never how. */
-static void split_rows(const cns__adj *adj, size_t parts, size_t *bounds) {
-    const size_t n = adj->n;
-    const double work = (double)(adj->nnz + n);
+static void split_work(const cns__adj *adj, const int32_t *rows, size_t count, size_t parts,
+                       size_t *bounds) {
+    const size_t *rp = adj->row_ptr;
     bounds[0] = 0;
-    for (size_t p = 1; p < parts; ++p) {
-        const double target = work * (double)p / (double)parts;
-        size_t lo = bounds[p - 1], hi = n; /* first r with rp[r] + r >= target */
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if ((double)(adj->row_ptr[mid] + mid) < target)
-                lo = mid + 1;
-            else
-                hi = mid;
+    if (rows == NULL) {
+        const double work = (double)(adj->nnz + count);
+        for (size_t p = 1; p < parts; ++p) {
+            const double target = work * (double)p / (double)parts;
+            size_t lo = bounds[p - 1], hi = count; /* first r with rp[r] + r >= target */
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if ((double)(rp[mid] + mid) < target)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            bounds[p] = lo;
         }
-        bounds[p] = lo;
+    } else {
+        double work = 0.0;
+        for (size_t k = 0; k < count; ++k)
+            work += (double)(rp[(size_t)rows[k] + 1] - rp[(size_t)rows[k]] + 1);
+        double done = 0.0;
+        size_t p = 1;
+        for (size_t k = 0; k < count && p < parts; ++k) {
+            while (p < parts && done >= work * (double)p / (double)parts) bounds[p++] = k;
+            done += (double)(rp[(size_t)rows[k] + 1] - rp[(size_t)rows[k]] + 1);
+        }
+        while (p < parts) bounds[p++] = count;
     }
-    bounds[parts] = n;
+    bounds[parts] = count;
 }
 
 int cns__lightgcn_propagate(const cns__adj *adj, int layers, size_t d, const float *in,
-                            const unsigned char *live, float *out, float *s1, float *s2,
+                            const cns__prop_rows *rows, float *out, float *s1, float *s2,
                             int threads) {
     const size_t n = adj->n;
     if (layers <= 0) {
@@ -391,11 +418,9 @@ int cns__lightgcn_propagate(const cns__adj *adj, int layers, size_t d, const flo
             if (!isfinite(out[k])) return 1;
         return 0;
     }
-    size_t parts = threads < 1 ? 1 : (size_t)threads;
-    if (parts > CNS__MAX_PARTS) parts = CNS__MAX_PARTS;
-    if (parts > n) parts = n ? n : 1;
+    size_t max_parts = threads < 1 ? 1 : (size_t)threads;
+    if (max_parts > CNS__MAX_PARTS) max_parts = CNS__MAX_PARTS;
     size_t bounds[CNS__MAX_PARTS + 1];
-    split_rows(adj, parts, bounds);
 
     const float last_scale = (float)(1.0 / (double)(layers + 1));
     layer_job job;
@@ -404,18 +429,24 @@ int cns__lightgcn_propagate(const cns__adj *adj, int layers, size_t d, const flo
     job.d = d;
     job.x = in;
     job.spmm = pick_spmm(adj->kernel);
+    int bad = 0;
     for (int k = 1; k <= layers; ++k) {
         /* Layer k's Â^k x is kept only when layer k + 1 reads it. */
         float *y = k == layers ? NULL : (k % 2 ? s1 : s2);
-        job.live = k == 1 ? live : NULL;
+        job.live = k == 1 && rows != NULL ? rows->live : NULL;
         job.y = y;
         job.base = k == 1 ? in : out;
         job.acc = out;
         job.scale = k == layers ? last_scale : 1.0f;
+        /* The last layer computes only the listed rows, when there is a list. */
+        job.rows = k == layers && rows != NULL ? rows->dst : NULL;
+        const size_t count = job.rows ? rows->n_dst : n;
+        size_t parts = max_parts;
+        if (parts > count) parts = count ? count : 1;
+        split_work(adj, job.rows, count, parts, bounds);
         cns__parallel_for((int)parts, parts, 1, layer_range, &job);
+        for (size_t part = 0; part < parts; ++part) bad |= job.bad[part];
         job.x = y;
     }
-    int bad = 0;
-    for (size_t part = 0; part < parts; ++part) bad |= job.bad[part];
     return bad;
 }

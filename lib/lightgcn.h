@@ -31,19 +31,32 @@ cns_status cns__adj_build(cns__adj *adj, int32_t num_users, int32_t num_items,
                           const size_t *user_ptr, const int32_t *items, const cns__alloc *al);
 void cns__adj_destroy(cns__adj *adj, const cns__alloc *al);
 
+/* Rows a propagation may skip. */
+typedef struct cns__prop_rows {
+    /* NULL, or n flags where 0 promises that row of `in` is all zero (the
+     * backward's dL/dE touches only the batch rows): the first layer then
+     * skips those gathers (same values, up to the sign of a zero). */
+    const unsigned char *live;
+    /* NULL, or the rows of out wanted, ascending, n_dst of them. The last
+     * layer computes only these; every other row of out is left holding an
+     * unscaled partial sum, to be recomputed before anyone reads it. The
+     * listed rows get the values a full pass gives them, bit for bit. */
+    const int32_t *dst;
+    size_t n_dst;
+} cns__prop_rows;
+
 /* out = (1/(L+1)) sum_{k=0..L} Â^k in, for n x d row-major matrices.
  * The forward pass applies it to E0, the backward pass to dL/dE (Â is
  * symmetric, so the same operator is its own adjoint).
- * live: NULL, or n flags where 0 promises that row of in is all zero (the
- *   backward's dL/dE touches only the batch rows): the first layer then
- *   skips those gathers (same values, up to the sign of a zero).
+ * rows: NULL (every row, dense in), or the rows to skip (above).
  * s1, s2: n x d scratch (s1 used for layers >= 2, s2 for layers >= 3);
  *   in, out, s1, s2 must not overlap.
  * Rows are split across `threads` workers, but every row is computed by
  * one worker in a fixed order, so out is bit-identical for any thread
- * count. Returns 1 when out holds an infinity or a NaN, else 0. */
+ * count. Returns 1 when a computed row of out holds an infinity or a NaN,
+ * else 0. */
 int cns__lightgcn_propagate(const cns__adj *adj, int layers, size_t d, const float *in,
-                            const unsigned char *live, float *out, float *s1, float *s2,
+                            const cns__prop_rows *rows, float *out, float *s1, float *s2,
                             int threads);
 
 #endif

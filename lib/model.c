@@ -39,6 +39,8 @@ static void model_destroy(cns_model *m) {
     cns__free(&al, m->emb);
     cns__free(&al, m->grad);
     cns__free(&al, m->grad_live);
+    cns__free(&al, m->row_mark);
+    cns__free(&al, m->row_list);
     cns__free(&al, m->grad_ego);
     cns__free(&al, m->s1);
     cns__free(&al, m->s2);
@@ -91,11 +93,13 @@ static cns_status model_alloc(const cns__alloc *al, const cns__model_shape *shap
     m->emb = cns__calloc(al, elems, sizeof(float));
     m->grad = cns__calloc(al, elems, sizeof(float));
     m->grad_live = cns__calloc(al, m->rows, 1);
+    m->row_mark = cns__calloc(al, m->rows, 1);
+    m->row_list = cns__calloc(al, m->rows, sizeof *m->row_list);
     m->grad_ego = cns__calloc(al, elems, sizeof(float));
     if (shape->layers >= 2) m->s1 = cns__malloc(al, bytes);
     if (shape->layers >= 3) m->s2 = cns__malloc(al, bytes);
     int ok = m->user_ptr && m->items && m->ego && m->emb && m->grad && m->grad_live &&
-             m->grad_ego && (shape->layers < 2 || m->s1) && (shape->layers < 3 || m->s2);
+             m->row_mark && m->row_list && m->grad_ego && (shape->layers < 2 || m->s1) && (shape->layers < 3 || m->s2);
     if (!ok || cns__adam_init(&m->adam, elems, al) != CNS_OK) {
         const size_t rows = m->rows, d = m->d;
         model_destroy(m);
@@ -383,8 +387,18 @@ static void locate(const cns_model *m, size_t k, cns_table *t, int32_t *row) {
     }
 }
 
-CNS_API cns_status cns_model_forward(cns_model *m) {
-    if (m == NULL) return CNS_E_ARG;
+static cns_status check_ids(cns_model *m, const char *name, const int32_t *ids, size_t n,
+                            int32_t rows) {
+    for (size_t b = 0; b < n; ++b)
+        if (ids[b] < 0 || ids[b] >= rows)
+            return cns__msg(m->last_error, CNS_E_ARG, "%s[%zu] = %d is outside [0, %d)", name, b,
+                            (int)ids[b], (int)rows);
+    return CNS_OK;
+}
+
+/* The forward of cns_model_forward, over every row (rows NULL) or with
+ * the last layer restricted to rows->dst. */
+static cns_status forward(cns_model *m, const cns__prop_rows *rows) {
     const size_t n = m->rows * m->d;
     cns_table t;
     int32_t row;
@@ -402,7 +416,7 @@ CNS_API cns_status cns_model_forward(cns_model *m) {
         m->ego_unchecked = 0;
     }
     /* Finite ego values can still overflow in the sums over neighbours. */
-    if (cns__lightgcn_propagate(&m->adj, m->shape.layers, m->d, m->ego, NULL, m->emb, m->s1,
+    if (cns__lightgcn_propagate(&m->adj, m->shape.layers, m->d, m->ego, rows, m->emb, m->s1,
                                 m->s2, m->threads)) {
         locate(m, first_nonfinite(m->emb, n), &t, &row);
         return cns__msg(m->last_error, CNS_E_NUMERIC,
@@ -411,6 +425,39 @@ CNS_API cns_status cns_model_forward(cns_model *m) {
                         table_name(t), (int)row);
     }
     return CNS_OK;
+}
+
+CNS_API cns_status cns_model_forward(cns_model *m) {
+    if (m == NULL) return CNS_E_ARG;
+    return forward(m, NULL);
+}
+
+/* Moves the flagged rows, in increasing order, into m->row_list and clears
+ * the flags; returns how many. */
+static size_t take_flagged_rows(cns_model *m) {
+    size_t k = 0;
+    for (size_t r = 0; r < m->rows; ++r)
+        if (m->row_mark[r]) {
+            m->row_list[k++] = (int32_t)r;
+            m->row_mark[r] = 0;
+        }
+    return k;
+}
+
+cns_status cns__model_forward_batch(cns_model *m, const int32_t *users, const int32_t *pos,
+                                    const int32_t *neg, size_t n) {
+    const size_t nu = (size_t)m->shape.num_users;
+    cns_status st = check_ids(m, "users", users, n, m->shape.num_users);
+    if (st == CNS_OK) st = check_ids(m, "pos", pos, n, m->shape.num_items);
+    if (st == CNS_OK) st = check_ids(m, "neg", neg, n, m->shape.num_items);
+    if (st != CNS_OK) return st;
+    for (size_t b = 0; b < n; ++b) {
+        m->row_mark[users[b]] = 1;
+        m->row_mark[nu + (size_t)pos[b]] = 1;
+        m->row_mark[nu + (size_t)neg[b]] = 1;
+    }
+    cns__prop_rows rows = {NULL, m->row_list, take_flagged_rows(m)};
+    return forward(m, &rows);
 }
 
 CNS_API cns_status cns_model_zero_grad(cns_model *m) {
@@ -476,15 +523,6 @@ static double l2_row(float *restrict g, const float *restrict e, size_t d, float
     return sq;
 }
 
-static cns_status check_ids(cns_model *m, const char *name, const int32_t *ids, size_t n,
-                            int32_t rows) {
-    for (size_t b = 0; b < n; ++b)
-        if (ids[b] < 0 || ids[b] >= rows)
-            return cns__msg(m->last_error, CNS_E_ARG, "%s[%zu] = %d is outside [0, %d)", name, b,
-                            (int)ids[b], (int)rows);
-    return CNS_OK;
-}
-
 CNS_API cns_status cns_model_backward(cns_model *m, const int32_t *users, const int32_t *pos,
                                       const int32_t *neg, size_t n, double *reg_loss) {
     if (m == NULL) return CNS_E_ARG;
@@ -498,8 +536,9 @@ CNS_API cns_status cns_model_backward(cns_model *m, const int32_t *users, const 
     m->grad_ready = 0;
     const size_t d = m->d, nu = (size_t)m->shape.num_users;
     /* dL/dE0 = 1/(L+1) sum_k Â^k dL/dE (§2; Â is symmetric). */
-    int bad = cns__lightgcn_propagate(&m->adj, m->shape.layers, d, m->grad, m->grad_live,
-                                      m->grad_ego, m->s1, m->s2, m->threads);
+    cns__prop_rows live = {m->grad_live, NULL, 0};
+    int bad = cns__lightgcn_propagate(&m->adj, m->shape.layers, d, m->grad, &live, m->grad_ego,
+                                      m->s1, m->s2, m->threads);
     /* L2 on the batch's ego rows: reg (|e_u|^2 + |e_i+|^2 + |e_j|^2) / (2n),
      * gradient reg e0 / n per occurrence. Only these rows change, so only
      * they need another finiteness check. */

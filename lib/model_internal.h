@@ -51,6 +51,8 @@ struct cns_model {
     float *emb;          /* E: final embeddings as of the last forward */
     float *grad;         /* dL/dE, accumulated by the host */
     unsigned char *grad_live; /* rows: 1 when grad's row may be nonzero */
+    unsigned char *row_mark;  /* rows: scratch flags of cns__model_forward_batch */
+    int32_t *row_list;   /* rows: ascending row ids handed to the propagation */
     float *grad_ego;     /* dL/dE0 from the last backward */
     float *s1, *s2;      /* propagation scratch (s1 for layers >= 2, s2 for >= 3) */
 
@@ -85,6 +87,16 @@ void cns__model_init_xavier(cns_model *m);
 /* E from E0 without the finiteness checks of cns_model_forward() (for a
  * loader that has validated the values itself). */
 void cns__model_refresh(cns_model *m);
+
+/* The trainer's forward: as cns_model_forward(), but the last layer
+ * computes only the rows of the batch (users, and items pos and neg: n
+ * each, all required), about half the entries of Â on Food. Every other
+ * row of the final embeddings is left stale — holding a partial sum — so
+ * the caller must run a full forward before anyone else reads them. The
+ * listed rows are bit-identical to a full forward's. CNS_E_ARG for an id
+ * out of range, CNS_E_NUMERIC as cns_model_forward(). */
+cns_status cns__model_forward_batch(cns_model *m, const int32_t *users, const int32_t *pos,
+                                    const int32_t *neg, size_t n);
 
 /* ---- checkpoints and the training-data view (model_io.c) ---------------- */
 

@@ -5,6 +5,7 @@
 #include "alloc.h"
 #include "cnsdiff/train.h"
 #include "error.h"
+#include "model_internal.h"
 #include "parallel.h"
 
 struct cns_trainer {
@@ -19,6 +20,7 @@ struct cns_trainer {
     size_t cap;             /* batch size: rows every buffer holds */
     float *eu, *ep, *en, *h, *gu, *gp, *gn;
     int32_t *neg_ids;       /* DNS: the chosen catalogue items */
+    int stale;              /* the model's final embeddings are the batch rows only */
     char last_error[CNS__MSG_SIZE];
 };
 
@@ -102,11 +104,20 @@ CNS_API const char *cns_trainer_last_error(const cns_trainer *t) {
     return t ? t->last_error : "trainer is NULL";
 }
 
-/* Records "epoch E, batch B: what: detail" and returns st. */
+/* Records "epoch E, batch B: what: detail" and returns st. When the
+ * model's final embeddings cover only a batch, they are recomputed in full
+ * first, so a host reading them after the failure sees its current
+ * weights (if that forward fails too, the model says so itself). */
 static cns_status step_failed(cns_trainer *t, cns_status st, int64_t epoch, size_t batch,
                               const char *what, const char *detail) {
-    return cns__msg(t->last_error, st, "epoch %lld, batch %zu: %s: %s", (long long)epoch, batch,
-                    what, detail && *detail ? detail : cns_strerror(st));
+    cns__msg(t->last_error, st, "epoch %lld, batch %zu: %s: %s", (long long)epoch, batch, what,
+             detail && *detail ? detail : cns_strerror(st));
+    if (t->stale) {
+        t->stale = 0;
+        cns_status refresh = cns_model_forward(t->model);
+        (void)refresh;
+    }
+    return st;
 }
 
 CNS_API cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch, cns_epoch_stats *stats) {
@@ -129,23 +140,31 @@ CNS_API cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch, cns_epoc
 
     for (;;) {
         double t0 = cns__now();
-        st = cns_model_forward(m);
-        if (st != CNS_OK) return step_failed(t, st, epoch, batches, "forward", cns_model_last_error(m));
-        double t1 = cns__now();
-        phase[CNS_PHASE_PROPAGATION] += t1 - t0;
-
         const int32_t *users, *pos, *neg;
         size_t n;
         st = cns_batcher_next(t->batcher, &users, &pos, &neg, &n);
         if (st != CNS_OK)
             return step_failed(t, st, epoch, batches, "batcher", cns_batcher_last_error(t->batcher));
+        double t1 = cns__now();
+        phase[CNS_PHASE_BATCH] += t1 - t0;
+        /* Uniform and diffusion steps read the final embeddings of the
+         * batch rows only, so the last layer skips the others; DNS scores
+         * candidates from the whole catalogue. The epoch ends with a full
+         * forward: the host sees every row as of the last step. */
+        const int batch_rows = n > 0 && t->kind != CNS_SAMPLER_DNS;
+        st = batch_rows ? cns__model_forward_batch(m, users, pos, neg, n) : cns_model_forward(m);
+        t->stale = batch_rows;
+        if (st != CNS_OK) return step_failed(t, st, epoch, batches, "forward", cns_model_last_error(m));
+        double t2 = cns__now();
+        phase[CNS_PHASE_PROPAGATION] += t2 - t1;
         if (n == 0) break;
         if ((st = cns_model_gather(m, CNS_TABLE_USERS, users, n, t->eu)) != CNS_OK ||
             (st = cns_model_gather(m, CNS_TABLE_ITEMS, pos, n, t->ep)) != CNS_OK ||
             (st = cns_model_gather(m, CNS_TABLE_ITEMS, neg, n, t->en)) != CNS_OK)
             return step_failed(t, st, epoch, batches, "gather", cns_model_last_error(m));
-        double t2 = cns__now();
-        phase[CNS_PHASE_BATCH] += t2 - t1;
+        const double t2b = cns__now();
+        phase[CNS_PHASE_BATCH] += t2b - t2;
+        t2 = t2b;
 
         const float *synth = NULL;
         const int32_t *neg_ids = neg;

@@ -372,6 +372,70 @@ START_TEST(test_bit_identical_across_threads_and_kernels) {
 }
 END_TEST
 
+/* The trainer's forward restricted to a batch's rows (the last layer
+ * computes only those): every listed row is bit for bit the full
+ * forward's, for 1 to 3 layers, every kernel and 1 to 3 threads, with
+ * users and items listed, repeated and out of order, and a row of
+ * degree zero. A reference forward runs per model, so stale rows from the
+ * restricted pass cannot leak into the comparison. */
+START_TEST(test_forward_batch_rows_match_full) {
+    cns_dataset *ds = random_graph(300, 200, 4000, 23);
+    const size_t d = 77;
+    /* Users 5, 299, 5 (repeated); items from a stride, one of them item 199
+     * (popular-skewed data leaves high ids with few or no users). */
+    const int32_t users[] = {5, 299, 5, 0, 17, 150};
+    const int32_t pos[] = {0, 1, 1, 199, 42, 100};
+    const int32_t neg[] = {198, 3, 77, 0, 199, 63};
+    const size_t n = sizeof users / sizeof users[0];
+    for (int layers = 1; layers <= 3; ++layers)
+        for (int kernel = 1; kernel <= 3; ++kernel)
+            for (int threads = 1; threads <= 3; ++threads) {
+                cns_model *m = make_model(ds, (int)d, layers, 29);
+                m->adj.kernel = kernel;
+                ck_assert_status(cns_model_set_int(m, CNS_MODEL_THREADS, threads), CNS_OK);
+                ck_assert_status(cns_model_forward(m), CNS_OK);
+                float *full = malloc(m->rows * d * sizeof *full);
+                memcpy(full, m->emb, m->rows * d * sizeof *full);
+                /* Scribble over E and the scratch layers, so only the
+                 * restricted pass can restore the rows. */
+                for (size_t x = 0; x < m->rows * d; ++x) {
+                    m->emb[x] = -7.0f;
+                    if (m->s1) m->s1[x] = 5.0f;
+                    if (m->s2) m->s2[x] = 3.0f;
+                }
+                ck_assert_status(cns__model_forward_batch(m, users, pos, neg, n), CNS_OK);
+                const size_t nu = 300;
+                size_t listed = 0;
+                for (size_t r = 0; r < m->rows; ++r) {
+                    int want = 0;
+                    for (size_t b = 0; b < n; ++b)
+                        want |= r == (size_t)users[b] || r == nu + (size_t)pos[b] ||
+                                r == nu + (size_t)neg[b];
+                    if (!want) continue;
+                    ++listed;
+                    ck_assert_msg(memcmp(full + r * d, m->emb + r * d, d * sizeof *full) == 0,
+                                  "row %zu differs (layers %d, kernel %d, %d threads)", r, layers,
+                                  kernel, threads);
+                }
+                ck_assert_uint_eq(listed, 5 + 9); /* 5 distinct users, 9 distinct items */
+                /* An empty batch is accepted; a full forward afterwards
+                 * restores every row. */
+                ck_assert_status(cns__model_forward_batch(m, users, pos, neg, 0), CNS_OK);
+                ck_assert_status(cns_model_forward(m), CNS_OK);
+                ck_assert_int_eq(memcmp(full, m->emb, m->rows * d * sizeof *full), 0);
+                free(full);
+                cns_model_free(m);
+            }
+    /* Ids out of range are refused, naming the array. */
+    cns_model *m = make_model(ds, 8, 2, 29);
+    const int32_t bad_item[] = {200};
+    ck_assert_status(cns__model_forward_batch(m, users, pos, bad_item, 1), CNS_E_ARG);
+    ck_assert_ptr_nonnull(strstr(cns_model_last_error(m), "neg[0]"));
+    cns_model_free(m);
+    cns_dataset_free(ds);
+}
+END_TEST
+
 /* Every kernel against the dense reference, not just the one the CPU picks. */
 START_TEST(test_every_kernel_matches_dense) {
     cns_dataset *ds = random_graph(23, 17, 90, 3);
@@ -409,7 +473,8 @@ START_TEST(test_propagate_direct) {
     float sparse[7] = {0, 1, 0, 3, 0, 5, 0}, o1[7], o2[7];
     const unsigned char live[7] = {0, 1, 0, 1, 0, 1, 0};
     ck_assert_int_eq(cns__lightgcn_propagate(&m->adj, 1, 1, sparse, NULL, o1, NULL, NULL, 1), 0);
-    ck_assert_int_eq(cns__lightgcn_propagate(&m->adj, 1, 1, sparse, live, o2, NULL, NULL, 2), 0);
+    const cns__prop_rows rows = {live, NULL, 0};
+    ck_assert_int_eq(cns__lightgcn_propagate(&m->adj, 1, 1, sparse, &rows, o2, NULL, NULL, 2), 0);
     for (int r = 0; r < 7; ++r) ck_assert_float_eq(o1[r], o2[r]);
     /* [i1] = (5 + 0.5*0 + r2*0) / 2 ... and u0 = (0 + 0.5*0 + 0.5*5)/2 = 1.25. */
     ck_assert_close(o1[0], 1.25, 1e-7, 0);
@@ -436,6 +501,7 @@ int main(void) {
     tcase_add_test(tc, test_backward_finite_differences);
     tcase_add_test(tc, test_l2_term_and_gradient);
     tcase_add_test(tc, test_bit_identical_across_threads_and_kernels);
+    tcase_add_test(tc, test_forward_batch_rows_match_full);
     tcase_add_test(tc, test_every_kernel_matches_dense);
     tcase_add_test(tc, test_propagate_direct);
     suite_add_tcase(s, tc);

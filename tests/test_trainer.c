@@ -105,6 +105,105 @@ START_TEST(test_nan_stops_training) {
 }
 END_TEST
 
+/* One epoch of the host-driven loop of ALGORITHM.md §10 through the
+ * public calls only, with a full forward per batch: what the trainer's
+ * epoch must reproduce although its forward computes only the batch's
+ * rows. Mirrors the trainer's order of calls, so every random draw lines
+ * up. */
+static void host_epoch(rig *r, cns_batcher *b, int kind, int64_t epoch) {
+    const size_t cap = 64, d = 16;
+    float *buf = malloc(7 * cap * d * sizeof *buf);
+    float *eu = buf, *ep = eu + cap * d, *en = ep + cap * d, *h = en + cap * d;
+    float *gu = h + cap * d, *gp = gu + cap * d, *gn = gp + cap * d;
+    ck_assert_status(cns_loss_set_epoch(r->loss, epoch), CNS_OK);
+    ck_assert_status(cns_batcher_begin_epoch(b, (uint64_t)epoch), CNS_OK);
+    for (;;) {
+        ck_assert_status(cns_model_forward(r->model), CNS_OK);
+        const int32_t *users, *pos, *neg;
+        size_t n;
+        ck_assert_status(cns_batcher_next(b, &users, &pos, &neg, &n), CNS_OK);
+        if (n == 0) break;
+        ck_assert_status(cns_model_gather(r->model, CNS_TABLE_USERS, users, n, eu), CNS_OK);
+        ck_assert_status(cns_model_gather(r->model, CNS_TABLE_ITEMS, pos, n, ep), CNS_OK);
+        ck_assert_status(cns_model_gather(r->model, CNS_TABLE_ITEMS, neg, n, en), CNS_OK);
+        const float *synth = NULL;
+        if (kind == CNS_SAMPLER_DIFFUSION) {
+            double dl;
+            ck_assert_status(cns_sampler_train_step(r->sampler, ep, n, &dl), CNS_OK);
+            ck_assert_status(cns_sampler_draw(r->sampler, eu, ep, n, h), CNS_OK);
+            synth = h;
+        }
+        double loss, reg;
+        ck_assert_status(cns_loss_compute(r->loss, eu, ep, en, synth, NULL, n, gu, gp, gn, &loss),
+                         CNS_OK);
+        ck_assert_status(cns_model_zero_grad(r->model), CNS_OK);
+        ck_assert_status(cns_model_accumulate_grad(r->model, CNS_TABLE_USERS, users, n, gu), CNS_OK);
+        ck_assert_status(cns_model_accumulate_grad(r->model, CNS_TABLE_ITEMS, pos, n, gp), CNS_OK);
+        ck_assert_status(cns_model_accumulate_grad(r->model, CNS_TABLE_ITEMS, neg, n, gn), CNS_OK);
+        ck_assert_status(cns_model_backward(r->model, users, pos, neg, n, &reg), CNS_OK);
+        ck_assert_status(cns_model_step(r->model), CNS_OK);
+    }
+    free(buf);
+}
+
+/* The trainer's forward skips the rows a batch does not read; the weights
+ * and embeddings after its epochs are bit for bit those of the host loop
+ * with full forwards, for uniform and diffusion negatives (DNS reads the
+ * whole catalogue and takes full forwards anyway). */
+START_TEST(test_trainer_matches_host_loop) {
+    const int kinds[] = {0, CNS_SAMPLER_DIFFUSION};
+    for (size_t k = 0; k < 2; ++k) {
+        rig a, h;
+        rig_make_kind(&a, kinds[k], 2, 13);
+        rig_make_kind(&h, kinds[k], 2, 13);
+        cns_batcher *b = NULL;
+        ck_assert_status(cns_batcher_create(h.train, 64, 13, NULL, &b, NULL), CNS_OK);
+        run_epochs(&a, 2, NULL);
+        host_epoch(&h, b, kinds[k], 0);
+        host_epoch(&h, b, kinds[k], 1);
+        const cns_table tables[2] = {CNS_TABLE_USERS, CNS_TABLE_ITEMS};
+        for (int t = 0; t < 2; ++t) {
+            size_t n = (size_t)(t ? cns_model_num_items(a.model) : cns_model_num_users(a.model)) * 16;
+            ck_assert_msg(memcmp(cns_model_embeddings(a.model, tables[t]),
+                                 cns_model_embeddings(h.model, tables[t]), n * sizeof(float)) == 0,
+                          "kind %d: %s embeddings differ", kinds[k], t ? "item" : "user");
+        }
+        float ra[16], rh[16];
+        for (int32_t u = 0; u < cns_model_num_users(a.model); ++u) {
+            ck_assert_status(cns_model_get_ego_row(a.model, CNS_TABLE_USERS, u, ra), CNS_OK);
+            ck_assert_status(cns_model_get_ego_row(h.model, CNS_TABLE_USERS, u, rh), CNS_OK);
+            ck_assert_int_eq(memcmp(ra, rh, sizeof ra), 0);
+        }
+        cns_batcher_free(b);
+        rig_free(&a);
+        rig_free(&h);
+    }
+}
+END_TEST
+
+/* A step that fails after the batch-rows forward leaves the host no stale
+ * rows: the embeddings are those of a full forward of the weights. */
+START_TEST(test_failed_epoch_leaves_full_embeddings) {
+    rig r;
+    rig_make_kind(&r, 0, 1, 17);
+    run_epochs(&r, 1, NULL);
+    ck_assert_status(cns_model_set_double(r.model, CNS_MODEL_LR, 1e30), CNS_OK);
+    cns_epoch_stats s;
+    memset(&s, 0, sizeof s);
+    s.struct_size = sizeof s;
+    ck_assert_status(cns_trainer_run_epoch(r.trainer, 1, &s), CNS_E_NUMERIC);
+    ck_assert_msg(strstr(cns_trainer_last_error(r.trainer), ": adam step: "), "%s",
+                  cns_trainer_last_error(r.trainer));
+    const size_t n = (size_t)cns_model_num_items(r.model) * 16;
+    float *seen = malloc(n * sizeof *seen);
+    memcpy(seen, cns_model_embeddings(r.model, CNS_TABLE_ITEMS), n * sizeof *seen);
+    ck_assert_status(cns_model_forward(r.model), CNS_OK);
+    ck_assert_int_eq(memcmp(seen, cns_model_embeddings(r.model, CNS_TABLE_ITEMS), n * sizeof *seen), 0);
+    free(seen);
+    rig_free(&r);
+}
+END_TEST
+
 /* A learning rate of 1e30 is refused within one epoch, every time. */
 START_TEST(test_huge_lr_refused) {
     rig r;
@@ -156,6 +255,8 @@ int main(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_loss_falls);
     tcase_add_test(tc, test_reproducible);
+    tcase_add_test(tc, test_trainer_matches_host_loop);
+    tcase_add_test(tc, test_failed_epoch_leaves_full_embeddings);
     tcase_add_test(tc, test_nan_stops_training);
     tcase_add_test(tc, test_huge_lr_refused);
     tcase_add_test(tc, test_misuse);

@@ -4,7 +4,7 @@
  * A trainer ties a model, an optional sampler and a loss to a training set
  * and runs whole epochs of the host-driven step:
  *
- *   forward -> batch (u, i+, j) -> [sampler train_step -> draw] -> loss
+ *   batch (u, i+, j) -> forward -> [sampler train_step -> draw] -> loss
  *   -> backward (+L2) -> Adam
  *
  * With no sampler, or a CNS_SAMPLER_UNIFORM one, the batch's uniform
@@ -70,7 +70,13 @@ CNS_API void cns_trainer_free(cns_trainer *t);
  * On failure the status of the failing call is returned and
  * cns_trainer_last_error() names the step ("epoch 3, batch 17: loss: ...").
  * A CNS_E_NUMERIC failure leaves the model's weights as they were before
- * the failing batch. */
+ * the failing batch.
+ * Within the epoch, uniform and diffusion steps propagate the last layer
+ * only for the batch's rows (the others are not read); the results are
+ * bit for bit those of full forwards. When the call returns, success or
+ * failure, the model's final embeddings are a full forward of its
+ * current weights (unless that forward itself fails, as cns_model_forward
+ * reports). */
 CNS_API CNS_NODISCARD cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch,
                                                        cns_epoch_stats *stats);
 
