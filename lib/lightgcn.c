@@ -24,6 +24,9 @@ void cns__adj_destroy(cns__adj *adj, const cns__alloc *al) {
     cns__free(al, adj->row_ptr);
     cns__free(al, adj->col);
     cns__free(al, adj->val);
+    cns__free(al, adj->live_row_ptr);
+    cns__free(al, adj->live_col);
+    cns__free(al, adj->live_val);
     memset(adj, 0, sizeof *adj);
 }
 
@@ -39,7 +42,11 @@ cns_status cns__adj_build(cns__adj *adj, int32_t num_users, int32_t num_items,
     adj->row_ptr = cns__calloc(al, n + 1, sizeof *adj->row_ptr);
     adj->col = cns__calloc(al, nnz ? nnz : 1, sizeof *adj->col);
     adj->val = cns__calloc(al, nnz ? nnz : 1, sizeof *adj->val);
-    if (adj->row_ptr == NULL || adj->col == NULL || adj->val == NULL) {
+    adj->live_row_ptr = cns__calloc(al, n + 1, sizeof *adj->live_row_ptr);
+    adj->live_col = cns__calloc(al, nnz ? nnz : 1, sizeof *adj->live_col);
+    adj->live_val = cns__calloc(al, nnz ? nnz : 1, sizeof *adj->live_val);
+    if (adj->row_ptr == NULL || adj->col == NULL || adj->val == NULL ||
+        adj->live_row_ptr == NULL || adj->live_col == NULL || adj->live_val == NULL) {
         cns__adj_destroy(adj, al);
         return CNS_E_NOMEM;
     }
@@ -78,11 +85,9 @@ cns_status cns__adj_build(cns__adj *adj, int32_t num_users, int32_t num_items,
 /* The same sum for w columns from j0 (narrow widths and the tail). */
 static inline __attribute__((always_inline)) void row_block(
     const int32_t *restrict col, const float *restrict val, size_t p0, size_t p1,
-    const float *restrict x, const unsigned char *restrict live, size_t d, size_t j0, size_t w,
-    float *restrict a) {
+    const float *restrict x, size_t d, size_t j0, size_t w, float *restrict a) {
     for (size_t l = 0; l < w; ++l) a[l] = 0.0f;
     for (size_t p = p0; p < p1; ++p) {
-        if (live != NULL && !live[col[p]]) continue;
         const float v = val[p];
         const float *restrict xr = x + (size_t)col[p] * d + j0;
         for (size_t l = 0; l < w; ++l) a[l] += v * xr[l];
@@ -133,28 +138,25 @@ static inline __attribute__((always_inline)) uint32_t row_finish(
  * The x86 versions keep a row's 64-column sums in registers (4 zmm, 8 ymm,
  * or 8 xmm over two 32-column halves) through intrinsics: GCC's generic
  * vectors spilled them to the stack in the AVX2 build. The neighbour-row
- * gathers are latency-bound, so rows 8 entries ahead are prefetched (only
- * live ones). Entries whose source row is not live are all zero: skipped.
+ * gathers are latency-bound, so rows 8 entries ahead are prefetched.
  * Widths under 64 and the tail go through row_block / row_finish. */
 typedef uint32_t (*spmm_fn)(const size_t *restrict, const int32_t *restrict,
                             const float *restrict, size_t, size_t, size_t, const float *restrict,
-                            const unsigned char *restrict, float *, const float *, float *,
-                            float);
+                            float *, const float *, float *, float);
 
 /* The rows left of a 64-column block: 8-wide blocks, then the tail. */
 static inline __attribute__((always_inline)) uint32_t row_rest(
     const int32_t *restrict col, const float *restrict val, size_t p0, size_t p1,
-    const float *restrict x, const unsigned char *restrict live, size_t d, size_t j0, size_t o,
-    float *y, const float *base, float *acc, float scale) {
+    const float *restrict x, size_t d, size_t j0, size_t o, float *y, const float *base, float *acc, float scale) {
     float a[8];
     uint32_t bad = 0;
     for (; j0 < d; j0 += 8) {
         const size_t w = d - j0 < 8 ? d - j0 : 8;
         if (w == 8) {
-            row_block(col, val, p0, p1, x, live, d, j0, 8, a);
+            row_block(col, val, p0, p1, x, d, j0, 8, a);
             bad |= row_finish(a, 8, y ? y + o + j0 : NULL, base + o + j0, acc + o + j0, scale);
         } else {
-            row_block(col, val, p0, p1, x, live, d, j0, w, a);
+            row_block(col, val, p0, p1, x, d, j0, w, a);
             bad |= row_finish(a, w, y ? y + o + j0 : NULL, base + o + j0, acc + o + j0, scale);
         }
     }
@@ -167,10 +169,9 @@ static inline __attribute__((always_inline)) uint32_t row_rest(
 #define PF_AHEAD 8
 static inline __attribute__((always_inline)) void prefetch_row(const float *restrict x,
                                                                const int32_t *restrict col,
-                                                               const unsigned char *restrict live,
                                                                size_t p, size_t pend, size_t d,
                                                                size_t j0, size_t len) {
-    if (p + PF_AHEAD < pend && (live == NULL || live[col[p + PF_AHEAD]])) {
+    if (p + PF_AHEAD < pend) {
         const char *f = (const char *)(x + (size_t)col[p + PF_AHEAD] * d + j0);
         for (size_t b = 0; b < len * sizeof(float); b += 64) __builtin_prefetch(f + b);
     }
@@ -181,7 +182,7 @@ static inline __attribute__((always_inline)) void prefetch_row(const float *rest
 
 __attribute__((target("avx512f"))) static uint32_t spmm_rows_avx512(
     const size_t *restrict rp, const int32_t *restrict col, const float *restrict val, size_t r0,
-    size_t r1, size_t d, const float *restrict x, const unsigned char *restrict live, float *y,
+    size_t r1, size_t d, const float *restrict x, float *y,
     const float *base, float *acc, float scale) {
     const __m512 vs = _mm512_set1_ps(scale);
     const __m512i expo = _mm512_set1_epi32(0x7f800000);
@@ -193,8 +194,7 @@ __attribute__((target("avx512f"))) static uint32_t spmm_rows_avx512(
         for (; j0 + 64 <= d; j0 += 64) {
             __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
             for (size_t p = p0; p < p1; ++p) {
-                prefetch_row(x, col, live, p, pend, d, j0, 64);
-                if (live != NULL && !live[col[p]]) continue;
+                prefetch_row(x, col, p, pend, d, j0, 64);
                 const __m512 v = _mm512_set1_ps(val[p]);
                 const float *xr = x + (size_t)col[p] * d + j0;
                 s0 = _mm512_add_ps(s0, _mm512_mul_ps(v, _mm512_loadu_ps(xr)));
@@ -213,14 +213,14 @@ __attribute__((target("avx512f"))) static uint32_t spmm_rows_avx512(
                                                expo) != 0;
             }
         }
-        bad |= row_rest(col, val, p0, p1, x, live, d, j0, o, y, base, acc, scale);
+        bad |= row_rest(col, val, p0, p1, x, d, j0, o, y, base, acc, scale);
     }
     return bad;
 }
 
 __attribute__((target("avx2"))) static uint32_t spmm_rows_avx2(
     const size_t *restrict rp, const int32_t *restrict col, const float *restrict val, size_t r0,
-    size_t r1, size_t d, const float *restrict x, const unsigned char *restrict live, float *y,
+    size_t r1, size_t d, const float *restrict x, float *y,
     const float *base, float *acc, float scale) {
     const __m256 vs = _mm256_set1_ps(scale);
     const __m256i expo = _mm256_set1_epi32(0x7f800000);
@@ -233,8 +233,7 @@ __attribute__((target("avx2"))) static uint32_t spmm_rows_avx2(
             __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0,
                    s6 = s0, s7 = s0;
             for (size_t p = p0; p < p1; ++p) {
-                prefetch_row(x, col, live, p, pend, d, j0, 64);
-                if (live != NULL && !live[col[p]]) continue;
+                prefetch_row(x, col, p, pend, d, j0, 64);
                 const __m256 v = _mm256_set1_ps(val[p]);
                 const float *xr = x + (size_t)col[p] * d + j0;
                 s0 = _mm256_add_ps(s0, _mm256_mul_ps(v, _mm256_loadu_ps(xr)));
@@ -258,7 +257,7 @@ __attribute__((target("avx2"))) static uint32_t spmm_rows_avx2(
             }
             bad |= _mm256_movemask_epi8(badv) != 0;
         }
-        bad |= row_rest(col, val, p0, p1, x, live, d, j0, o, y, base, acc, scale);
+        bad |= row_rest(col, val, p0, p1, x, d, j0, o, y, base, acc, scale);
     }
     return bad;
 }
@@ -266,8 +265,7 @@ __attribute__((target("avx2"))) static uint32_t spmm_rows_avx2(
 /* Baseline x86-64 (SSE2): 32 columns at a time in 8 xmm registers. */
 static uint32_t spmm_rows_sse2(const size_t *restrict rp, const int32_t *restrict col,
                                const float *restrict val, size_t r0, size_t r1, size_t d,
-                               const float *restrict x, const unsigned char *restrict live,
-                               float *y, const float *base, float *acc, float scale) {
+                               const float *restrict x, float *y, const float *base, float *acc, float scale) {
     const __m128 vs = _mm_set1_ps(scale);
     const __m128i expo = _mm_set1_epi32(0x7f800000);
     uint32_t bad = 0;
@@ -279,8 +277,7 @@ static uint32_t spmm_rows_sse2(const size_t *restrict rp, const int32_t *restric
             __m128 s0 = _mm_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0,
                    s7 = s0;
             for (size_t p = p0; p < p1; ++p) {
-                prefetch_row(x, col, live, p, pend, d, j0, 32);
-                if (live != NULL && !live[col[p]]) continue;
+                prefetch_row(x, col, p, pend, d, j0, 32);
                 const __m128 v = _mm_set1_ps(val[p]);
                 const float *xr = x + (size_t)col[p] * d + j0;
                 s0 = _mm_add_ps(s0, _mm_mul_ps(v, _mm_loadu_ps(xr)));
@@ -304,7 +301,7 @@ static uint32_t spmm_rows_sse2(const size_t *restrict rp, const int32_t *restric
             }
             bad |= _mm_movemask_epi8(badv) != 0;
         }
-        bad |= row_rest(col, val, p0, p1, x, live, d, j0, o, y, base, acc, scale);
+        bad |= row_rest(col, val, p0, p1, x, d, j0, o, y, base, acc, scale);
     }
     return bad;
 }
@@ -322,11 +319,10 @@ static spmm_fn pick_spmm(int kernel) {
 /* Portable C: 8-wide blocks (GCC and Clang vectorize them), then the tail. */
 static uint32_t spmm_rows_plain(const size_t *restrict rp, const int32_t *restrict col,
                                 const float *restrict val, size_t r0, size_t r1, size_t d,
-                                const float *restrict x, const unsigned char *restrict live,
-                                float *y, const float *base, float *acc, float scale) {
+                                const float *restrict x, float *y, const float *base, float *acc, float scale) {
     uint32_t bad = 0;
     for (size_t r = r0; r < r1; ++r)
-        bad |= row_rest(col, val, rp[r], rp[r + 1], x, live, d, 0, r * d, y, base, acc, scale);
+        bad |= row_rest(col, val, rp[r], rp[r + 1], x, d, 0, r * d, y, base, acc, scale);
     return bad;
 }
 static spmm_fn pick_spmm(int kernel) {
@@ -341,7 +337,6 @@ typedef struct layer_job {
     const int32_t *rows;  /* NULL: parts are row ranges; else the listed rows */
     size_t d;
     const float *x;
-    const unsigned char *live;
     float *y;
     const float *base;
     float *acc;
@@ -358,12 +353,12 @@ static void layer_range(void *arg, size_t part_begin, size_t part_end, int worke
         uint32_t bad = 0;
         if (j->rows == NULL) {
             bad = j->spmm(rp, j->adj->col, j->adj->val, j->bounds[part], j->bounds[part + 1], j->d,
-                          j->x, j->live, j->y, j->base, j->acc, j->scale);
+                          j->x, j->y, j->base, j->acc, j->scale);
         } else {
             for (size_t k = j->bounds[part]; k < j->bounds[part + 1]; ++k) {
                 const size_t r = (size_t)j->rows[k];
-                bad |= j->spmm(rp, j->adj->col, j->adj->val, r, r + 1, j->d, j->x, j->live, j->y,
-                               j->base, j->acc, j->scale);
+                bad |= j->spmm(rp, j->adj->col, j->adj->val, r, r + 1, j->d, j->x, j->y, j->base,
+                               j->acc, j->scale);
             }
         }
         j->bad[part] = bad != 0;
@@ -408,6 +403,38 @@ static void split_work(const cns__adj *adj, const int32_t *rows, size_t count, s
     bounds[parts] = count;
 }
 
+/* view = Â with only the entries whose column is flagged in live, in the
+ * same order, written to adj's scratch arrays (view borrows them). A sum
+ * over view's row is the sum over Â's row with the zero rows skipped: the
+ * same operations on what remains. One branch-free pass: about half of a
+ * batch's entries are live, in no pattern a predictor could learn, and
+ * the gather that follows runs without a test per entry and prefetches
+ * only rows it will read. */
+static void live_columns(const cns__adj *adj, const unsigned char *live, cns__adj *view) {
+    const size_t n = adj->n, *rp = adj->row_ptr;
+    const int32_t *col = adj->col;
+    const float *val = adj->val;
+    size_t *vrp = adj->live_row_ptr;
+    int32_t *vcol = adj->live_col;
+    float *vval = adj->live_val;
+    size_t q = 0;
+    for (size_t r = 0; r < n; ++r) {
+        vrp[r] = q;
+        for (size_t p = rp[r]; p < rp[r + 1]; ++p) {
+            const int32_t c = col[p];
+            vcol[q] = c;
+            vval[q] = val[p];
+            q += live[c] != 0;
+        }
+    }
+    vrp[n] = q;
+    *view = *adj;
+    view->nnz = q;
+    view->row_ptr = vrp;
+    view->col = vcol;
+    view->val = vval;
+}
+
 int cns__lightgcn_propagate(const cns__adj *adj, int layers, size_t d, const float *in,
                             const cns__prop_rows *rows, float *out, float *s1, float *s2,
                             int threads) {
@@ -422,6 +449,13 @@ int cns__lightgcn_propagate(const cns__adj *adj, int layers, size_t d, const flo
     if (max_parts > CNS__MAX_PARTS) max_parts = CNS__MAX_PARTS;
     size_t bounds[CNS__MAX_PARTS + 1];
 
+    /* A sparse input: Â restricted to the live columns, as its own CSR. */
+    cns__adj live_view;
+    const cns__adj *live = NULL;
+    if (rows != NULL && rows->live != NULL) {
+        live_columns(adj, rows->live, &live_view);
+        live = &live_view;
+    }
     const float last_scale = (float)(1.0 / (double)(layers + 1));
     layer_job job;
     job.adj = adj;
@@ -433,7 +467,8 @@ int cns__lightgcn_propagate(const cns__adj *adj, int layers, size_t d, const flo
     for (int k = 1; k <= layers; ++k) {
         /* Layer k's Â^k x is kept only when layer k + 1 reads it. */
         float *y = k == layers ? NULL : (k % 2 ? s1 : s2);
-        job.live = k == 1 && rows != NULL ? rows->live : NULL;
+        /* The first layer of a sparse input reads only the live entries. */
+        job.adj = k == 1 && live != NULL ? live : adj;
         job.y = y;
         job.base = k == 1 ? in : out;
         job.acc = out;
@@ -443,7 +478,7 @@ int cns__lightgcn_propagate(const cns__adj *adj, int layers, size_t d, const flo
         const size_t count = job.rows ? rows->n_dst : n;
         size_t parts = max_parts;
         if (parts > count) parts = count ? count : 1;
-        split_work(adj, job.rows, count, parts, bounds);
+        split_work(job.adj, job.rows, count, parts, bounds);
         cns__parallel_for((int)parts, parts, 1, layer_range, &job);
         for (size_t part = 0; part < parts; ++part) bad |= job.bad[part];
         job.x = y;

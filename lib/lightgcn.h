@@ -19,6 +19,11 @@ typedef struct cns__adj {
     size_t *row_ptr;   /* n + 1 */
     int32_t *col;      /* nnz node ids */
     float *val;        /* nnz values 1 / sqrt(deg_r * deg_c) */
+    /* Scratch for a propagation with live rows: Â restricted to the live
+     * columns (n + 1 offsets, up to nnz entries). */
+    size_t *live_row_ptr;
+    int32_t *live_col;
+    float *live_val;
     int kernel;        /* 0: pick from the CPU. Tests force 1 (SSE2 / plain C),
                           2 (AVX2) or 3 (AVX-512), each used only if the CPU has it. */
 } cns__adj;
