@@ -1,7 +1,8 @@
 /* Adam with bias correction (ALGORITHM.md §2). Two passes: the first only
  * checks that the update stays finite, so a NaN gradient, an overflowing
  * moment or a runaway learning rate never reaches the weights or the
- * moments. */
+ * moments. When bounds from the last step prove that no entry can
+ * overflow, the first pass is skipped (see cns__adam_step_mt). */
 #include "adam.h"
 
 #include "parallel.h"
@@ -24,6 +25,8 @@ cns_status cns__adam_init(cns__adam *a, size_t n, const cns__alloc *al) {
     a->beta1 = 0.9;
     a->beta2 = 0.999;
     a->eps = 1e-8;
+    a->track_bounds = 0;
+    a->bounded = 0;
     return CNS_OK;
 }
 
@@ -56,6 +59,14 @@ typedef struct adam_job {
     float *m, *v;
     size_t n;
     unsigned char bad[CNS__ADAM_MAX_THREADS]; /* pass 1, per worker */
+    /* Per worker, as float bit patterns of absolute values (the integer
+     * order of non-negative floats is their order, so the maxima are
+     * integer reductions: exact, and they vectorize): */
+    uint32_t max_g[CNS__ADAM_MAX_THREADS];                /* the bound pass */
+    uint32_t max_p[CNS__ADAM_MAX_THREADS], max_m[CNS__ADAM_MAX_THREADS],
+        max_v[CNS__ADAM_MAX_THREADS];                     /* the apply pass */
+    uint32_t neg_v[CNS__ADAM_MAX_THREADS];                /* a v with its sign bit set */
+    int track;
 } adam_job;
 
 /* Pass 1 over [begin, end): would every new weight and moment be finite?
@@ -97,6 +108,22 @@ static int adam_check_range(const adam_consts *k, const float *restrict params,
     return bad != 0;
 }
 
+static inline uint32_t abs_bits(float x) {
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    return b & 0x7fffffffu;
+}
+
+ADAM_KERNEL
+static uint32_t max_abs_range(const float *restrict x, size_t n) {
+    uint32_t mx = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const uint32_t b = abs_bits(x[i]);
+        mx = b > mx ? b : mx;
+    }
+    return mx;
+}
+
 ADAM_KERNEL
 static void adam_apply_range(const adam_consts *k, float *restrict params,
                              const float *restrict grads, float *restrict m, float *restrict v,
@@ -113,6 +140,36 @@ static void adam_apply_range(const adam_consts *k, float *restrict params,
     }
 }
 
+/* The apply pass that also returns the maxima of the new values. */
+ADAM_KERNEL
+static void adam_apply_track_range(const adam_consts *k, float *restrict params,
+                                   const float *restrict grads, float *restrict m,
+                                   float *restrict v, size_t n, uint32_t out[4]) {
+    const float b1 = k->b1, one_b1 = k->one_b1, b2 = k->b2, one_b2 = k->one_b2;
+    const float step = k->step, inv_c2 = k->inv_c2, eps = k->eps;
+    uint32_t mp = 0, mm = 0, mv = 0, neg = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const float g = grads[i];
+        const float mi = b1 * m[i] + one_b1 * g;
+        const float vi = b2 * v[i] + one_b2 * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        const float w = params[i] - step * mi / (sqrtf(vi * inv_c2) + eps);
+        params[i] = w;
+        const uint32_t bp = abs_bits(w), bm = abs_bits(mi), bv = abs_bits(vi);
+        uint32_t sv;
+        memcpy(&sv, &vi, sizeof sv);
+        mp = bp > mp ? bp : mp;
+        mm = bm > mm ? bm : mm;
+        mv = bv > mv ? bv : mv;
+        neg |= sv >> 31;
+    }
+    out[0] = mp;
+    out[1] = mm;
+    out[2] = mv;
+    out[3] = neg;
+}
+
 static void adam_check(void *arg, size_t begin, size_t end, int worker) {
     adam_job *j = arg;
     j->bad[worker] = (unsigned char)adam_check_range(&j->k, j->params + begin, j->grads + begin,
@@ -120,10 +177,54 @@ static void adam_check(void *arg, size_t begin, size_t end, int worker) {
 }
 
 static void adam_apply(void *arg, size_t begin, size_t end, int worker) {
-    (void)worker;
     adam_job *j = arg;
-    adam_apply_range(&j->k, j->params + begin, j->grads + begin, j->m + begin, j->v + begin,
-                     end - begin);
+    if (!j->track) {
+        adam_apply_range(&j->k, j->params + begin, j->grads + begin, j->m + begin, j->v + begin,
+                         end - begin);
+        return;
+    }
+    uint32_t out[4];
+    adam_apply_track_range(&j->k, j->params + begin, j->grads + begin, j->m + begin,
+                           j->v + begin, end - begin, out);
+    j->max_p[worker] = out[0] > j->max_p[worker] ? out[0] : j->max_p[worker];
+    j->max_m[worker] = out[1] > j->max_m[worker] ? out[1] : j->max_m[worker];
+    j->max_v[worker] = out[2] > j->max_v[worker] ? out[2] : j->max_v[worker];
+    j->neg_v[worker] |= out[3];
+}
+
+static void max_grad(void *arg, size_t begin, size_t end, int worker) {
+    adam_job *j = arg;
+    const uint32_t mx = max_abs_range(j->grads + begin, end - begin);
+    j->max_g[worker] = mx > j->max_g[worker] ? mx : j->max_g[worker];
+}
+
+static float bits_float(uint32_t b) {
+    float x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+}
+
+static uint32_t max_over(const uint32_t *v, int n) {
+    uint32_t mx = 0;
+    for (int w = 0; w < n; ++w) mx = v[w] > mx ? v[w] : mx;
+    return mx;
+}
+
+/* Whether the step with these constants keeps every weight and moment
+ * finite, from max |g| = G and the last step's maxima alone. In exact
+ * arithmetic |m'| <= b1 M + (1 - b1) G, v' <= b2 V + (1 - b2) G^2, and
+ * the update is at most step |m'| / eps (its denominator is at least eps);
+ * each float operation adds a relative error of at most 2^-24, covered
+ * here by a factor of 1.001. With every bound far below FLT_MAX (3.4e38)
+ * nothing can overflow; v' >= 0 keeps the square root real, and v' * (1 /
+ * c2) overflowing would only make the update 0. NaN and infinity compare
+ * false below, so they never pass. */
+static int provably_finite(const cns__adam *a, const adam_consts *k, float max_g) {
+    const double G = max_g, M = a->max_m, V = a->max_v, P = a->max_param;
+    const double m1 = ((double)k->b1 * M + (double)k->one_b1 * G) * 1.001;
+    const double v1 = ((double)k->b2 * V + (double)k->one_b2 * G * G) * 1.001;
+    const double upd = (double)k->step * m1 / (double)k->eps * 1.001;
+    return m1 < 1e37 && v1 < 1e37 && P + upd < 1e37;
 }
 
 cns_status cns__adam_step_mt(cns__adam *a, float *params, const float *grads, size_t *bad_index,
@@ -143,8 +244,19 @@ cns_status cns__adam_step_mt(cns__adam *a, float *params, const float *grads, si
     if (threads < 1) threads = 1;
     if (threads > CNS__ADAM_MAX_THREADS) threads = CNS__ADAM_MAX_THREADS;
     memset(j.bad, 0, sizeof j.bad);
+    memset(j.max_g, 0, sizeof j.max_g);
+    memset(j.max_p, 0, sizeof j.max_p);
+    memset(j.max_m, 0, sizeof j.max_m);
+    memset(j.max_v, 0, sizeof j.max_v);
+    memset(j.neg_v, 0, sizeof j.neg_v);
+    j.track = a->track_bounds;
     /* Chunks of at least 16k parameters: below that a thread costs more than it saves. */
-    cns__parallel_for(threads, j.n, 16384, adam_check, &j);
+    int skip_check = 0;
+    if (a->track_bounds && a->bounded) {
+        cns__parallel_for(threads, j.n, 16384, max_grad, &j);
+        skip_check = provably_finite(a, &j.k, bits_float(max_over(j.max_g, threads)));
+    }
+    if (!skip_check) cns__parallel_for(threads, j.n, 16384, adam_check, &j);
     int bad = 0;
     for (int w = 0; w < threads; ++w) bad |= j.bad[w];
     if (bad) {
@@ -161,6 +273,12 @@ cns_status cns__adam_step_mt(cns__adam *a, float *params, const float *grads, si
     }
     cns__parallel_for(threads, j.n, 16384, adam_apply, &j);
     a->t = t;
+    if (a->track_bounds) {
+        a->max_param = bits_float(max_over(j.max_p, threads));
+        a->max_m = bits_float(max_over(j.max_m, threads));
+        a->max_v = bits_float(max_over(j.max_v, threads));
+        a->bounded = max_over(j.neg_v, threads) == 0;
+    }
     return CNS_OK;
 }
 

@@ -106,6 +106,9 @@ static cns_status model_alloc(const cns__alloc *al, const cns__model_shape *shap
         return cns__fail(err, CNS_E_NOMEM, "out of memory for a model of %zu x %zu embeddings",
                          rows, d);
     }
+    /* Steps may skip Adam's checking pass when bounds prove it cannot fail;
+     * every write to ego or the moments outside a step forgets them. */
+    m->adam.track_bounds = 1;
     *out = m;
     return CNS_OK;
 }
@@ -335,6 +338,7 @@ CNS_API cns_status cns_model_set_ego_row(cns_model *m, cns_table table, int32_t 
                         table_name(table), (int)row, (int)table_rows(m, table));
     memcpy(m->ego + (table_base(m, table) + (size_t)row) * m->d, values, m->d * sizeof *values);
     m->ego_unchecked = 1;
+    cns__adam_forget_bounds(&m->adam);
     return CNS_OK;
 }
 

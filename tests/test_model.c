@@ -71,6 +71,12 @@ START_TEST(test_adam_step_by_hand) {
     ck_assert_uint_eq(cns_model_steps_taken(m), 2);
     ck_assert_status(cns_model_get_ego_row(m, CNS_TABLE_ITEMS, 1, other_after), CNS_OK);
     ck_assert_mem_eq(other_before, other_after, sizeof other_before);
+    /* The model lets Adam skip its check on recorded maxima (test_adam),
+     * so a write from outside must forget them. */
+    ck_assert(m->adam.track_bounds);
+    ck_assert(m->adam.bounded);
+    ck_assert_status(cns_model_set_ego_row(m, CNS_TABLE_USERS, 0, w0), CNS_OK);
+    ck_assert(!m->adam.bounded);
     cns_model_free(m);
     cns_dataset_free(ds);
 }
