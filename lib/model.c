@@ -476,6 +476,10 @@ CNS_API cns_status cns_model_zero_grad(cns_model *m) {
     return CNS_OK;
 }
 
+/* Rows fetched ahead by the scattered row updates below (accumulate_grad,
+ * the L2 term): a Food batch's rows are spread over 3.6 MB, and fetching
+ * 8 ahead took the backward phase from 0.27 to 0.23 s per uniform epoch. */
+#define ACC_AHEAD 8
 CNS_API cns_status cns_model_accumulate_grad(cns_model *m, cns_table table, const int32_t *ids,
                                              size_t n, const float *grad) {
     if (m == NULL) return CNS_E_ARG;
@@ -491,6 +495,9 @@ CNS_API cns_status cns_model_accumulate_grad(cns_model *m, cns_table table, cons
     float *base = m->grad + table_base(m, table) * d;
     unsigned char *live = m->grad_live + table_base(m, table);
     for (size_t b = 0; b < n; ++b) {
+        if (b + ACC_AHEAD < n) /* the rows are scattered: fetch ahead */
+            for (size_t off = 0; off < d; off += 16)
+                __builtin_prefetch(base + (size_t)ids[b + ACC_AHEAD] * d + off, 1);
         live[ids[b]] = 1;
         add_row(base + (size_t)ids[b] * d, grad + b * d, d);
     }
@@ -527,6 +534,9 @@ static double l2_row(float *restrict g, const float *restrict e, size_t d, float
     return sq;
 }
 
+/* Batch triples fetched ahead by the L2 term (4 before: no better). */
+#define L2_AHEAD 8
+
 CNS_API cns_status cns_model_backward(cns_model *m, const int32_t *users, const int32_t *pos,
                                       const int32_t *neg, size_t n, double *reg_loss) {
     if (m == NULL) return CNS_E_ARG;
@@ -551,9 +561,10 @@ CNS_API cns_status cns_model_backward(cns_model *m, const int32_t *users, const 
     if (n > 0) {
         const float coef = (float)(m->reg / (double)n);
         for (size_t b = 0; b < n; ++b) {
-            if (b + 4 < n) { /* batch rows are scattered: fetch a few triples ahead */
-                const size_t f[3] = {(size_t)users[b + 4], nu + (size_t)pos[b + 4],
-                                     neg ? nu + (size_t)neg[b + 4] : nu + (size_t)pos[b + 4]};
+            if (b + L2_AHEAD < n) { /* batch rows are scattered: fetch a few triples ahead */
+                const size_t a = b + L2_AHEAD;
+                const size_t f[3] = {(size_t)users[a], nu + (size_t)pos[a],
+                                     nu + (size_t)(neg ? neg[a] : pos[a])};
                 for (int q = 0; q < 3; ++q)
                     for (size_t off = 0; off < d; off += 16) {
                         __builtin_prefetch(m->ego + f[q] * d + off);
