@@ -66,7 +66,6 @@ typedef struct adam_job {
     uint32_t max_p[CNS__ADAM_MAX_THREADS], max_m[CNS__ADAM_MAX_THREADS],
         max_v[CNS__ADAM_MAX_THREADS];                     /* the apply pass */
     uint32_t neg_v[CNS__ADAM_MAX_THREADS];                /* a v with its sign bit set */
-    int track;
 } adam_job;
 
 /* Pass 1 over [begin, end): would every new weight and moment be finite?
@@ -124,25 +123,10 @@ static uint32_t max_abs_range(const float *restrict x, size_t n) {
     return mx;
 }
 
+/* Pass 2: the update, and the maxima of the new values (used only with
+ * track_bounds; taking them costs little beside the square root). */
 ADAM_KERNEL
 static void adam_apply_range(const adam_consts *k, float *restrict params,
-                             const float *restrict grads, float *restrict m, float *restrict v,
-                             size_t n) {
-    const float b1 = k->b1, one_b1 = k->one_b1, b2 = k->b2, one_b2 = k->one_b2;
-    const float step = k->step, inv_c2 = k->inv_c2, eps = k->eps;
-    for (size_t i = 0; i < n; ++i) {
-        const float g = grads[i];
-        const float mi = b1 * m[i] + one_b1 * g;
-        const float vi = b2 * v[i] + one_b2 * g * g;
-        m[i] = mi;
-        v[i] = vi;
-        params[i] = params[i] - step * mi / (sqrtf(vi * inv_c2) + eps);
-    }
-}
-
-/* The apply pass that also returns the maxima of the new values. */
-ADAM_KERNEL
-static void adam_apply_track_range(const adam_consts *k, float *restrict params,
                                    const float *restrict grads, float *restrict m,
                                    float *restrict v, size_t n, uint32_t out[4]) {
     const float b1 = k->b1, one_b1 = k->one_b1, b2 = k->b2, one_b2 = k->one_b2;
@@ -178,14 +162,9 @@ static void adam_check(void *arg, size_t begin, size_t end, int worker) {
 
 static void adam_apply(void *arg, size_t begin, size_t end, int worker) {
     adam_job *j = arg;
-    if (!j->track) {
-        adam_apply_range(&j->k, j->params + begin, j->grads + begin, j->m + begin, j->v + begin,
-                         end - begin);
-        return;
-    }
     uint32_t out[4];
-    adam_apply_track_range(&j->k, j->params + begin, j->grads + begin, j->m + begin,
-                           j->v + begin, end - begin, out);
+    adam_apply_range(&j->k, j->params + begin, j->grads + begin, j->m + begin, j->v + begin,
+                     end - begin, out);
     j->max_p[worker] = out[0] > j->max_p[worker] ? out[0] : j->max_p[worker];
     j->max_m[worker] = out[1] > j->max_m[worker] ? out[1] : j->max_m[worker];
     j->max_v[worker] = out[2] > j->max_v[worker] ? out[2] : j->max_v[worker];
@@ -249,7 +228,6 @@ cns_status cns__adam_step_mt(cns__adam *a, float *params, const float *grads, si
     memset(j.max_m, 0, sizeof j.max_m);
     memset(j.max_v, 0, sizeof j.max_v);
     memset(j.neg_v, 0, sizeof j.neg_v);
-    j.track = a->track_bounds;
     /* Chunks of at least 16k parameters: below that a thread costs more than it saves. */
     int skip_check = 0;
     if (a->track_bounds && a->bounded) {

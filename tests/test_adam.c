@@ -26,6 +26,17 @@ static void fill_grads(float *g, int step) {
         g[i] = (float)(sin(0.37 * (double)i + 1.3 * step) * pow(10.0, (double)(i % 7) - 4.0));
 }
 
+/* Weights 1 and one step with zero gradients: the maxima are recorded
+ * (weights 1, moments 0) and the weights unchanged. */
+static void start_bounded(cns__adam *b, float *p, float *g) {
+    for (size_t i = 0; i < N; ++i) {
+        p[i] = 1.0f;
+        g[i] = 0.0f;
+    }
+    ck_assert_status(cns__adam_step_mt(b, p, g, NULL, 1), CNS_OK);
+    ck_assert(b->bounded);
+}
+
 static void free_pair(cns__adam *a, cns__adam *b) {
     const cns__alloc al = heap();
     cns__adam_destroy(a, &al);
@@ -109,13 +120,8 @@ START_TEST(test_forgotten_bounds_are_checked_again) {
         cns__adam a, b;
         init_pair(&a, &b);
         float p[N], g[N];
-        for (size_t i = 0; i < N; ++i) {
-            p[i] = 1.0f;
-            g[i] = 0.0f;
-        }
         b.eps = 1e-30;
-        ck_assert_status(cns__adam_step_mt(&b, p, g, NULL, 1), CNS_OK); /* records the maxima */
-        ck_assert(b.bounded);
+        start_bounded(&b, p, g);
         p[3] = FLT_MAX;
         if (forget) cns__adam_forget_bounds(&b);
         for (size_t i = 0; i < N; ++i) g[i] = -1e-25f;
@@ -145,12 +151,7 @@ START_TEST(test_tiny_eps_is_checked) {
     cns__adam a, b;
     init_pair(&a, &b);
     float p[N], g[N];
-    for (size_t i = 0; i < N; ++i) {
-        p[i] = 1.0f;
-        g[i] = 0.0f;
-    }
-    ck_assert_status(cns__adam_step_mt(&b, p, g, NULL, 1), CNS_OK);
-    ck_assert(b.bounded);
+    start_bounded(&b, p, g);
     b.eps = 1e-40; /* a float denormal: still > 0 */
     b.lr = 2e28;   /* step ~ 1e29; m' = 1e-26; step * m' = 1e3, / eps = 1e43 */
     for (size_t i = 0; i < N; ++i) g[i] = -1e-25f;
