@@ -127,8 +127,8 @@ static uint32_t max_abs_range(const float *restrict x, size_t n) {
  * track_bounds; taking them costs little beside the square root). */
 ADAM_KERNEL
 static void adam_apply_range(const adam_consts *k, float *restrict params,
-                                   const float *restrict grads, float *restrict m,
-                                   float *restrict v, size_t n, uint32_t out[4]) {
+                             const float *restrict grads, float *restrict m, float *restrict v,
+                             size_t n, uint32_t out[4]) {
     const float b1 = k->b1, one_b1 = k->one_b1, b2 = k->b2, one_b2 = k->one_b2;
     const float step = k->step, inv_c2 = k->inv_c2, eps = k->eps;
     uint32_t mp = 0, mm = 0, mv = 0, neg = 0;
@@ -191,18 +191,20 @@ static uint32_t max_over(const uint32_t *v, int n) {
 
 /* Whether the step with these constants keeps every weight and moment
  * finite, from max |g| = G and the last step's maxima alone. In exact
- * arithmetic |m'| <= b1 M + (1 - b1) G, v' <= b2 V + (1 - b2) G^2, and
- * the update is at most step |m'| / eps (its denominator is at least eps);
- * each float operation adds a relative error of at most 2^-24, covered
- * here by a factor of 1.001. With every bound far below FLT_MAX (3.4e38)
- * nothing can overflow; v' >= 0 keeps the square root real, and v' * (1 /
- * c2) overflowing would only make the update 0. NaN and infinity compare
- * false below, so they never pass. */
+ * arithmetic |m'| <= b1 M + (1 - b1) G and v' <= b2 V + (1 - b2) G^2; the
+ * float code computes step m' and divides it by a denominator of at least
+ * eps, so neither quotient nor dividend exceeds step |m'| max(1, 1/eps).
+ * Each float operation adds a relative error of at most 2^-24 (a subnormal
+ * result an absolute one below 1e-45); the factor 1.001 and the distance
+ * from 1e37 to FLT_MAX (3.4e38) cover both many times over. v' >= 0 keeps
+ * the square root real, and v' / c2 overflowing would only make the
+ * update 0. NaN and infinity compare false below, so they never pass. */
 static int provably_finite(const cns__adam *a, const adam_consts *k, float max_g) {
     const double G = max_g, M = a->max_m, V = a->max_v, P = a->max_param;
     const double m1 = ((double)k->b1 * M + (double)k->one_b1 * G) * 1.001;
     const double v1 = ((double)k->b2 * V + (double)k->one_b2 * G * G) * 1.001;
-    const double upd = (double)k->step * m1 / (double)k->eps * 1.001;
+    const double inv_eps = 1.0 / (double)k->eps;
+    const double upd = (double)k->step * m1 * (inv_eps > 1.0 ? inv_eps : 1.0) * 1.001;
     return m1 < 1e37 && v1 < 1e37 && P + upd < 1e37;
 }
 

@@ -24,9 +24,6 @@ void cns__adj_destroy(cns__adj *adj, const cns__alloc *al) {
     cns__free(al, adj->row_ptr);
     cns__free(al, adj->col);
     cns__free(al, adj->val);
-    cns__free(al, adj->live_row_ptr);
-    cns__free(al, adj->live_col);
-    cns__free(al, adj->live_val);
     memset(adj, 0, sizeof *adj);
 }
 
@@ -42,11 +39,7 @@ cns_status cns__adj_build(cns__adj *adj, int32_t num_users, int32_t num_items,
     adj->row_ptr = cns__calloc(al, n + 1, sizeof *adj->row_ptr);
     adj->col = cns__calloc(al, nnz ? nnz : 1, sizeof *adj->col);
     adj->val = cns__calloc(al, nnz ? nnz : 1, sizeof *adj->val);
-    adj->live_row_ptr = cns__calloc(al, n + 1, sizeof *adj->live_row_ptr);
-    adj->live_col = cns__calloc(al, nnz ? nnz : 1, sizeof *adj->live_col);
-    adj->live_val = cns__calloc(al, nnz ? nnz : 1, sizeof *adj->live_val);
-    if (adj->row_ptr == NULL || adj->col == NULL || adj->val == NULL ||
-        adj->live_row_ptr == NULL || adj->live_col == NULL || adj->live_val == NULL) {
+    if (adj->row_ptr == NULL || adj->col == NULL || adj->val == NULL) {
         cns__adj_destroy(adj, al);
         return CNS_E_NOMEM;
     }
@@ -79,6 +72,12 @@ cns_status cns__adj_build(cns__adj *adj, int32_t num_users, int32_t num_items,
         }
     }
     cns__free(al, fill);
+    adj->max_row_sum = 0.0;
+    for (size_t r = 0; r < n; ++r) {
+        double sum = 0.0;
+        for (size_t p = rp[r]; p < rp[r + 1]; ++p) sum += (double)adj->val[p];
+        if (sum > adj->max_row_sum) adj->max_row_sum = sum;
+    }
     return CNS_OK;
 }
 
@@ -147,7 +146,8 @@ typedef uint32_t (*spmm_fn)(const size_t *restrict, const int32_t *restrict,
 /* The rows left of a 64-column block: 8-wide blocks, then the tail. */
 static inline __attribute__((always_inline)) uint32_t row_rest(
     const int32_t *restrict col, const float *restrict val, size_t p0, size_t p1,
-    const float *restrict x, size_t d, size_t j0, size_t o, float *y, const float *base, float *acc, float scale) {
+    const float *restrict x, size_t d, size_t j0, size_t o, float *y, const float *base,
+    float *acc, float scale) {
     float a[8];
     uint32_t bad = 0;
     for (; j0 < d; j0 += 8) {
@@ -265,7 +265,8 @@ __attribute__((target("avx2"))) static uint32_t spmm_rows_avx2(
 /* Baseline x86-64 (SSE2): 32 columns at a time in 8 xmm registers. */
 static uint32_t spmm_rows_sse2(const size_t *restrict rp, const int32_t *restrict col,
                                const float *restrict val, size_t r0, size_t r1, size_t d,
-                               const float *restrict x, float *y, const float *base, float *acc, float scale) {
+                               const float *restrict x, float *y, const float *base,
+                               float *acc, float scale) {
     const __m128 vs = _mm_set1_ps(scale);
     const __m128i expo = _mm_set1_epi32(0x7f800000);
     uint32_t bad = 0;
@@ -319,7 +320,8 @@ static spmm_fn pick_spmm(int kernel) {
 /* Portable C: 8-wide blocks (GCC and Clang vectorize them), then the tail. */
 static uint32_t spmm_rows_plain(const size_t *restrict rp, const int32_t *restrict col,
                                 const float *restrict val, size_t r0, size_t r1, size_t d,
-                                const float *restrict x, float *y, const float *base, float *acc, float scale) {
+                                const float *restrict x, float *y, const float *base,
+                               float *acc, float scale) {
     uint32_t bad = 0;
     for (size_t r = r0; r < r1; ++r)
         bad |= row_rest(col, val, rp[r], rp[r + 1], x, d, 0, r * d, y, base, acc, scale);
@@ -403,20 +405,21 @@ static void split_work(const cns__adj *adj, const int32_t *rows, size_t count, s
     bounds[parts] = count;
 }
 
-/* view = Â with only the entries whose column is flagged in live, in the
- * same order, written to adj's scratch arrays (view borrows them). A sum
+/* view = Â with only the entries whose column is flagged in rows->live, in
+ * the same order, written to the scratch arrays of rows (view borrows them). A sum
  * over view's row is the sum over Â's row with the zero rows skipped: the
  * same operations on what remains. One branch-free pass: about half of a
  * batch's entries are live, in no pattern a predictor could learn, and
  * the gather that follows runs without a test per entry and prefetches
  * only rows it will read. */
-static void live_columns(const cns__adj *adj, const unsigned char *live, cns__adj *view) {
+static void live_columns(const cns__adj *adj, const cns__prop_rows *rows, cns__adj *view) {
     const size_t n = adj->n, *rp = adj->row_ptr;
     const int32_t *col = adj->col;
     const float *val = adj->val;
-    size_t *vrp = adj->live_row_ptr;
-    int32_t *vcol = adj->live_col;
-    float *vval = adj->live_val;
+    const unsigned char *live = rows->live;
+    size_t *vrp = rows->live_row_ptr;
+    int32_t *vcol = rows->live_col;
+    float *vval = rows->live_val;
     size_t q = 0;
     for (size_t r = 0; r < n; ++r) {
         vrp[r] = q;
@@ -453,7 +456,7 @@ int cns__lightgcn_propagate(const cns__adj *adj, int layers, size_t d, const flo
     cns__adj live_view;
     const cns__adj *live = NULL;
     if (rows != NULL && rows->live != NULL) {
-        live_columns(adj, rows->live, &live_view);
+        live_columns(adj, rows, &live_view);
         live = &live_view;
     }
     const float last_scale = (float)(1.0 / (double)(layers + 1));

@@ -19,11 +19,8 @@ typedef struct cns__adj {
     size_t *row_ptr;   /* n + 1 */
     int32_t *col;      /* nnz node ids */
     float *val;        /* nnz values 1 / sqrt(deg_r * deg_c) */
-    /* Scratch for a propagation with live rows: Â restricted to the live
-     * columns (n + 1 offsets, up to nnz entries). */
-    size_t *live_row_ptr;
-    int32_t *live_col;
-    float *live_val;
+    double max_row_sum; /* max over rows of the sum of their values: a bound on
+                           how much one layer can grow the largest |entry| */
     int kernel;        /* 0: pick from the CPU. Tests force 1 (SSE2 / plain C),
                           2 (AVX2) or 3 (AVX-512), each used only if the CPU has it. */
 } cns__adj;
@@ -40,12 +37,17 @@ void cns__adj_destroy(cns__adj *adj, const cns__alloc *al);
 typedef struct cns__prop_rows {
     /* NULL, or n flags where 0 promises that row of `in` is all zero (the
      * backward's dL/dE touches only the batch rows): the first layer then
-     * skips those gathers (same values, up to the sign of a zero). */
+     * reads only the entries of the live columns (same values, up to the
+     * sign of a zero), copied first into the caller's scratch below. */
     const unsigned char *live;
+    size_t *live_row_ptr; /* with live: n + 1 offsets of scratch */
+    int32_t *live_col;    /* with live: nnz entries of scratch */
+    float *live_val;      /* with live: nnz entries of scratch */
     /* NULL, or the rows of out wanted, ascending, n_dst of them. The last
-     * layer computes only these; every other row of out is left holding an
-     * unscaled partial sum, to be recomputed before anyone reads it. The
-     * listed rows get the values a full pass gives them, bit for bit. */
+     * layer computes only these; every other row of out is left stale (a
+     * partial sum of the layers before, or an earlier call's value), to be
+     * recomputed before anyone reads it, and is not checked for overflow.
+     * The listed rows get the values a full pass gives them, bit for bit. */
     const int32_t *dst;
     size_t n_dst;
 } cns__prop_rows;

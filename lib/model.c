@@ -41,6 +41,9 @@ static void model_destroy(cns_model *m) {
     cns__free(&al, m->grad_live);
     cns__free(&al, m->row_mark);
     cns__free(&al, m->row_list);
+    cns__free(&al, m->live_row_ptr);
+    cns__free(&al, m->live_col);
+    cns__free(&al, m->live_val);
     cns__free(&al, m->grad_ego);
     cns__free(&al, m->s1);
     cns__free(&al, m->s2);
@@ -95,11 +98,18 @@ static cns_status model_alloc(const cns__alloc *al, const cns__model_shape *shap
     m->grad_live = cns__calloc(al, m->rows, 1);
     m->row_mark = cns__calloc(al, m->rows, 1);
     m->row_list = cns__calloc(al, m->rows, sizeof *m->row_list);
+    /* The adjacency holds each interaction twice (cns__adj_build refuses a
+     * count that does not double without overflow). */
+    const size_t entries = nnz <= SIZE_MAX / 2 && nnz > 0 ? 2 * nnz : 1;
+    m->live_row_ptr = cns__calloc(al, m->rows + 1, sizeof *m->live_row_ptr);
+    m->live_col = cns__calloc(al, entries, sizeof *m->live_col);
+    m->live_val = cns__calloc(al, entries, sizeof *m->live_val);
     m->grad_ego = cns__calloc(al, elems, sizeof(float));
     if (shape->layers >= 2) m->s1 = cns__malloc(al, bytes);
     if (shape->layers >= 3) m->s2 = cns__malloc(al, bytes);
     int ok = m->user_ptr && m->items && m->ego && m->emb && m->grad && m->grad_live &&
-             m->row_mark && m->row_list && m->grad_ego && (shape->layers < 2 || m->s1) && (shape->layers < 3 || m->s2);
+             m->row_mark && m->row_list && m->live_row_ptr && m->live_col && m->live_val &&
+             m->grad_ego && (shape->layers < 2 || m->s1) && (shape->layers < 3 || m->s2);
     if (!ok || cns__adam_init(&m->adam, elems, al) != CNS_OK) {
         const size_t rows = m->rows, d = m->d;
         model_destroy(m);
@@ -460,7 +470,17 @@ cns_status cns__model_forward_batch(cns_model *m, const int32_t *users, const in
         m->row_mark[nu + (size_t)pos[b]] = 1;
         m->row_mark[nu + (size_t)neg[b]] = 1;
     }
-    cns__prop_rows rows = {NULL, m->row_list, take_flagged_rows(m)};
+    const size_t listed = take_flagged_rows(m);
+    /* Every entry of every layer is at most max|E0| sum_k R^k, R the
+     * largest row sum of Â (the float sums add a relative error far below
+     * the margin to FLT_MAX = 3.4e38). Unknown or too large: full pass. */
+    double growth = 1.0, power = 1.0;
+    for (int k = 1; k <= m->shape.layers; ++k) {
+        power *= m->adj.max_row_sum;
+        growth += power;
+    }
+    if (!m->adam.bounded || !((double)m->adam.max_param * growth < 1e37)) return forward(m, NULL);
+    cns__prop_rows rows = {NULL, NULL, NULL, NULL, m->row_list, listed};
     return forward(m, &rows);
 }
 
@@ -476,9 +496,8 @@ CNS_API cns_status cns_model_zero_grad(cns_model *m) {
     return CNS_OK;
 }
 
-/* Rows fetched ahead by the scattered row updates below (accumulate_grad,
- * the L2 term): a Food batch's rows are spread over 3.6 MB, and fetching
- * 8 ahead took the backward phase from 0.27 to 0.23 s per uniform epoch. */
+/* Rows fetched ahead by accumulate_grad: a batch's rows are scattered over
+ * the whole table, one cache miss each unless fetched (docs/BENCHMARKS.md). */
 #define ACC_AHEAD 8
 CNS_API cns_status cns_model_accumulate_grad(cns_model *m, cns_table table, const int32_t *ids,
                                              size_t n, const float *grad) {
@@ -550,7 +569,7 @@ CNS_API cns_status cns_model_backward(cns_model *m, const int32_t *users, const 
     m->grad_ready = 0;
     const size_t d = m->d, nu = (size_t)m->shape.num_users;
     /* dL/dE0 = 1/(L+1) sum_k Â^k dL/dE (§2; Â is symmetric). */
-    cns__prop_rows live = {m->grad_live, NULL, 0};
+    cns__prop_rows live = {m->grad_live, m->live_row_ptr, m->live_col, m->live_val, NULL, 0};
     int bad = cns__lightgcn_propagate(&m->adj, m->shape.layers, d, m->grad, &live, m->grad_ego,
                                       m->s1, m->s2, m->threads);
     /* L2 on the batch's ego rows: reg (|e_u|^2 + |e_i+|^2 + |e_j|^2) / (2n),

@@ -53,6 +53,9 @@ struct cns_model {
     unsigned char *grad_live; /* rows: 1 when grad's row may be nonzero */
     unsigned char *row_mark;  /* rows: scratch flags of cns__model_forward_batch */
     int32_t *row_list;   /* rows: ascending row ids handed to the propagation */
+    size_t *live_row_ptr; /* rows + 1: the backward's copy of Â's live entries */
+    int32_t *live_col;   /* 2 x interactions, the same */
+    float *live_val;     /* 2 x interactions, the same */
     float *grad_ego;     /* dL/dE0 from the last backward */
     float *s1, *s2;      /* propagation scratch (s1 for layers >= 2, s2 for >= 3) */
 
@@ -91,10 +94,14 @@ void cns__model_refresh(cns_model *m);
 /* The trainer's forward: as cns_model_forward(), but the last layer
  * computes only the rows of the batch (users, and items pos and neg: n
  * each, all required), about half the entries of Â on Food. Every other
- * row of the final embeddings is left stale — holding a partial sum — so
- * the caller must run a full forward before anyone else reads them. The
- * listed rows are bit-identical to a full forward's. CNS_E_ARG for an id
- * out of range, CNS_E_NUMERIC as cns_model_forward(). */
+ * row of the final embeddings is left stale, so the caller must run a
+ * full forward before anyone else reads them. The listed rows are
+ * bit-identical to a full forward's. The skipped rows are never checked,
+ * so this runs only when no row can overflow: when the weights' maximum
+ * (known from Adam's last step) times the growth the layers allow stays
+ * far below FLT_MAX; otherwise it runs the full forward. Either way a
+ * status is what cns_model_forward() would return. CNS_E_ARG for an id
+ * out of range. */
 cns_status cns__model_forward_batch(cns_model *m, const int32_t *users, const int32_t *pos,
                                     const int32_t *neg, size_t n);
 

@@ -287,7 +287,6 @@ static cns_status model_from_file(const cns__ckpt_file *f, const cns__alloc *al,
     memcpy(m->adam.m, admm, m->rows * m->d * sizeof(float));
     memcpy(m->adam.v, admv, m->rows * m->d * sizeof(float));
     m->adam.t = cns__le64_get(h + MH_STEP);
-    cns__adam_forget_bounds(&m->adam); /* ego and moments came from the file */
     static const int ids[5] = {CNS_MODEL_LR, CNS_MODEL_REG, CNS_MODEL_ADAM_BETA1,
                                CNS_MODEL_ADAM_BETA2, CNS_MODEL_ADAM_EPS};
     for (int k = 0; k < 5; ++k)

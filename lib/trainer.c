@@ -154,7 +154,8 @@ CNS_API cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch, cns_epoc
         const int batch_rows = n > 0 && t->kind != CNS_SAMPLER_DNS;
         st = batch_rows ? cns__model_forward_batch(m, users, pos, neg, n) : cns_model_forward(m);
         t->stale = batch_rows;
-        if (st != CNS_OK) return step_failed(t, st, epoch, batches, "forward", cns_model_last_error(m));
+        if (st != CNS_OK)
+            return step_failed(t, st, epoch, batches, "forward", cns_model_last_error(m));
         double t2 = cns__now();
         phase[CNS_PHASE_PROPAGATION] += t2 - t1;
         if (n == 0) break;

@@ -144,22 +144,30 @@ START_TEST(test_forgotten_bounds_are_checked_again) {
 }
 END_TEST
 
-/* The bound divides by eps: with v underflowed to 0, a tiny eps turns a
- * modest step * m' into an update past FLT_MAX. The maxima are small and
- * true here, yet the step must be checked and refused. */
-START_TEST(test_tiny_eps_is_checked) {
-    cns__adam a, b;
-    init_pair(&a, &b);
-    float p[N], g[N];
-    start_bounded(&b, p, g);
-    b.eps = 1e-40; /* a float denormal: still > 0 */
-    b.lr = 2e28;   /* step ~ 1e29; m' = 1e-26; step * m' = 1e3, / eps = 1e43 */
-    for (size_t i = 0; i < N; ++i) g[i] = -1e-25f;
-    size_t bad = 7;
-    ck_assert_status(cns__adam_step_mt(&b, p, g, &bad, 1), CNS_E_NUMERIC);
-    ck_assert_uint_eq(bad, 0);
-    ck_assert_float_eq(p[0], 1.0f);
-    free_pair(&a, &b);
+/* The bound's two ends in eps. With v underflowed to 0 a tiny eps turns
+ * a modest step * m' into an update past FLT_MAX (1e29 * 1e-26 / 1e-40);
+ * with eps above 1 the float code's step * m' is the larger term and
+ * overflows before the division (1e31 * 1e8). The maxima are small and
+ * true in both, yet each step must be checked and refused. */
+START_TEST(test_extreme_eps_is_checked) {
+    const struct {
+        double eps, lr;
+        float g;
+    } cases[2] = {{1e-40, 2e28, -1e-25f}, {1000.0, 1e30, 1e9f}};
+    for (int c = 0; c < 2; ++c) {
+        cns__adam a, b;
+        init_pair(&a, &b);
+        float p[N], g[N];
+        start_bounded(&b, p, g);
+        b.eps = cases[c].eps;
+        b.lr = cases[c].lr;
+        for (size_t i = 0; i < N; ++i) g[i] = cases[c].g;
+        size_t bad = 7;
+        ck_assert_status(cns__adam_step_mt(&b, p, g, &bad, 1), CNS_E_NUMERIC);
+        ck_assert_uint_eq(bad, 0);
+        ck_assert_float_eq(p[0], 1.0f);
+        free_pair(&a, &b);
+    }
 }
 END_TEST
 
@@ -169,7 +177,7 @@ int main(void) {
     tcase_add_test(tc, test_bounded_steps_match_checked_steps);
     tcase_add_test(tc, test_bounded_steps_still_refuse);
     tcase_add_test(tc, test_forgotten_bounds_are_checked_again);
-    tcase_add_test(tc, test_tiny_eps_is_checked);
+    tcase_add_test(tc, test_extreme_eps_is_checked);
     suite_add_tcase(s, tc);
     return cns_test_run(s);
 }

@@ -396,6 +396,12 @@ START_TEST(test_forward_batch_rows_match_full) {
                 ck_assert_status(cns_model_forward(m), CNS_OK);
                 float *full = malloc(m->rows * d * sizeof *full);
                 memcpy(full, m->emb, m->rows * d * sizeof *full);
+                /* The bound Adam would have recorded: the restriction runs
+                 * only with a known, small max |E0|. */
+                float mx = 0.0f;
+                for (size_t x = 0; x < m->rows * d; ++x) mx = fmaxf(mx, fabsf(m->ego[x]));
+                m->adam.bounded = 1;
+                m->adam.max_param = mx;
                 /* Scribble over E and the scratch layers, so only the
                  * restricted pass can restore the rows. */
                 for (size_t x = 0; x < m->rows * d; ++x) {
@@ -405,19 +411,36 @@ START_TEST(test_forward_batch_rows_match_full) {
                 }
                 ck_assert_status(cns__model_forward_batch(m, users, pos, neg, n), CNS_OK);
                 const size_t nu = 300;
-                size_t listed = 0;
+                size_t listed = 0, stale = 0;
                 for (size_t r = 0; r < m->rows; ++r) {
                     int want = 0;
                     for (size_t b = 0; b < n; ++b)
                         want |= r == (size_t)users[b] || r == nu + (size_t)pos[b] ||
                                 r == nu + (size_t)neg[b];
-                    if (!want) continue;
+                    if (!want) {
+                        stale += memcmp(full + r * d, m->emb + r * d, d * sizeof *full) != 0;
+                        continue;
+                    }
                     ++listed;
                     ck_assert_msg(memcmp(full + r * d, m->emb + r * d, d * sizeof *full) == 0,
                                   "row %zu differs (layers %d, kernel %d, %d threads)", r, layers,
                                   kernel, threads);
                 }
                 ck_assert_uint_eq(listed, 5 + 9); /* 5 distinct users, 9 distinct items */
+                /* The other rows were skipped (all but rows of degree 0,
+                 * whose sums are empty: the random graph has a few). */
+                ck_assert_uint_gt(stale, m->rows / 2);
+                /* Without a bound, or with one that allows an overflow
+                 * somewhere, every row is computed. */
+                for (int q = 0; q < 2; ++q) {
+                    m->adam.bounded = q == 0 ? 0 : 1;
+                    m->adam.max_param = q == 0 ? mx : 1e37f;
+                    for (size_t x = 0; x < m->rows * d; ++x) m->emb[x] = -7.0f;
+                    ck_assert_status(cns__model_forward_batch(m, users, pos, neg, n), CNS_OK);
+                    ck_assert_int_eq(memcmp(full, m->emb, m->rows * d * sizeof *full), 0);
+                }
+                m->adam.bounded = 1;
+                m->adam.max_param = mx;
                 /* An empty batch is accepted; a full forward afterwards
                  * restores every row. */
                 ck_assert_status(cns__model_forward_batch(m, users, pos, neg, 0), CNS_OK);
@@ -473,7 +496,7 @@ START_TEST(test_propagate_direct) {
     float sparse[7] = {0, 1, 0, 3, 0, 5, 0}, o1[7], o2[7];
     const unsigned char live[7] = {0, 1, 0, 1, 0, 1, 0};
     ck_assert_int_eq(cns__lightgcn_propagate(&m->adj, 1, 1, sparse, NULL, o1, NULL, NULL, 1), 0);
-    const cns__prop_rows rows = {live, NULL, 0};
+    const cns__prop_rows rows = {live, m->live_row_ptr, m->live_col, m->live_val, NULL, 0};
     ck_assert_int_eq(cns__lightgcn_propagate(&m->adj, 1, 1, sparse, &rows, o2, NULL, NULL, 2), 0);
     for (int r = 0; r < 7; ++r) ck_assert_float_eq(o1[r], o2[r]);
     /* [i1] = (5 + 0.5*0 + r2*0) / 2 ... and u0 = (0 + 0.5*0 + 0.5*5)/2 = 1.25. */

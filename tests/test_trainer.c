@@ -137,7 +137,8 @@ static void host_epoch(rig *r, cns_batcher *b, int kind, int64_t epoch) {
         ck_assert_status(cns_loss_compute(r->loss, eu, ep, en, synth, NULL, n, gu, gp, gn, &loss),
                          CNS_OK);
         ck_assert_status(cns_model_zero_grad(r->model), CNS_OK);
-        ck_assert_status(cns_model_accumulate_grad(r->model, CNS_TABLE_USERS, users, n, gu), CNS_OK);
+        ck_assert_status(cns_model_accumulate_grad(r->model, CNS_TABLE_USERS, users, n, gu),
+                         CNS_OK);
         ck_assert_status(cns_model_accumulate_grad(r->model, CNS_TABLE_ITEMS, pos, n, gp), CNS_OK);
         ck_assert_status(cns_model_accumulate_grad(r->model, CNS_TABLE_ITEMS, neg, n, gn), CNS_OK);
         ck_assert_status(cns_model_backward(r->model, users, pos, neg, n, &reg), CNS_OK);
@@ -149,21 +150,26 @@ static void host_epoch(rig *r, cns_batcher *b, int kind, int64_t epoch) {
 /* The trainer's forward skips the rows a batch does not read; the weights
  * and embeddings after its epochs are bit for bit those of the host loop
  * with full forwards, for uniform and diffusion negatives (DNS reads the
- * whole catalogue and takes full forwards anyway). */
+ * whole catalogue and takes full forwards anyway). Batches of 32 over 120
+ * users and 240 items leave most rows out of every batch. */
 START_TEST(test_trainer_matches_host_loop) {
     const int kinds[] = {0, CNS_SAMPLER_DIFFUSION};
     for (size_t k = 0; k < 2; ++k) {
         rig a, h;
-        rig_make_kind(&a, kinds[k], 2, 13);
-        rig_make_kind(&h, kinds[k], 2, 13);
+        const rig_spec spec = {.users = 120, .items = 240, .data_state = rig_data_state(7),
+                               .dim = 16, .seed = 13, .kind = kinds[k], .model_threads = 2,
+                               .batch = 32};
+        rig_make(&a, &spec);
+        rig_make(&h, &spec);
         cns_batcher *b = NULL;
-        ck_assert_status(cns_batcher_create(h.train, 64, 13, NULL, &b, NULL), CNS_OK);
+        ck_assert_status(cns_batcher_create(h.train, 32, 13, NULL, &b, NULL), CNS_OK);
         run_epochs(&a, 2, NULL);
         host_epoch(&h, b, kinds[k], 0);
         host_epoch(&h, b, kinds[k], 1);
         const cns_table tables[2] = {CNS_TABLE_USERS, CNS_TABLE_ITEMS};
         for (int t = 0; t < 2; ++t) {
-            size_t n = (size_t)(t ? cns_model_num_items(a.model) : cns_model_num_users(a.model)) * 16;
+            const int32_t rows = t ? cns_model_num_items(a.model) : cns_model_num_users(a.model);
+            const size_t n = (size_t)rows * 16;
             ck_assert_msg(memcmp(cns_model_embeddings(a.model, tables[t]),
                                  cns_model_embeddings(h.model, tables[t]), n * sizeof(float)) == 0,
                           "kind %d: %s embeddings differ", kinds[k], t ? "item" : "user");
@@ -194,13 +200,67 @@ START_TEST(test_failed_epoch_leaves_full_embeddings) {
     ck_assert_status(cns_trainer_run_epoch(r.trainer, 1, &s), CNS_E_NUMERIC);
     ck_assert_msg(strstr(cns_trainer_last_error(r.trainer), ": adam step: "), "%s",
                   cns_trainer_last_error(r.trainer));
-    const size_t n = (size_t)cns_model_num_items(r.model) * 16;
+    /* Both tables: a batch of 64 lists most items but leaves many users out. */
+    const int32_t nu = cns_model_num_users(r.model), ni = cns_model_num_items(r.model);
+    const size_t n = (size_t)(nu + ni) * 16;
     float *seen = malloc(n * sizeof *seen);
-    memcpy(seen, cns_model_embeddings(r.model, CNS_TABLE_ITEMS), n * sizeof *seen);
+    memcpy(seen, cns_model_embeddings(r.model, CNS_TABLE_USERS), (size_t)nu * 16 * sizeof *seen);
+    memcpy(seen + (size_t)nu * 16, cns_model_embeddings(r.model, CNS_TABLE_ITEMS),
+           (size_t)ni * 16 * sizeof *seen);
     ck_assert_status(cns_model_forward(r.model), CNS_OK);
-    ck_assert_int_eq(memcmp(seen, cns_model_embeddings(r.model, CNS_TABLE_ITEMS), n * sizeof *seen), 0);
+    ck_assert_int_eq(memcmp(seen, cns_model_embeddings(r.model, CNS_TABLE_USERS),
+                            (size_t)nu * 16 * sizeof *seen), 0);
+    ck_assert_int_eq(memcmp(seen + (size_t)nu * 16, cns_model_embeddings(r.model, CNS_TABLE_ITEMS),
+                            (size_t)ni * 16 * sizeof *seen), 0);
     free(seen);
     rig_free(&r);
+}
+END_TEST
+
+/* An overflow that only the last layer of a row outside the batch would
+ * show must still stop the epoch at its first forward, as a full forward
+ * does: user 0 and item 0 have degree 1, so a weight of 2.5e38 in user 0
+ * stays finite through layer 1 and doubles past FLT_MAX in layer 2, in
+ * user 0's row only. */
+START_TEST(test_overflow_outside_the_batch_is_caught) {
+    enum { PAIRS = 1 + 20 * 5 };
+    int32_t u[PAIRS], it[PAIRS];
+    u[0] = 0;
+    it[0] = 0;
+    for (int k = 1; k < PAIRS; ++k) {
+        u[k] = 1 + (k - 1) / 5;
+        it[k] = 1 + (k * 7) % 10;
+    }
+    /* (k * 7) % 10 over five consecutive k repeats no item: valid pairs. */
+    cns_dataset *ds = NULL;
+    ck_assert_status(cns_dataset_from_arrays(u, it, PAIRS, 21, 11, NULL, &ds, NULL), CNS_OK);
+    cns_model_desc md;
+    cns_model_desc_init(&md);
+    md.dim = 8;
+    md.seed = 3;
+    cns_model *m = NULL;
+    ck_assert_status(cns_model_create(ds, &md, NULL, &m, NULL), CNS_OK);
+    cns_loss_desc ld;
+    cns_loss_desc_init(&ld);
+    ld.dim = 8;
+    cns_loss *l = NULL;
+    ck_assert_status(cns_loss_create(&ld, NULL, &l, NULL), CNS_OK);
+    cns_trainer *t = NULL;
+    ck_assert_status(cns_trainer_create(m, NULL, l, ds, 2, 5, NULL, &t, NULL), CNS_OK);
+    ck_assert_status(cns_trainer_run_epoch(t, 0, NULL), CNS_OK); /* Adam now has its bounds */
+    const uint64_t steps = cns_model_steps_taken(m);
+    float row[8];
+    for (int j = 0; j < 8; ++j) row[j] = 2.5e38f;
+    ck_assert_status(cns_model_set_ego_row(m, CNS_TABLE_USERS, 0, row), CNS_OK);
+    ck_assert_status(cns_trainer_run_epoch(t, 1, NULL), CNS_E_NUMERIC);
+    ck_assert_msg(strstr(cns_trainer_last_error(t), "epoch 1, batch 0: forward: final embedding "
+                                                    "of user row 0 overflowed"),
+                  "%s", cns_trainer_last_error(t));
+    ck_assert_uint_eq(cns_model_steps_taken(m), steps);
+    cns_trainer_free(t);
+    cns_loss_free(l);
+    cns_model_free(m);
+    cns_dataset_free(ds);
 }
 END_TEST
 
@@ -257,6 +317,7 @@ int main(void) {
     tcase_add_test(tc, test_reproducible);
     tcase_add_test(tc, test_trainer_matches_host_loop);
     tcase_add_test(tc, test_failed_epoch_leaves_full_embeddings);
+    tcase_add_test(tc, test_overflow_outside_the_batch_is_caught);
     tcase_add_test(tc, test_nan_stops_training);
     tcase_add_test(tc, test_huge_lr_refused);
     tcase_add_test(tc, test_misuse);

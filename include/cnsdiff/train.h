@@ -72,11 +72,14 @@ CNS_API void cns_trainer_free(cns_trainer *t);
  * A CNS_E_NUMERIC failure leaves the model's weights as they were before
  * the failing batch.
  * Within the epoch, uniform and diffusion steps propagate the last layer
- * only for the batch's rows (the others are not read); the results are
- * bit for bit those of full forwards. When the call returns, success or
- * failure, the model's final embeddings are a full forward of its
- * current weights (unless that forward itself fails, as cns_model_forward
- * reports). */
+ * only for the batch's rows (the others are not read) whenever the
+ * weights are provably too small for any row to overflow; the results and
+ * statuses are bit for bit those of full forwards. Once the epoch has
+ * started its batches, the call returns (success or failure) with the
+ * model's final embeddings a full forward of its current weights, unless
+ * that forward itself fails, as cns_model_forward reports. Refusals
+ * before the first batch (a negative epoch, a short stats, the loss's or
+ * the batcher's start) touch nothing. */
 CNS_API CNS_NODISCARD cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch,
                                                        cns_epoch_stats *stats);
 
