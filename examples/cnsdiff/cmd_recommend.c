@@ -20,7 +20,8 @@ static void usage(FILE *f) {
 int cmd_recommend(int argc, char **argv) {
     const char *model_path = NULL;
     long user = -1, k = 20;
-    for (int i = 1; i < argc; ++i) {
+    /* Every option takes a value: they come in pairs. */
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -51,7 +52,6 @@ int cmd_recommend(int argc, char **argv) {
             fprintf(stderr, "cnsdiff recommend: unknown option '%s'\n", a);
             return 2;
         }
-        ++i;
     }
     if (model_path == NULL || user < 0) {
         fprintf(stderr, "cnsdiff recommend: --model and --user are required\n");
