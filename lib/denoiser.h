@@ -85,7 +85,7 @@ void cns__denoiser_forward_ex(cns__denoiser *m, const float *x, size_t n, const 
  * [1, T]), or t = t_from .. 0 when t_from >= 0 (the reference mode's full
  * chain), x <- c1[t] f(x, t) + c2[t] x, and ends holding its candidates.
  * drop (optional): the dropout masks of every step, packed by
- * cns__dropout_bits, step after step from the top, each over all
+ * cns__dropout_bits_at, step after step from the top, each over all
  * blocks * n rows in order; a kept entry scales by keep. */
 typedef struct cns__chain {
     size_t n;

@@ -321,7 +321,7 @@ static spmm_fn pick_spmm(int kernel) {
 static uint32_t spmm_rows_plain(const size_t *restrict rp, const int32_t *restrict col,
                                 const float *restrict val, size_t r0, size_t r1, size_t d,
                                 const float *restrict x, float *y, const float *base,
-                               float *acc, float scale) {
+                                float *acc, float scale) {
     uint32_t bad = 0;
     for (size_t r = r0; r < r1; ++r)
         bad |= row_rest(col, val, rp[r], rp[r + 1], x, d, 0, r * d, y, base, acc, scale);

@@ -410,6 +410,15 @@ static cns_status check_ids(cns_model *m, const char *name, const int32_t *ids, 
     return CNS_OK;
 }
 
+/* The ids of a batch: users and pos (n each), and neg unless NULL. */
+static cns_status check_batch(cns_model *m, const int32_t *users, const int32_t *pos,
+                              const int32_t *neg, size_t n) {
+    cns_status st = check_ids(m, "users", users, n, m->shape.num_users);
+    if (st == CNS_OK) st = check_ids(m, "pos", pos, n, m->shape.num_items);
+    if (st == CNS_OK && neg != NULL) st = check_ids(m, "neg", neg, n, m->shape.num_items);
+    return st;
+}
+
 /* The forward of cns_model_forward, over every row (rows NULL) or with
  * the last layer restricted to rows->dst. */
 static cns_status forward(cns_model *m, const cns__prop_rows *rows) {
@@ -461,9 +470,7 @@ static size_t take_flagged_rows(cns_model *m) {
 cns_status cns__model_forward_batch(cns_model *m, const int32_t *users, const int32_t *pos,
                                     const int32_t *neg, size_t n) {
     const size_t nu = (size_t)m->shape.num_users;
-    cns_status st = check_ids(m, "users", users, n, m->shape.num_users);
-    if (st == CNS_OK) st = check_ids(m, "pos", pos, n, m->shape.num_items);
-    if (st == CNS_OK) st = check_ids(m, "neg", neg, n, m->shape.num_items);
+    cns_status st = check_batch(m, users, pos, neg, n);
     if (st != CNS_OK) return st;
     for (size_t b = 0; b < n; ++b) {
         m->row_mark[users[b]] = 1;
@@ -561,9 +568,7 @@ CNS_API cns_status cns_model_backward(cns_model *m, const int32_t *users, const 
     if (m == NULL) return CNS_E_ARG;
     if (n > 0 && (users == NULL || pos == NULL))
         return cns__msg(m->last_error, CNS_E_ARG, "%s is NULL", users == NULL ? "users" : "pos");
-    cns_status st = check_ids(m, "users", users, n, m->shape.num_users);
-    if (st == CNS_OK) st = check_ids(m, "pos", pos, n, m->shape.num_items);
-    if (st == CNS_OK && neg != NULL) st = check_ids(m, "neg", neg, n, m->shape.num_items);
+    cns_status st = check_batch(m, users, pos, neg, n);
     if (st != CNS_OK) return st;
 
     m->grad_ready = 0;

@@ -156,16 +156,15 @@ CNS_API cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch, cns_epoc
         t->stale = batch_rows;
         if (st != CNS_OK)
             return step_failed(t, st, epoch, batches, "forward", cns_model_last_error(m));
-        double t2 = cns__now();
-        phase[CNS_PHASE_PROPAGATION] += t2 - t1;
+        const double t_fwd = cns__now();
+        phase[CNS_PHASE_PROPAGATION] += t_fwd - t1;
         if (n == 0) break;
         if ((st = cns_model_gather(m, CNS_TABLE_USERS, users, n, t->eu)) != CNS_OK ||
             (st = cns_model_gather(m, CNS_TABLE_ITEMS, pos, n, t->ep)) != CNS_OK ||
             (st = cns_model_gather(m, CNS_TABLE_ITEMS, neg, n, t->en)) != CNS_OK)
             return step_failed(t, st, epoch, batches, "gather", cns_model_last_error(m));
-        const double t2b = cns__now();
-        phase[CNS_PHASE_BATCH] += t2b - t2;
-        t2 = t2b;
+        const double t2 = cns__now();
+        phase[CNS_PHASE_BATCH] += t2 - t_fwd;
 
         const float *synth = NULL;
         const int32_t *neg_ids = neg;
