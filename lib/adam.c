@@ -58,15 +58,17 @@ typedef struct adam_job {
     const float *grads;
     float *m, *v;
     size_t n;
-    unsigned char bad[CNS__ADAM_MAX_THREADS]; /* pass 1, per worker */
-    /* Per worker, as float bit patterns of absolute values (the integer
-     * order of non-negative floats is their order, so the maxima are
-     * integer reductions: exact, and they vectorize): */
-    uint32_t max_g[CNS__ADAM_MAX_THREADS];                /* the bound pass */
-    uint32_t max_p[CNS__ADAM_MAX_THREADS], max_m[CNS__ADAM_MAX_THREADS],
-        max_v[CNS__ADAM_MAX_THREADS];                     /* the apply pass */
-    uint32_t neg_v[CNS__ADAM_MAX_THREADS];                /* a v with its sign bit set */
+    /* Per worker (each takes one range of every pass; unused slots stay
+     * zero). The maxima are float bit patterns of absolute values: the
+     * integer order of non-negative floats is their order, so they are
+     * integer reductions, exact, and they vectorize. */
+    unsigned char bad[CNS__ADAM_MAX_THREADS]; /* pass 1 */
+    uint32_t max_g[CNS__ADAM_MAX_THREADS];    /* the bound pass: max |g| */
+    uint32_t apply[CNS__ADAM_MAX_THREADS][4]; /* pass 2: APPLY_* below */
 } adam_job;
+
+/* What the apply pass reports per worker. */
+enum { APPLY_MAX_P, APPLY_MAX_M, APPLY_MAX_V, APPLY_NEG_V /* a v with its sign bit set */ };
 
 /* Pass 1 over [begin, end): would every new weight and moment be finite?
  * A moment that overflows (g*g beyond FLT_MAX) leaves the weight finite
@@ -107,6 +109,8 @@ static int adam_check_range(const adam_consts *k, const float *restrict params,
     return bad != 0;
 }
 
+static inline uint32_t max_u32(uint32_t a, uint32_t b) { return a > b ? a : b; }
+
 static inline uint32_t abs_bits(float x) {
     uint32_t b;
     memcpy(&b, &x, sizeof b);
@@ -116,10 +120,7 @@ static inline uint32_t abs_bits(float x) {
 ADAM_KERNEL
 static uint32_t max_abs_range(const float *restrict x, size_t n) {
     uint32_t mx = 0;
-    for (size_t i = 0; i < n; ++i) {
-        const uint32_t b = abs_bits(x[i]);
-        mx = b > mx ? b : mx;
-    }
+    for (size_t i = 0; i < n; ++i) mx = max_u32(mx, abs_bits(x[i]));
     return mx;
 }
 
@@ -140,18 +141,17 @@ static void adam_apply_range(const adam_consts *k, float *restrict params,
         v[i] = vi;
         const float w = params[i] - step * mi / (sqrtf(vi * inv_c2) + eps);
         params[i] = w;
-        const uint32_t bp = abs_bits(w), bm = abs_bits(mi), bv = abs_bits(vi);
         uint32_t sv;
         memcpy(&sv, &vi, sizeof sv);
-        mp = bp > mp ? bp : mp;
-        mm = bm > mm ? bm : mm;
-        mv = bv > mv ? bv : mv;
+        mp = max_u32(mp, abs_bits(w));
+        mm = max_u32(mm, abs_bits(mi));
+        mv = max_u32(mv, abs_bits(vi));
         neg |= sv >> 31;
     }
-    out[0] = mp;
-    out[1] = mm;
-    out[2] = mv;
-    out[3] = neg;
+    out[APPLY_MAX_P] = mp;
+    out[APPLY_MAX_M] = mm;
+    out[APPLY_MAX_V] = mv;
+    out[APPLY_NEG_V] = neg;
 }
 
 static void adam_check(void *arg, size_t begin, size_t end, int worker) {
@@ -162,19 +162,13 @@ static void adam_check(void *arg, size_t begin, size_t end, int worker) {
 
 static void adam_apply(void *arg, size_t begin, size_t end, int worker) {
     adam_job *j = arg;
-    uint32_t out[4];
     adam_apply_range(&j->k, j->params + begin, j->grads + begin, j->m + begin, j->v + begin,
-                     end - begin, out);
-    j->max_p[worker] = out[0] > j->max_p[worker] ? out[0] : j->max_p[worker];
-    j->max_m[worker] = out[1] > j->max_m[worker] ? out[1] : j->max_m[worker];
-    j->max_v[worker] = out[2] > j->max_v[worker] ? out[2] : j->max_v[worker];
-    j->neg_v[worker] |= out[3];
+                     end - begin, j->apply[worker]);
 }
 
 static void max_grad(void *arg, size_t begin, size_t end, int worker) {
     adam_job *j = arg;
-    const uint32_t mx = max_abs_range(j->grads + begin, end - begin);
-    j->max_g[worker] = mx > j->max_g[worker] ? mx : j->max_g[worker];
+    j->max_g[worker] = max_abs_range(j->grads + begin, end - begin);
 }
 
 static float bits_float(uint32_t b) {
@@ -183,11 +177,7 @@ static float bits_float(uint32_t b) {
     return x;
 }
 
-static uint32_t max_over(const uint32_t *v, int n) {
-    uint32_t mx = 0;
-    for (int w = 0; w < n; ++w) mx = v[w] > mx ? v[w] : mx;
-    return mx;
-}
+
 
 /* Whether the step with these constants keeps every weight and moment
  * finite, from max |g| = G and the last step's maxima alone. In exact
@@ -226,15 +216,14 @@ cns_status cns__adam_step_mt(cns__adam *a, float *params, const float *grads, si
     if (threads > CNS__ADAM_MAX_THREADS) threads = CNS__ADAM_MAX_THREADS;
     memset(j.bad, 0, sizeof j.bad);
     memset(j.max_g, 0, sizeof j.max_g);
-    memset(j.max_p, 0, sizeof j.max_p);
-    memset(j.max_m, 0, sizeof j.max_m);
-    memset(j.max_v, 0, sizeof j.max_v);
-    memset(j.neg_v, 0, sizeof j.neg_v);
+    memset(j.apply, 0, sizeof j.apply);
     /* Chunks of at least 16k parameters: below that a thread costs more than it saves. */
     int skip_check = 0;
     if (a->track_bounds && a->bounded) {
         cns__parallel_for(threads, j.n, 16384, max_grad, &j);
-        skip_check = provably_finite(a, &j.k, bits_float(max_over(j.max_g, threads)));
+        uint32_t g = 0;
+        for (int w = 0; w < threads; ++w) g = max_u32(g, j.max_g[w]);
+        skip_check = provably_finite(a, &j.k, bits_float(g));
     }
     if (!skip_check) cns__parallel_for(threads, j.n, 16384, adam_check, &j);
     int bad = 0;
@@ -254,10 +243,13 @@ cns_status cns__adam_step_mt(cns__adam *a, float *params, const float *grads, si
     cns__parallel_for(threads, j.n, 16384, adam_apply, &j);
     a->t = t;
     if (a->track_bounds) {
-        a->max_param = bits_float(max_over(j.max_p, threads));
-        a->max_m = bits_float(max_over(j.max_m, threads));
-        a->max_v = bits_float(max_over(j.max_v, threads));
-        a->bounded = max_over(j.neg_v, threads) == 0;
+        uint32_t rep[4] = {0};
+        for (int w = 0; w < threads; ++w)
+            for (int q = 0; q < 4; ++q) rep[q] = max_u32(rep[q], j.apply[w][q]);
+        a->max_param = bits_float(rep[APPLY_MAX_P]);
+        a->max_m = bits_float(rep[APPLY_MAX_M]);
+        a->max_v = bits_float(rep[APPLY_MAX_V]);
+        a->bounded = rep[APPLY_NEG_V] == 0;
     }
     return CNS_OK;
 }
