@@ -384,6 +384,19 @@ static int32_t make_levels(cns_sampler *s) {
     return n;
 }
 
+/* Starts level j's chain at step t0: x_t0 = sqrt(ab) pos + sqrt(1 - ab) eps
+ * with fresh normals into block j of the candidates, and, when inv is not
+ * NULL, its rows' inverse norms. Every draw path starts chains here, in
+ * the order it needs the random stream to run. */
+static void start_chain(cns_sampler *s, const float *pos, size_t n, int32_t j, int32_t t0,
+                        float *inv) {
+    const size_t D = (size_t)s->desc.dim, blk = n * D;
+    float *x = s->cand + (size_t)j * blk;
+    cns__normal_fill_fast(&s->rng_draw, x, blk, 1.0f);
+    noise_rows(x, pos, blk, s->sched.sqrt_ab[t0], s->sched.sqrt_1mab[t0]);
+    if (inv != NULL) cns__inv_norms(x, inv, n, D, (int)s->norm);
+}
+
 /* The reverse chains one step at a time over every running level, with
  * the random draws made per step in row order: the path for sampling
  * noise (drawn between steps) and for reference chains longer than 32
@@ -398,22 +411,14 @@ static void draw_steps(cns_sampler *s, const float *pos, size_t n, int32_t L, in
     const int32_t t_top = reference ? T - 1 : s->levels[L - 1] - 1;
     int32_t started = L; /* blocks [started, L) are running */
     if (reference) {
-        for (int32_t j = 0; j < L; ++j) {
-            float *x = s->cand + (size_t)j * blk;
-            int32_t t0 = s->levels[j] - 1;
-            cns__normal_fill_fast(&s->rng_draw, x, blk, 1.0f);
-            noise_rows(x, pos, blk, sc->sqrt_ab[t0], sc->sqrt_1mab[t0]);
-            cns__inv_norms(x, s->inv + (size_t)j * n, n, D, (int)s->norm);
-        }
+        for (int32_t j = 0; j < L; ++j)
+            start_chain(s, pos, n, j, s->levels[j] - 1, s->inv + (size_t)j * n);
         started = 0;
     }
     for (int32_t t = t_top; t >= 0; --t) {
         while (!reference && started > 0 && s->levels[started - 1] - 1 == t) {
             --started;
-            float *x = s->cand + (size_t)started * blk;
-            cns__normal_fill_fast(&s->rng_draw, x, blk, 1.0f);
-            noise_rows(x, pos, blk, sc->sqrt_ab[t], sc->sqrt_1mab[t]);
-            cns__inv_norms(x, s->inv + (size_t)started * n, n, D, (int)s->norm);
+            start_chain(s, pos, n, started, t, s->inv + (size_t)started * n);
         }
         float *x = s->cand + (size_t)started * blk;
         size_t active = (size_t)(L - started) * n;
@@ -489,7 +494,6 @@ static cns_status draw_diffusion(cns_sampler *s, const float *user, const float 
     const cns__schedule *sc = &s->sched;
     const int reference = s->mode != CNS_MODE_TRAINED;
     const double p_drop = reference ? s->dropout : 0.0; /* §13: dropout on while sampling */
-    const size_t blk = n * D;
     s->den.threads = (int)s->threads;
 
     /* The packed masks take T x rows x D bits; the per-step loop's float
@@ -524,10 +528,7 @@ static cns_status draw_diffusion(cns_sampler *s, const float *user, const float 
                         (float)(1.0 / (1.0 - p_drop)), reference};
         for (int32_t k = 0; k < L; ++k) {
             const int32_t j = reference ? k : L - 1 - k;
-            float *x = s->cand + (size_t)j * blk;
-            const int32_t t0 = s->levels[j] - 1;
-            cns__normal_fill_fast(&s->rng_draw, x, blk, 1.0f);
-            noise_rows(x, pos, blk, sc->sqrt_ab[t0], sc->sqrt_1mab[t0]);
+            start_chain(s, pos, n, j, s->levels[j] - 1, NULL);
         }
         if (p_drop > 0.0) {
             /* step by step from the top, as forward_ex would draw them */
