@@ -19,6 +19,7 @@
 #include "loss.h"
 #include "model.h"
 #include "sampler.h"
+#include "select.h"
 #include "split.h"
 #include "train.h"
 #include "world.h"
