@@ -106,7 +106,7 @@ END_TEST
  * (after the minimum): stop at 7. */
 START_TEST(test_min_evals) {
     const double down[] = {0.9, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1};
-    int imp[7], stop[7];
+    int imp[8], stop[8];
     cns_selector *s = make(CNS_METRIC_NDCG, 1, 4, 2);
     feed(s, down, 7, imp, stop);
     for (int t = 0; t < 5; ++t) ck_assert_msg(!stop[t], "stopped at evaluation %d", t + 1);

@@ -27,7 +27,8 @@
  * item of the four held-out parts exists in training.
  *
  * Determinism: the parts are a function of the input's distinct pairs and
- * the descriptor; the same seed gives the same split, on any machine.
+ * the descriptor; the same seed gives the same split (across platforms
+ * too, as long as their libm's log() rounds alike: the race keys use it).
  *
  * Threads: creation is a pure function of its inputs (the dataset is only
  * read); a split is read-only once built and may be read by several
