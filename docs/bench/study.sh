@@ -3,7 +3,7 @@
 # dataset, each run logging validation and test metrics per epoch, so that
 # summarize.py can select each run once by validation NDCG@20 and once by
 # validation IPS-NDCG@20 from the same log (test splits are never used to
-# select).
+# select), and by any other --select-by rule (summarize.py --rules).
 #
 # usage: docs/bench/study.sh DATASET OUTDIR [EPOCHS] [SEEDS] [VARIANTS]
 #   DATASET  food | coat | world
@@ -13,7 +13,10 @@
 #   VARIANTS subset of the names below (default all)
 # Environment: CNSDIFF (the tool, default build/cnsdiff), SHARED (default
 # ../shared), JOBS parallel runs (default 2, one thread each), PATIENCE
-# (default 20 evaluations, on validation IPS-NDCG@20).
+# (default 20 evaluations) and SELECT (default ips_ndcg@20): the rule that
+# stops each run. A log ends where its run stopped, so summarize.py can
+# only apply a rule that would stop no later; PATIENCE=0 keeps every epoch
+# of the budget for any rule.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 dataset=$1
@@ -25,6 +28,7 @@ tool=${CNSDIFF:-$here/build/cnsdiff}
 shared=${SHARED:-$here/../shared}
 jobs=${JOBS:-2}
 patience=${PATIENCE:-20}
+select=${SELECT:-ips_ndcg@20}
 mkdir -p "$out"
 
 case $dataset in
@@ -64,7 +68,7 @@ run_one() {
   [ -f "$out/$tag.json" ] && return 0
   # shellcheck disable=SC2046
   "$tool" train "${data[@]}" $(variant_args "$v") --seed "$s" --threads 1 \
-    --epochs "$epochs" --patience "$patience" --select-by ips_ndcg@20 --set curriculum_epochs=120 \
+    --epochs "$epochs" --patience "$patience" --select-by "$select" --set curriculum_epochs=120 \
     --log "$out/$tag.csv" --report "$out/$tag.json" --quiet > "$out/$tag.out" 2> "$out/$tag.err" \
     || echo "FAILED $tag (see $out/$tag.err)" >&2
 }

@@ -11,6 +11,7 @@ int cmd_recommend(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_world(int argc, char **argv);
+int cmd_split(int argc, char **argv);
 
 /* Benchmarks under `cnsdiff bench`. */
 int bench_sampler(int argc, char **argv);

@@ -10,7 +10,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: cnsdiff demo [--epochs N] [--seed S] [--threads T] [--select-by METRIC]\n"
+            "usage: cnsdiff demo [--epochs N] [--seed S] [--threads T] [--select-by RULE]\n"
             "                    [--set NAME=VALUE]... [--report FILE.json] [--quiet]\n"
             "\n"
             "Generates a synthetic world in which item popularity drives exposure (the\n"
@@ -24,7 +24,7 @@ static void usage(FILE *f) {
             "  --epochs N          training epochs per sampler (default 15)\n"
             "  --seed S            world and training seed (default 1)\n"
             "  --threads T         library and OpenBLAS threads (default 2)\n"
-            "  --select-by METRIC  ndcg@20 (default) or ips_ndcg@20\n"
+            "  --select-by RULE    ood (default), ndcg@20, ips_ndcg@20, ... (cnsdiff train --help)\n"
             "  --set NAME=VALUE    a tunable for every run (see cnsdiff train --help-params)\n"
             "  --report FILE.json  {\"uniform\": {\"test_iid\": {...}, \"test_ood\": {...}}, \"dns\": ..., \"cnsdiff\": ...}\n"
             "  --quiet             no progress lines\n"
@@ -77,12 +77,9 @@ int cmd_demo(int argc, char **argv) {
             }
             base.threads = (int)t;
         } else if (strcmp(a, "--select-by") == 0) {
-            if (strcmp(v, "ndcg@20") == 0)
-                base.select = RUN_SELECT_NDCG;
-            else if (strcmp(v, "ips_ndcg@20") == 0)
-                base.select = RUN_SELECT_IPS_NDCG;
-            else {
-                fprintf(stderr, "cnsdiff demo: --select-by takes ndcg@20 or ips_ndcg@20\n");
+            char why[256];
+            if (run_parse_select(v, &base.select, why, sizeof why) != 0) {
+                fprintf(stderr, "cnsdiff demo: --select-by %s\n", why);
                 return 2;
             }
         } else if (strcmp(a, "--set") == 0) {
@@ -140,7 +137,7 @@ int cmd_demo(int argc, char **argv) {
            res[0].popular[0].at[1][CNS_METRIC_RECALL], res[0].popular[0].at[1][CNS_METRIC_NDCG],
            res[0].popular[1].at[1][CNS_METRIC_RECALL], res[0].popular[1].at[1][CNS_METRIC_NDCG]);
     printf("(epochs selected by validation %s; test splits never used for selection)\n",
-           base.select == RUN_SELECT_IPS_NDCG ? "ips_ndcg@20" : "ndcg@20");
+           base.select.name);
     if (report_path != NULL) {
         FILE *f = fopen(report_path, "w");
         if (f == NULL) {

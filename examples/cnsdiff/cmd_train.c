@@ -9,6 +9,9 @@
 #include "run.h"
 
 static void usage(FILE *f) {
+    run_select def;
+    int def_patience;
+    run_default_select(&def, &def_patience);
     fprintf(f,
             "usage: cnsdiff train --train FILE [--valid FILE | --valid-fraction F] [--test FILE]...\n"
             "                     [options]\n"
@@ -35,10 +38,15 @@ static void usage(FILE *f) {
             "                        --mode trained --set mixing=1 gives the library's §12 defaults\n"
             "  --epochs N            training epochs (default 120)\n"
             "  --eval-every N        evaluate every N epochs (default 1)\n"
-            "  --patience N          stop after N evaluations without improvement, 0 = never\n"
-            "                        (default 20)\n"
-            "  --select-by METRIC    ndcg@20 (default) or ips_ndcg@20, on the validation split\n"
-            "                        (why ndcg@20 is the default: docs/BENCHMARKS.md)\n"
+            "  --patience N          stop after N evaluations without improvement, counted\n"
+            "                        after the rule's minimum (minN); 0 = never (default %d)\n"
+            "  --select-by RULE      the validation rule that selects the epoch and stops:\n"
+            "                        ood (default): %s@%d:smooth%d:min%d, or\n"
+            "                        METRIC@K[:smoothW][:minN]: METRIC ndcg, ips_ndcg, recall,\n"
+            "                        ips_recall, precision or hit; K 10 or 20; the mean of the\n"
+            "                        last W evaluations (default 1); patience counts only after\n"
+            "                        N evaluations (default 0). ndcg@20 was the default before\n"
+            "                        issue 11. The rule is cns_selector's (docs/EVALUATION.md)\n"
             "  --ips-gamma G         exponent of the inverse-propensity weights (default 1)\n"
             "  --seed S              seed of initialisation, batches and sampler (default 1)\n"
             "  --threads T           library and OpenBLAS threads (default 2)\n"
@@ -53,7 +61,8 @@ static void usage(FILE *f) {
             "  --quiet               no progress lines\n"
             "  --help-params         list the --set names\n"
             "\n"
-            "Exit status: 0 success, 1 the library reported an error, 2 usage error.\n");
+            "Exit status: 0 success, 1 the library reported an error, 2 usage error.\n",
+            def_patience, cns_metric_name(def.metric), def.k, def.window, def.min_evals);
 }
 
 static int parse_int(const char *opt, const char *s, long lo, long hi, int *out) {
@@ -153,12 +162,9 @@ int cmd_train(int argc, char **argv) {
         } else if (strcmp(a, "--patience") == 0) {
             if (parse_int(a, v, 0, 100000, &cfg.patience)) return 2;
         } else if (strcmp(a, "--select-by") == 0) {
-            if (strcmp(v, "ndcg@20") == 0)
-                cfg.select = RUN_SELECT_NDCG;
-            else if (strcmp(v, "ips_ndcg@20") == 0)
-                cfg.select = RUN_SELECT_IPS_NDCG;
-            else {
-                fprintf(stderr, "cnsdiff train: --select-by takes ndcg@20 or ips_ndcg@20, got '%s'\n", v);
+            char why[256];
+            if (run_parse_select(v, &cfg.select, why, sizeof why) != 0) {
+                fprintf(stderr, "cnsdiff train: --select-by %s\n", why);
                 return 2;
             }
         } else if (strcmp(a, "--ips-gamma") == 0) {
@@ -248,7 +254,7 @@ int cmd_train(int argc, char **argv) {
         goto out;
     }
     printf("selected epoch %d of %d (by validation %s)\n", res.best_epoch, res.epochs_run,
-           sel == NULL ? "none: last epoch" : cfg.select == RUN_SELECT_IPS_NDCG ? "ips_ndcg@20" : "ndcg@20");
+           sel == NULL ? "none: last epoch" : cfg.select.name);
     printf("%-16s %10s %10s %10s %10s\n", "split", "recall@10", "ndcg@10", "recall@20", "ndcg@20");
     for (size_t k = 0; k < n_tests; ++k) {
         const run_metrics *m = &res.test[k];
@@ -271,7 +277,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(f, "],\n  \"phase_seconds\": {");
         for (int p = 0; p < 7; ++p) fprintf(f, "%s\"%s\": %.4f", p ? ", " : "", phases[p], res.phase_seconds[p]);
         fprintf(f, "},\n  \"peak_rss_mb\": %.1f,\n  \"select_by\": \"%s\",\n  \"splits\": {", res.peak_rss_mb,
-                cfg.select == RUN_SELECT_IPS_NDCG ? "ips_ndcg@20" : "ndcg@20");
+                cfg.select.name);
         for (size_t k = 0; k < n_tests; ++k) {
             fprintf(f, "%s\n    \"%s\": ", k ? "," : "", names[k]);
             report_metrics_json(f, &res.test[k]);

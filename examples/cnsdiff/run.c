@@ -2,6 +2,7 @@
 #include "run.h"
 
 #include <cblas.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,10 +57,10 @@ void run_config_init(run_config *cfg) {
     cfg->sampler = CNS_SAMPLER_DIFFUSION;
     cfg->epochs = 120;
     cfg->eval_every = 1;
-    cfg->patience = 20;
+    cfg->patience = -1; /* the selector's default */
     cfg->seed = 1;
     cfg->threads = 2;
-    cfg->select = RUN_SELECT_NDCG;
+    run_default_select(&cfg->select, NULL);
     cfg->ips_gamma = 1.0;
     cfg->batch_size = 2048;
     cfg->dim = 64;
@@ -71,6 +72,94 @@ static const param_entry *find_param(const char *name, size_t len) {
         if (strlen(k_params[i].name) == len && strncmp(k_params[i].name, name, len) == 0)
             return &k_params[i];
     return NULL;
+}
+
+void run_default_select(run_select *out, int *patience) {
+    /* The rule is whatever a fresh selector holds: the library keeps the
+     * defaults in one place (lib/select.c). */
+    int64_t metric = CNS_METRIC_IPS_NDCG, k = 20, window = 1, min_evals = 0, pat = 0;
+    cns_selector *s = NULL;
+    if (cns_selector_create(NULL, &s, NULL) == CNS_OK) {
+        if (cns_selector_get_int(s, CNS_SELECT_METRIC, &metric) != CNS_OK ||
+            cns_selector_get_int(s, CNS_SELECT_K, &k) != CNS_OK ||
+            cns_selector_get_int(s, CNS_SELECT_WINDOW, &window) != CNS_OK ||
+            cns_selector_get_int(s, CNS_SELECT_MIN_EVALS, &min_evals) != CNS_OK ||
+            cns_selector_get_int(s, CNS_SELECT_PATIENCE, &pat) != CNS_OK)
+            metric = -1; /* cannot happen: every id above is an int parameter */
+        cns_selector_free(s);
+    }
+    out->metric = (int)metric;
+    out->k = (int)k;
+    out->window = (int)window;
+    out->min_evals = (int)min_evals;
+    snprintf(out->name, sizeof out->name, "ood (%s@%d:smooth%d:min%d)", cns_metric_name(out->metric),
+             out->k, out->window, out->min_evals);
+    if (patience != NULL) *patience = (int)pat;
+}
+
+/* Reads a decimal integer in [lo, hi] at *p and advances p past it. */
+static int parse_count(const char **p, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    if (**p < '0' || **p > '9') return -1;
+    long v = strtol(*p, &end, 10);
+    if (errno != 0 || v < lo || v > hi) return -1;
+    *out = (int)v;
+    *p = end;
+    return 0;
+}
+
+int run_parse_select(const char *spec, run_select *out, char *why, size_t why_len) {
+    if (strcmp(spec, "ood") == 0) {
+        run_default_select(out, NULL);
+        return 0;
+    }
+    run_select r;
+    memset(&r, 0, sizeof r);
+    r.window = 1;
+    const char *at = strchr(spec, '@');
+    r.metric = -1;
+    for (int m = 0; at != NULL && m < cns_metric_count(); ++m) {
+        const char *name = cns_metric_name(m);
+        if (name != NULL && strlen(name) == (size_t)(at - spec) && strncmp(spec, name, strlen(name)) == 0)
+            r.metric = m;
+    }
+    if (r.metric < 0) {
+        snprintf(why, why_len, "'%s': expected ood or METRIC@K[:smoothW][:minN] with METRIC one of "
+                               "ndcg, ips_ndcg, recall, ips_recall, precision, hit", spec);
+        return -1;
+    }
+    const char *p = at + 1;
+    if (parse_count(&p, 1, 1000000, &r.k) != 0 || (r.k != 10 && r.k != 20)) {
+        snprintf(why, why_len, "'%s': K must be 10 or 20 (the cut-offs the tool evaluates)", spec);
+        return -1;
+    }
+    int seen_smooth = 0, seen_min = 0;
+    while (*p != '\0') {
+        if (strncmp(p, ":smooth", 7) == 0 && !seen_smooth) {
+            p += 7;
+            seen_smooth = 1;
+            if (parse_count(&p, 1, 64, &r.window) != 0) {
+                snprintf(why, why_len, "'%s': smoothW takes a window W in [1, 64]", spec);
+                return -1;
+            }
+        } else if (strncmp(p, ":min", 4) == 0 && !seen_min) {
+            p += 4;
+            seen_min = 1;
+            if (parse_count(&p, 0, 1000000, &r.min_evals) != 0) {
+                snprintf(why, why_len, "'%s': minN takes a number of evaluations in [0, 1000000]", spec);
+                return -1;
+            }
+        } else {
+            snprintf(why, why_len, "'%s': unexpected '%s' (expected :smoothW or :minN, once each)", spec, p);
+            return -1;
+        }
+    }
+    int n = snprintf(r.name, sizeof r.name, "%s@%d", cns_metric_name(r.metric), r.k);
+    if (r.window > 1) n += snprintf(r.name + n, sizeof r.name - (size_t)n, ":smooth%d", r.window);
+    if (r.min_evals > 0) snprintf(r.name + n, sizeof r.name - (size_t)n, ":min%d", r.min_evals);
+    *out = r;
+    return 0;
 }
 
 int run_config_add_param(run_config *cfg, const char *assignment) {
@@ -202,6 +291,7 @@ int run_training(const run_config *cfg, const cns_dataset *train, const cns_data
     cns_loss *loss = NULL;
     cns_trainer *trainer = NULL;
     cns_evaluator *ev = NULL;
+    cns_selector *selector = NULL;
     FILE *log = NULL;
     cns_error err = {0, ""};
     int st = CNS_OK;
@@ -281,8 +371,22 @@ int run_training(const run_config *cfg, const cns_dataset *train, const cns_data
         fprintf(log, "\n");
     }
 
-    const int sel_col = cfg->select == RUN_SELECT_IPS_NDCG ? CNS_METRIC_IPS_NDCG : CNS_METRIC_NDCG;
-    int since_best = 0;
+    /* Selection and early stopping: the library's helper, so the tool and
+     * a host loop apply the same rule (include/cnsdiff/select.h). */
+    if ((st = cns_selector_create(NULL, &selector, &err)) != CNS_OK) goto failed_err;
+    {
+        const int ids[4] = {CNS_SELECT_METRIC, CNS_SELECT_K, CNS_SELECT_WINDOW, CNS_SELECT_MIN_EVALS};
+        const int vals[4] = {cfg->select.metric, cfg->select.k, cfg->select.window, cfg->select.min_evals};
+        for (int j = 0; j < 4 && st == CNS_OK; ++j) st = cns_selector_set_int(selector, ids[j], vals[j]);
+        if (st == CNS_OK && cfg->patience >= 0)
+            st = cns_selector_set_int(selector, CNS_SELECT_PATIENCE, cfg->patience);
+        if (st != CNS_OK) {
+            snprintf(res->error, sizeof res->error, "--select-by %s: %s", cfg->select.name,
+                     cns_selector_last_error(selector));
+            goto done;
+        }
+    }
+    int stop = 0;
     double train_seconds = 0.0;
     res->best_valid = -1.0;
     for (int epoch = 0; epoch < cfg->epochs; ++epoch) {
@@ -317,10 +421,18 @@ int run_training(const run_config *cfg, const cns_dataset *train, const cns_data
                 }
             }
             /* Selection reads the validation split only; with none, the latest epoch is kept. */
-            double score = valid != NULL ? vm.at[1][sel_col] : (double)epoch;
-            if (score > res->best_valid) {
+            if (valid != NULL) {
+                st = cns_selector_update(selector, epoch + 1, k_ks, RUN_NUM_KS, &vm.at[0][0], CNS_METRIC_COUNT,
+                                         &improved, &stop);
+                if (st != CNS_OK) {
+                    snprintf(res->error, sizeof res->error, "validation: %s", cns_selector_last_error(selector));
+                    goto done;
+                }
+            } else {
                 improved = 1;
-                res->best_valid = score;
+            }
+            if (improved) {
+                res->best_valid = valid != NULL ? cns_selector_best_score(selector) : (double)epoch;
                 res->best_epoch = epoch + 1;
                 for (size_t k = 0; k < n_tests; ++k) res->test[k] = tm[k];
                 if (cfg->save_path != NULL && (st = cns_model_save(model, cfg->save_path)) != CNS_OK) {
@@ -328,9 +440,6 @@ int run_training(const run_config *cfg, const cns_dataset *train, const cns_data
                              cns_model_last_error(model));
                     goto done;
                 }
-                since_best = 0;
-            } else {
-                since_best++;
             }
         }
         if (log != NULL) {
@@ -361,7 +470,7 @@ int run_training(const run_config *cfg, const cns_dataset *train, const cns_data
                         vm.at[1][CNS_METRIC_IPS_NDCG], improved ? "  *" : "");
             fprintf(stderr, "\n");
         }
-        if (do_eval && cfg->patience > 0 && since_best >= cfg->patience) break;
+        if (do_eval && stop) break;
     }
     st = CNS_OK;
     goto done;
@@ -371,6 +480,7 @@ failed_err:
 done:
     res->peak_rss_mb = run_peak_rss_mb();
     if (log != NULL) fclose(log);
+    cns_selector_free(selector);
     cns_evaluator_free(ev);
     cns_trainer_free(trainer);
     cns_loss_free(loss);

@@ -19,16 +19,26 @@ typedef struct run_param {
     double value;
 } run_param;
 
-typedef enum run_select { RUN_SELECT_NDCG = 0, RUN_SELECT_IPS_NDCG = 1 } run_select;
+/* A model-selection rule for cns_selector (include/cnsdiff/select.h), as
+ * `--select-by` spells it: "ood" (the library's default rule) or
+ * METRIC@K[:smoothW][:minN], e.g. "ndcg@20", "ips_ndcg@20:smooth3:min10". */
+typedef struct run_select {
+    int metric;     /* cns_metric */
+    int k;          /* 10 or 20: the cut-offs the tool evaluates */
+    int window;     /* smoothing window W (1: raw) */
+    int min_evals;  /* evaluations before patience counts */
+    char name[64];  /* canonical spelling, e.g. "ood (ips_ndcg@20:smooth5:min30)" */
+} run_select;
 
 typedef struct run_config {
     int sampler;               /* CNS_SAMPLER_UNIFORM, _DNS or _DIFFUSION */
     int epochs;
     int eval_every;
-    int patience;              /* evaluations without improvement; 0 = never stop early */
+    int patience;              /* evaluations without improvement; 0 = never stop early,
+                                  -1 = the selector's default */
     uint64_t seed;
     int threads;
-    int select;                /* run_select */
+    run_select select;         /* the model-selection rule */
     double ips_gamma;
     int batch_size;
     int dim;
@@ -59,6 +69,11 @@ typedef struct run_result {
 } run_result;
 
 void run_config_init(run_config *cfg);
+/* Parses a --select-by value into *out; returns 0, or -1 with the reason in
+ * why (why_len bytes). */
+int run_parse_select(const char *spec, run_select *out, char *why, size_t why_len);
+/* The library's default rule and patience, as a fresh cns_selector has them. */
+void run_default_select(run_select *out, int *patience);
 /* Applies name=value; returns 0 or prints why not and returns -1. */
 int run_config_add_param(run_config *cfg, const char *assignment);
 /* Prints the names accepted by --set. */

@@ -19,6 +19,8 @@
 #include "loss.h"
 #include "model.h"
 #include "sampler.h"
+#include "select.h"
+#include "split.h"
 #include "train.h"
 #include "world.h"
 

@@ -1,0 +1,119 @@
+/* libcnsdiff — model selection and early stopping on validation metrics.
+ *
+ * A host's training loop evaluates its validation split every few epochs
+ * (cns_evaluator_run) and hands each result to a selector, which answers
+ * the two questions of model selection: "is this the best epoch so far?"
+ * and "stop now?". The host keeps (or saves) the model of the best epoch.
+ * `cnsdiff train` and `cnsdiff demo` use this same helper, so a host gets
+ * the tool's rule without reimplementing it.
+ *
+ * The rule (docs/EVALUATION.md "Model selection"):
+ *  - score: the chosen metric (CNS_SELECT_METRIC) at the chosen cut-off
+ *    (CNS_SELECT_K) of the validation result; IPS metrics use the
+ *    evaluator's CNS_EVAL_IPS_GAMMA, set where the metric is computed;
+ *  - smoothed score at evaluation t: the mean of the scores of the last
+ *    min(W, t) evaluations, W = CNS_SELECT_WINDOW (W = 1: the raw score),
+ *    summed oldest first;
+ *  - best: the evaluation with the highest smoothed score; a tie keeps the
+ *    earlier one. The selected epoch is the last epoch of the best window
+ *    (the model the host has in hand when the smoothed score improves);
+ *  - stop: patience counts only the evaluations after the first
+ *    M = CNS_SELECT_MIN_EVALS: after evaluation t (1-based) with the best at
+ *    evaluation b, stop when t - max(b, M) >= P, P = CNS_SELECT_PATIENCE
+ *    (P = 0: never). With M = 0 this is plain patience; the best is tracked
+ *    from the first evaluation whatever M.
+ *
+ * The initial values of the parameters are the library's default rule
+ * (the tool's `--select-by ood`): IPS-NDCG@20, window 5, min_evals 30,
+ * patience 20. They are provisional until the study of issue 11 fixes them,
+ * and live in one place (lib/select.c, documented in docs/EVALUATION.md).
+ *
+ * Errors: a NaN or infinite score is refused with CNS_E_NUMERIC (the
+ * message names the metric, the epoch and the evaluation) and leaves the
+ * selector as it was. Changing a parameter after the first update is
+ * CNS_E_STATE until cns_selector_reset(): the rule cannot change mid-run.
+ *
+ * Threads: one selector, one thread at a time. It allocates only at
+ * creation and holds at most 64 scores.
+ */
+#ifndef CNSDIFF_SELECT_H
+#define CNSDIFF_SELECT_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cns_selector cns_selector;
+
+/* alloc: NULL for malloc/free. Returns CNS_OK, CNS_E_ARG (NULL out, an
+ * allocator with a NULL function), CNS_E_NOMEM. */
+CNS_API CNS_NODISCARD cns_status cns_selector_create(const cns_allocator *alloc, cns_selector **out,
+                                                     cns_error *err);
+CNS_API void cns_selector_free(cns_selector *s);
+
+/* Tunables (typed; spaced ids). All are integers. */
+typedef enum cns_select_param {
+    CNS_SELECT_METRIC = 100,    /* a cns_metric, default CNS_METRIC_IPS_NDCG */
+    CNS_SELECT_K = 101,         /* cut-off whose row is read, [1, 2^31-1], default 20 */
+    CNS_SELECT_WINDOW = 200,    /* smoothing window W in evaluations, [1, 64], default 5 */
+    CNS_SELECT_MIN_EVALS = 201, /* evaluations before the rule may stop, [0, 2^31-1], default 30 */
+    CNS_SELECT_PATIENCE = 202   /* evaluations without improvement, [0, 2^31-1], 0 = never
+                                   stop; default 20 */
+} cns_select_param;
+
+/* Integers through _int; _double answers CNS_E_PARAM for every current id
+ * (kept for double tunables of later versions). CNS_E_PARAM for an unknown
+ * id, CNS_E_ARG for a value out of bounds (the value is kept), CNS_E_STATE
+ * for a set after the first update (see above). */
+CNS_API CNS_NODISCARD cns_status cns_selector_set_int(cns_selector *s, int param, int64_t v);
+CNS_API CNS_NODISCARD cns_status cns_selector_get_int(const cns_selector *s, int param, int64_t *v);
+CNS_API CNS_NODISCARD cns_status cns_selector_set_double(cns_selector *s, int param, double v);
+CNS_API CNS_NODISCARD cns_status cns_selector_get_double(const cns_selector *s, int param, double *v);
+CNS_API CNS_NODISCARD cns_status cns_selector_param_bounds(int param, double *min, double *max);
+
+/* Feeds one evaluation. epoch: the host's label for the model evaluated
+ * (any value, strictly greater than the previous update's). ks / num_ks /
+ * metrics: the arguments and output of cns_evaluator_run (metrics holds
+ * num_ks rows of num_metrics values, num_metrics being the caller's
+ * CNS_METRIC_COUNT); the row whose ks[r] equals CNS_SELECT_K is read.
+ * improved, stop (each optional): 1 when this evaluation became the best,
+ * 1 when the rule says stop now (as cns_selector_should_stop).
+ * Returns CNS_OK; CNS_E_ARG for a NULL s / ks / metrics, num_ks 0,
+ * num_metrics not above CNS_SELECT_METRIC, K not among ks, or an epoch not
+ * above the previous one; CNS_E_NUMERIC for a NaN or infinite score. On
+ * failure nothing changes and *improved / *stop are 0. */
+CNS_API CNS_NODISCARD cns_status cns_selector_update(cns_selector *s, int64_t epoch,
+                                                     const int32_t *ks, size_t num_ks,
+                                                     const double *metrics, size_t num_metrics,
+                                                     int *improved, int *stop);
+
+/* The same for a host that computes its own score: value is the raw score
+ * of this evaluation (CNS_SELECT_METRIC and CNS_SELECT_K are not used). */
+CNS_API CNS_NODISCARD cns_status cns_selector_update_value(cns_selector *s, int64_t epoch,
+                                                           double value, int *improved, int *stop);
+
+/* The selected epoch so far, or -1 before any update (and for NULL). */
+CNS_API int64_t cns_selector_best_epoch(const cns_selector *s);
+/* The smoothed score of the selected epoch; NaN before any update. */
+CNS_API double cns_selector_best_score(const cns_selector *s);
+/* The smoothed score of the latest evaluation; NaN before any update. */
+CNS_API double cns_selector_last_score(const cns_selector *s);
+/* Updates accepted since creation or reset; 0 for NULL. */
+CNS_API int64_t cns_selector_evaluations(const cns_selector *s);
+/* 1 when the rule says stop (see above), else 0 (also for NULL). */
+CNS_API int cns_selector_should_stop(const cns_selector *s);
+
+/* Forgets every evaluation and keeps the parameters (a new run). */
+CNS_API void cns_selector_reset(cns_selector *s);
+
+/* The detail of the last failed call on s ("" if none); valid until the
+ * next call on s. */
+CNS_API const char *cns_selector_last_error(const cns_selector *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
