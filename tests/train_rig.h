@@ -103,6 +103,9 @@ static inline cns_status rig_build(rig *r, const rig_spec *s) {
         if (s->hidden > 0) sd.hidden = s->hidden;
         sd.seed = s->seed;
         st = cns_sampler_create(&sd, NULL, &r->sampler, &err);
+        /* The suites test the method as ALGORITHM.md describes it (trained
+         * denoiser, mixing on), not whatever the default preset is. */
+        if (st == CNS_OK) st = cns_preset_apply(CNS_PRESET_PAPER, NULL, r->sampler, NULL, &err);
         if (st == CNS_OK && s->kind == CNS_SAMPLER_DIFFUSION && s->num_steps > 0) {
             st = cns_sampler_set_int(r->sampler, CNS_SAMPLER_SAMPLE_START, s->sample_start);
             if (st == CNS_OK) st = cns_sampler_set_int(r->sampler, CNS_SAMPLER_STRIDE, s->stride);
@@ -119,6 +122,7 @@ static inline cns_status rig_build(rig *r, const rig_spec *s) {
         ld.dim = s->dim;
         ld.seed = s->seed;
         st = cns_loss_create(&ld, NULL, &r->loss, &err);
+        if (st == CNS_OK) st = cns_preset_apply(CNS_PRESET_PAPER, r->model, NULL, r->loss, &err);
     }
     if (st == CNS_OK) {
         step = "trainer";
