@@ -78,6 +78,12 @@ endif()
 run(0 eval --model ${M} --test ${W}/test_ood.txt)
 expect_match("eval" "${out}" "test_ood +20 ")
 
+run(0 bench mechanism --model ${M} --seed 5)
+expect_match("mechanism" "${out}"
+  "items +1 +20 .*items +10 +20 .*users +10 +30 .*items effective_rank [0-9.]+ of 64")
+run(2 bench mechanism)
+run(1 bench mechanism --model ${WORK}/none.ckpt)
+
 run(0 recommend --model ${M} --user 0 -k 5)
 string(REGEX MATCHALL "[0-9]+ -?[0-9.]+\n" recs "${out}")
 list(LENGTH recs nrec)
