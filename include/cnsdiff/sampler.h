@@ -112,7 +112,7 @@ typedef enum cns_diffusion_mode {
                                costs O(n_rows x dim) and ignores user_emb and pos_emb
                                (they must still be non-NULL). The reference mode's
                                negatives are nearly this (neighbouring rows' cosine 0.97,
-                               |h| ~ 3.9, docs/BENCHMARKS.md), so it is that mode's
+                               |h| ~ 3.9 on Food, ALGORITHM.md §16), so it is that mode's
                                effect on purpose and at a fraction of the cost. */
     /* "Frozen" means train_step does nothing: the denoiser stays as it is.
      * Select a frozen mode before any train step to sample from the
@@ -151,12 +151,12 @@ typedef enum cns_sampler_param {
     CNS_SAMPLER_DROPOUT = 108,        /* double, [0, 1), default 0.5 */
     CNS_SAMPLER_SAMPLE_START = 120,   /* int, [1, steps], default 10 */
     CNS_SAMPLER_STRIDE = 121,         /* int, [1, steps], default 4 */
-    CNS_SAMPLER_NUM_STEPS = 122,      /* int, [1, steps], default 20 */
+    CNS_SAMPLER_NUM_STEPS = 122,      /* int, [1, steps], default steps (20) */
     CNS_SAMPLER_SAMPLING_NOISE = 123, /* int, {0, 1}, default 0 */
     CNS_SAMPLER_MODE = 130,           /* int, cns_diffusion_mode, [0, 3], default REFERENCE */
     CNS_SAMPLER_DIRECTION_NORM = 131, /* double, (0, 1e3], default 3.9: |c| of the DIRECTION
                                          mode; 3.9 is the norm measured for the reference
-                                         mode's h on Food (docs/BENCHMARKS.md) */
+                                         mode's h on Food (ALGORITHM.md §16) */
     CNS_SAMPLER_DIRECTION_SOURCE = 132, /* int, cns_direction_source, {0}, default RANDOM */
     CNS_SAMPLER_DNS_CANDIDATES = 200, /* int, [1, 4096], default 32 */
     CNS_SAMPLER_THREADS = 300         /* int, [1, 256], default 1 */
