@@ -40,7 +40,10 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    /* Shapes go in descriptors; tunables through typed setters. */
+    /* Shapes go in descriptors; tunables through typed setters. Every
+     * handle starts at the library's default preset (ALGORITHM.md §15);
+     * cns_preset_apply(CNS_PRESET_PAPER, model, sampler, loss, &err) would
+     * select the method as the paper describes it instead. */
     cns_model_desc md;
     cns_model_desc_init(&md); /* dim 64, 2 LightGCN layers */
     CHECK(cns_model_create(train, &md, NULL, &model, &err), err.message);

@@ -49,13 +49,11 @@ static double beta_at(int kind, double a, double b, int32_t T, int32_t t) {
     return beta < 0.999 ? beta : 0.999;
 }
 
-cns_status cns__schedule_compute(cns__schedule *s, int kind, double scale, double noise_min,
-                                 double noise_max, char *msg) {
-    const int32_t T = s->T;
+cns_status cns__schedule_check(int32_t T, int kind, double scale, double noise_min,
+                               double noise_max, char *msg) {
     if (kind != CNS_SCHEDULE_LINEAR && kind != CNS_SCHEDULE_LINEAR_VAR)
         return cns__msg(msg, CNS_E_ARG, "noise schedule %d is not linear (0) or linear-var (1)", kind);
     const double a = scale * noise_min, b = scale * noise_max;
-    /* Validate first, so a rejected setting leaves the schedule as it was. */
     double abar = 1.0;
     for (int32_t t = 0; t < T; ++t) {
         double beta = beta_at(kind, a, b, T, t);
@@ -69,7 +67,17 @@ cns_status cns__schedule_compute(cns__schedule *s, int kind, double scale, doubl
             return cns__msg(msg, CNS_E_ARG, "degenerate noise schedule: alpha_bar_%d = %g",
                             (int)t, abar);
     }
-    abar = 1.0;
+    return CNS_OK;
+}
+
+cns_status cns__schedule_compute(cns__schedule *s, int kind, double scale, double noise_min,
+                                 double noise_max, char *msg) {
+    const int32_t T = s->T;
+    /* Validate first, so a rejected setting leaves the schedule as it was. */
+    cns_status st = cns__schedule_check(T, kind, scale, noise_min, noise_max, msg);
+    if (st != CNS_OK) return st;
+    const double a = scale * noise_min, b = scale * noise_max;
+    double abar = 1.0;
     for (int32_t t = 0; t < T; ++t) {
         double beta = beta_at(kind, a, b, T, t);
         double prev = abar;

@@ -71,6 +71,11 @@ typedef struct cns__schedule {
 cns_status cns__schedule_init(cns__schedule *s, int32_t T, const cns__alloc *al);
 void cns__schedule_destroy(cns__schedule *s, const cns__alloc *al);
 
+/* The checks of cns__schedule_compute for T steps, without computing:
+ * CNS_E_ARG with the detail in msg when the schedule would be degenerate. */
+cns_status cns__schedule_check(int32_t T, int kind, double scale, double noise_min,
+                               double noise_max, char *msg);
+
 /* Fills s for schedule kind (cns_noise_schedule), noise_scale and
  * noise_min/max. Returns CNS_E_ARG (detail in msg, CNS_ERROR_MESSAGE_SIZE
  * bytes) and leaves s untouched when the result would be degenerate:

@@ -12,6 +12,7 @@
 #include "parallel.h"
 #include "params.h"
 #include "loss_internal.h"
+#include "preset_internal.h"
 #include "rng.h"
 #include "smallgemm.h"
 
@@ -57,6 +58,8 @@ struct cns_loss {
     uint64_t calls; /* computes since the last set_epoch: keys the draws */
     double terms[4];
     const float *fixed_eps; /* test hook */
+    int force_general;      /* test hook: never collapse identical h rows */
+    int last_collapsed;     /* the last contrastive term took the collapsed path */
     size_t lam_n;           /* rows of lam from the last successful compute with h */
     /* Scratch for cap rows, one block, grown only when a batch is larger. */
     size_t cap;
@@ -140,6 +143,27 @@ CNS_API cns_status cns_loss_get_int(const cns_loss *l, int param, int64_t *v) {
     return CNS_OK;
 }
 
+cns_status cns__loss_apply_values(cns_loss *l, const int *ids, const double *vals, size_t n,
+                                  int check_only, char *msg) {
+    for (size_t k = 0; k < n; ++k) {
+        if (ids[k] == CNS_LOSS_THREADS)
+            return cns__msg(msg, CNS_E_PARAM, "CNS_LOSS_THREADS is not a preset value");
+        cns_status st = cns__param_check_value(k_params, N_PARAMS, "loss", ids[k], vals[k], msg);
+        if (st != CNS_OK) return st;
+    }
+    if (check_only) return CNS_OK;
+    for (size_t k = 0; k < n; ++k) {
+        const cns__param *p = cns__param_find(k_params, N_PARAMS, ids[k]);
+        if (p->is_int) {
+            const int64_t v = (int64_t)vals[k];
+            memcpy(slot(l, ids[k]), &v, sizeof v);
+        } else {
+            memcpy(slot(l, ids[k]), &vals[k], sizeof vals[k]);
+        }
+    }
+    return CNS_OK;
+}
+
 CNS_API cns_status cns_loss_param_bounds(int param, double *min, double *max) {
     if (min == NULL || max == NULL) return CNS_E_ARG;
     return cns__param_bounds(k_params, N_PARAMS, param, min, max);
@@ -204,17 +228,18 @@ CNS_API cns_status cns_loss_create(const cns_loss_desc *desc, const cns_allocato
     l->al = al;
     l->dim = d.dim;
     l->seed = d.seed;
-    l->cl_weight = 0.3;
-    l->temperature = 2.0;
-    l->positive_noise = 0.01;
-    l->alpha_start = 1.0;
-    l->beta_start = 9.0;
-    l->alpha_end = 9.0;
-    l->beta_end = 1.0;
-    l->min_mix = 0.0;
-    l->curriculum_epochs = 120;
-    l->mixing = 1;
     l->threads = 1;
+    /* The initial tunables are the default preset's (lib/preset.c). */
+    int ids[CNS__PRESET_MAX_VALUES];
+    double vals[CNS__PRESET_MAX_VALUES];
+    size_t nv = 0;
+    (void)cns__preset_values(CNS_PRESET_DEFAULT, CNS__PRESET_LOSS, ids, vals, &nv);
+    cns_status st = cns__loss_apply_values(l, ids, vals, nv, 0, l->last_error);
+    if (st != CNS_OK) { /* cannot happen with the library's tables; kept for safety */
+        cns__fail(err, st, "default preset: %s", l->last_error);
+        cns_loss_free(l);
+        return st;
+    }
     *out = l;
     cns__ok(err);
     return CNS_OK;
@@ -228,6 +253,10 @@ CNS_API void cns_loss_free(cns_loss *l) {
 }
 
 void cns__loss_fix_noise(cns_loss *l, const float *eps) { l->fixed_eps = eps; }
+
+void cns__loss_force_general(cns_loss *l, int on) { l->force_general = on != 0; }
+
+int cns__loss_last_collapsed(const cns_loss *l) { return l->last_collapsed; }
 
 const float *cns__loss_lambdas(const cns_loss *l, size_t *n) {
     if (n) *n = l->lam_n;
@@ -470,6 +499,7 @@ static cns_status bpr_term(cns_loss *l, const float *u, const float *pos, const 
 typedef struct cl_job {
     cns_loss *l;
     size_t n, d;
+    int collapsed; /* every h row is the same: one h column of weight n */
     double tau;
     float scale;
     float *gn[CL_GROUPS]; /* each half's partial dL/dN_neg */
@@ -484,8 +514,12 @@ static void cl_group(void *arg, size_t g0, size_t g1, int worker) {
     (void)worker;
     cl_job *j = arg;
     cns_loss *l = j->l;
-    const size_t n = j->n, d = j->d, n2 = 2 * n;
-    const float *A = l->A, *Nm = l->Nm;
+    const size_t n = j->n, d = j->d;
+    const float *A = l->A;
+    /* The negatives' rows: [h; neg] (2n), or, collapsed, [ĉ; neg] (n + 1):
+     * the last normalised h row is ĉ and sits right before the neg rows. */
+    const size_t n2 = j->collapsed ? n + 1 : 2 * n, noff = j->collapsed ? 1 : n;
+    const float *Nm = j->collapsed ? l->Nm + (n - 1) * d : l->Nm;
     /* Rows of A and N are unit (or zero) vectors, so every similarity is
      * within 1/τ of 0 (up to rounding): 1/τ serves as the shift, saving a
      * pass over the block. When exp(-2/τ) would underflow the max is used. */
@@ -512,6 +546,13 @@ static void cl_group(void *arg, size_t g0, size_t g1, int worker) {
             else
                 max_cols(W, n2, m, shift);
             exp_cols(W, n2, m, shift, sum, part);
+            if (j->collapsed && n > 1)
+                /* the n equal h columns as one of weight n (§16): the sums
+                 * and the gradients' weights count it n times */
+                for (size_t i = 0; i < m; ++i) {
+                    sum[i] += (double)(n - 1) * (double)W[i];
+                    W[i] *= (float)n;
+                }
             float *ga = l->GA + b0 * d;
             for (size_t i = 0; i < m; ++i) {
                 const double lse = (double)shift[i] + log(sum[i]);
@@ -525,8 +566,8 @@ static void cl_group(void *arg, size_t g0, size_t g1, int worker) {
                 part[i] = c;
                 for (size_t k = 0; k < d; ++k) ga[i * d + k] = c * A[(b0 + i) * d + k];
             }
-            /* dL/dN_neg += W[:, B:]^T A'  (W^T's rows n .. 2n) */
-            cns__small_gemm(0, n, d, m, 1.0f, W + n * m, m, ga, d, b0 == r0 ? 0.0f : 1.0f, GN, d);
+            /* dL/dN_neg += W[:, B:]^T A'  (W^T's last n rows) */
+            cns__small_gemm(0, n, d, m, 1.0f, W + noff * m, m, ga, d, b0 == r0 ? 0.0f : 1.0f, GN, d);
             /* dL/dA = diag(scale/sum) W N */
             cns__small_gemm(1, m, d, n2, 1.0f, W, m, Nm, d, 0.0f, ga, d);
             for (size_t i = 0; i < m; ++i)
@@ -625,8 +666,16 @@ static cns_status contrastive_term(cns_loss *l, const float *pos, const float *n
     /* cl_weight folded into the softmax weights' scale: GA, GN come out
      * already weighted. */
     const float scale = (float)(l->cl_weight / ((double)n * tau));
+    /* Rows that are all the same h (CNS_MODE_DIRECTION draws them so) make
+     * n equal columns of every softmax row: they collapse to one column of
+     * weight n, log(n e^{<a, ĉ>/τ} + Σ_j e^{<a, n_j>/τ}), which drops the h
+     * half of the O(n² dim) products. One pass of memcmp finds out. */
+    int collapsed = !l->force_general;
+    for (size_t b = 1; b < n && collapsed; ++b)
+        collapsed = memcmp(h + b * d, h, d * sizeof *h) == 0;
     /* The second half's partial dL/dN goes to the noise rows, free now. */
-    cl_job job = {l, n, d, tau, scale, {GN, l->eps}, {0.0, 0.0}, {n, n}};
+    l->last_collapsed = collapsed;
+    cl_job job = {l, n, d, collapsed, tau, scale, {GN, l->eps}, {0.0, 0.0}, {n, n}};
     /* The two halves are fixed (CL_GROUPS), so the result does not depend
      * on the thread count. */
     cns__parallel_for((int)l->threads, CL_GROUPS, 1, cl_group, &job);

@@ -16,4 +16,20 @@ void cns__loss_fix_noise(cns_loss *l, const float *eps);
  * until the next compute or free. */
 const float *cns__loss_lambdas(const cns_loss *l, size_t *n);
 
+/* Stores the values vals[0, n) of the loss tunables ids[0, n) (the preset
+ * tables, preset.c): all are checked first (unknown id, bounds, integer
+ * values); on failure nothing changes and msg (CNS_ERROR_MESSAGE_SIZE
+ * bytes) says which. check_only: only the checks. */
+cns_status cns__loss_apply_values(cns_loss *l, const int *ids, const double *vals, size_t n,
+                                  int check_only, char *msg);
+
+/* Tests: 1 makes the contrastive term take the general path even when
+ * every synth row is the same (see contrastive_term), 0 restores the
+ * detection. */
+void cns__loss_force_general(cns_loss *l, int on);
+
+/* Tests: 1 when the last computed contrastive term took the collapsed
+ * path (every synth row the same), else 0. */
+int cns__loss_last_collapsed(const cns_loss *l);
+
 #endif

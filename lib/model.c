@@ -7,6 +7,7 @@
 #include "error.h"
 #include "model_internal.h"
 #include "params.h"
+#include "preset_internal.h"
 #include "rng.h"
 
 /* Bytes of the first cns_model_desc (struct_size, dim, layers, seed). A
@@ -82,7 +83,6 @@ static cns_status model_alloc(const cns__alloc *al, const cns__model_shape *shap
     m->shape = *shape;
     m->rows = (size_t)shape->num_users + (size_t)shape->num_items;
     m->d = (size_t)shape->dim;
-    m->reg = 1e-4;
     m->threads = 1;
     size_t elems, bytes;
     if (!cns__mul_ok(m->rows, m->d, &elems) || !cns__mul_ok(elems, sizeof(float), &bytes)) {
@@ -119,6 +119,17 @@ static cns_status model_alloc(const cns__alloc *al, const cns__model_shape *shap
     /* Steps may skip Adam's checking pass when bounds prove it cannot fail;
      * every write to ego or the moments outside a step forgets them. */
     m->adam.track_bounds = 1;
+    /* The initial tunables are the default preset's (lib/preset.c). */
+    int ids[CNS__PRESET_MAX_VALUES];
+    double vals[CNS__PRESET_MAX_VALUES];
+    size_t nv = 0;
+    (void)cns__preset_values(CNS_PRESET_DEFAULT, CNS__PRESET_MODEL, ids, vals, &nv);
+    cns_status st = cns__model_apply_values(m, ids, vals, nv, 0, m->last_error);
+    if (st != CNS_OK) { /* cannot happen with the library's tables; kept for safety */
+        cns__fail(err, st, "default preset: %s", m->last_error);
+        model_destroy(m);
+        return st;
+    }
     *out = m;
     return CNS_OK;
 }
@@ -294,6 +305,19 @@ CNS_API cns_status cns_model_get_int(const cns_model *m, int param, int64_t *v) 
     const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
     if (p == NULL || !p->is_int) return CNS_E_PARAM;
     *v = m->threads;
+    return CNS_OK;
+}
+
+cns_status cns__model_apply_values(cns_model *m, const int *ids, const double *vals, size_t n,
+                                   int check_only, char *msg) {
+    for (size_t k = 0; k < n; ++k) {
+        if (double_slot(m, ids[k]) == NULL)
+            return cns__msg(msg, CNS_E_PARAM, "model parameter %d is not a preset value", ids[k]);
+        cns_status st = cns__param_check_value(k_params, N_PARAMS, "model", ids[k], vals[k], msg);
+        if (st != CNS_OK) return st;
+    }
+    if (!check_only)
+        for (size_t k = 0; k < n; ++k) *double_slot(m, ids[k]) = vals[k];
     return CNS_OK;
 }
 

@@ -119,4 +119,11 @@ cns_status cns__model_train_view_build(cns_model *m);
 /* Frees m->train_view (the graph arrays stay); NULL view is a no-op. */
 void cns__model_train_view_free(cns_model *m);
 
+/* Stores the values vals[0, n) of the model tunables ids[0, n) (the preset
+ * tables, preset.c): all are checked first; on failure nothing changes
+ * and msg (CNS_ERROR_MESSAGE_SIZE bytes) says which. check_only: only
+ * the checks. */
+cns_status cns__model_apply_values(cns_model *m, const int *ids, const double *vals, size_t n,
+                                   int check_only, char *msg);
+
 #endif

@@ -1,6 +1,7 @@
 /* Typed parameters: lookup and bounds checks shared by the handles. */
 #include "params.h"
 
+#include <math.h>
 #include <stdio.h>
 
 #include "error.h"
@@ -50,4 +51,13 @@ cns_status cns__param_check_int(const cns__param *tab, size_t n, const char *han
     char value[32];
     snprintf(value, sizeof value, "%lld", (long long)v);
     return check(tab, n, handle, id, 1, (double)v, value, msg);
+}
+
+cns_status cns__param_check_value(const cns__param *tab, size_t n, const char *handle, int id,
+                                  double v, char *msg) {
+    const cns__param *p = cns__param_find(tab, n, id);
+    if (p == NULL || !p->is_int) return cns__param_check_double(tab, n, handle, id, v, msg);
+    if (!(v == floor(v) && fabs(v) < 9.0e18))
+        return cns__msg(msg, CNS_E_ARG, "%s parameter %s = %g is not an integer", handle, p->name, v);
+    return cns__param_check_int(tab, n, handle, id, (int64_t)v, msg);
 }

@@ -38,4 +38,9 @@ cns_status cns__param_check_double(const cns__param *tab, size_t n, const char *
 cns_status cns__param_check_int(const cns__param *tab, size_t n, const char *handle, int id,
                                 int64_t v, char *msg);
 
+/* Either check, by the parameter's type, for a value held in a double
+ * (the preset tables): an integer parameter also needs an integral v. */
+cns_status cns__param_check_value(const cns__param *tab, size_t n, const char *handle, int id,
+                                  double v, char *msg);
+
 #endif

@@ -1,5 +1,6 @@
 /* The negative sampler: CNSDiff draw (ALGORITHM.md §7) and train step
- * (§6), reference and Gaussian modes (§13), uniform and DNS negatives (§3). */
+ * (§6), reference and Gaussian modes (§13), the direction mode (§16),
+ * uniform and DNS negatives (§3). */
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
@@ -8,12 +9,14 @@
 #include "error.h"
 #include "parallel.h"
 #include "params.h"
+#include "preset_internal.h"
 #include "sampler_internal.h"
 
 #define MAX_DIM 65536
 #define STREAM_DRAW 0x64726177ull  /* "draw" */
 #define STREAM_TRAIN 0x747261696eull
 #define STREAM_PICK 0x7069636bull
+#define STREAM_DIRECTION 0x646972ull /* "dir": the direction mode's d, drawn once */
 
 CNS_API void cns_sampler_desc_init(cns_sampler_desc *desc) {
     if (desc == NULL) return;
@@ -66,7 +69,29 @@ CNS_API void cns_sampler_free(cns_sampler *s) {
     cns__adam_destroy(&s->adam, &al);
     cns__schedule_destroy(&s->sched, &al);
     cns__free(&al, s->levels);
+    cns__free(&al, s->direction);
     cns__free(&al, s);
+}
+
+/* CNS_DIRECTION_RANDOM (§16): d = g / |g|, g ~ N(0, I_dim) from the seed's
+ * own stream, so no other draw shifts and the thread count plays no part.
+ * A zero g (probability 0) falls back to the first axis. */
+static void make_direction(float *dir, size_t dim, uint64_t seed) {
+    cns__rng r;
+    cns__rng_seed(&r, seed, STREAM_DIRECTION);
+    double ss = 0.0;
+    for (size_t k = 0; k < dim; ++k) {
+        double g = cns__rng_normal(&r);
+        dir[k] = (float)g;
+        ss += (double)dir[k] * (double)dir[k];
+    }
+    if (!(ss > 0.0)) {
+        memset(dir, 0, dim * sizeof *dir);
+        dir[0] = 1.0f;
+        return;
+    }
+    const double inv = 1.0 / sqrt(ss);
+    for (size_t k = 0; k < dim; ++k) dir[k] = (float)((double)dir[k] * inv);
 }
 
 static cns_status check_desc(const cns_sampler_desc *in, cns_sampler_desc *d, cns_error *err) {
@@ -110,21 +135,6 @@ CNS_API cns_status cns_sampler_create(const cns_sampler_desc *desc, const cns_al
     if (s == NULL) return cns__fail(err, CNS_E_NOMEM, "cns_sampler_create: out of memory");
     s->al = al;
     s->desc = d;
-    s->schedule = CNS_SCHEDULE_LINEAR_VAR;
-    s->noise_scale = 0.1;
-    s->noise_min = 1e-4;
-    s->noise_max = 0.02;
-    s->reweight = 1;
-    s->causal_weight = 0.1;
-    s->denoiser_lr = 1e-3;
-    s->norm = 1;
-    s->dropout = 0.5;
-    s->sample_start = d.steps < 10 ? 1 : 10;
-    s->stride = d.steps < 4 ? 1 : 4;
-    s->num_steps = d.steps;
-    s->sampling_noise = 0;
-    s->mode = CNS_MODE_TRAINED;
-    s->dns_candidates = 32;
     s->threads = 1;
     cns__rng_seed(&s->rng_draw, d.seed, STREAM_DRAW);
     cns__rng_seed(&s->rng_train, d.seed, STREAM_TRAIN);
@@ -134,17 +144,24 @@ CNS_API cns_status cns_sampler_create(const cns_sampler_desc *desc, const cns_al
     if (s->levels == NULL) goto nomem;
     if (d.kind == CNS_SAMPLER_DIFFUSION) {
         if (cns__schedule_init(&s->sched, d.steps, &al) != CNS_OK) goto nomem;
-        st = cns__schedule_compute(&s->sched, (int)s->schedule, s->noise_scale, s->noise_min,
-                                   s->noise_max, s->last_error);
-        if (st != CNS_OK) { /* cannot happen with the defaults; kept for safety */
-            cns__fail(err, st, "%s", s->last_error);
-            cns_sampler_free(s);
-            return st;
-        }
         if (cns__denoiser_init(&s->den, d.dim, d.time_dim, d.hidden, d.steps, d.seed, &al) != CNS_OK)
             goto nomem;
         if (cns__adam_init(&s->adam, s->den.n_params, &al) != CNS_OK) goto nomem;
-        s->adam.lr = s->denoiser_lr;
+        s->direction = cns__malloc(&al, (size_t)d.dim * sizeof(float));
+        if (s->direction == NULL) goto nomem;
+        make_direction(s->direction, (size_t)d.dim, d.seed);
+    }
+    /* The initial tunables are the default preset's (lib/preset.c); this
+     * also computes the schedule and the denoiser's learning rate. */
+    int ids[CNS__PRESET_MAX_VALUES];
+    double vals[CNS__PRESET_MAX_VALUES];
+    size_t nv = 0;
+    (void)cns__preset_values(CNS_PRESET_DEFAULT, CNS__PRESET_SAMPLER, ids, vals, &nv);
+    st = cns__sampler_apply_values(s, ids, vals, nv, 0, s->last_error);
+    if (st != CNS_OK) { /* cannot happen with the library's tables; kept for safety */
+        cns__fail(err, st, "cns_sampler_create: default preset: %s", s->last_error);
+        cns_sampler_free(s);
+        return st;
     }
     cns__ok(err);
     *out = s;
@@ -177,7 +194,9 @@ static const cns__param k_params[] = {
     {CNS_SAMPLER_STRIDE, 1, 1, 1000, 0, 0, "STRIDE"},
     {CNS_SAMPLER_NUM_STEPS, 1, 1, 1000, 0, 0, "NUM_STEPS"},
     {CNS_SAMPLER_SAMPLING_NOISE, 1, 0, 1, 0, 0, "SAMPLING_NOISE"},
-    {CNS_SAMPLER_MODE, 1, 0, 2, 0, 0, "MODE"},
+    {CNS_SAMPLER_MODE, 1, 0, 3, 0, 0, "MODE"},
+    {CNS_SAMPLER_DIRECTION_NORM, 0, 0, 1e3, 1, 0, "DIRECTION_NORM"},
+    {CNS_SAMPLER_DIRECTION_SOURCE, 1, 0, 0, 0, 0, "DIRECTION_SOURCE"},
     {CNS_SAMPLER_DNS_CANDIDATES, 1, 1, 4096, 0, 0, "DNS_CANDIDATES"},
     {CNS_SAMPLER_THREADS, 1, 1, 256, 0, 0, "THREADS"},
 };
@@ -223,6 +242,7 @@ CNS_API cns_status cns_sampler_set_double(cns_sampler *s, int param, double v) {
         s->adam.lr = v;
         break;
     case CNS_SAMPLER_DROPOUT: s->dropout = v; break;
+    case CNS_SAMPLER_DIRECTION_NORM: s->direction_norm = v; break;
     default: break;
     }
     return st;
@@ -239,6 +259,7 @@ CNS_API cns_status cns_sampler_get_double(const cns_sampler *s, int param, doubl
     case CNS_SAMPLER_CAUSAL_WEIGHT: *v = s->causal_weight; break;
     case CNS_SAMPLER_DENOISER_LR: *v = s->denoiser_lr; break;
     case CNS_SAMPLER_DROPOUT: *v = s->dropout; break;
+    case CNS_SAMPLER_DIRECTION_NORM: *v = s->direction_norm; break;
     default: return CNS_E_PARAM;
     }
     return CNS_OK;
@@ -273,6 +294,7 @@ CNS_API cns_status cns_sampler_set_int(cns_sampler *s, int param, int64_t v) {
     case CNS_SAMPLER_NUM_STEPS: s->num_steps = v; break;
     case CNS_SAMPLER_SAMPLING_NOISE: s->sampling_noise = v; break;
     case CNS_SAMPLER_MODE: s->mode = v; break;
+    case CNS_SAMPLER_DIRECTION_SOURCE: s->direction_source = v; break;
     case CNS_SAMPLER_DNS_CANDIDATES: s->dns_candidates = v; break;
     case CNS_SAMPLER_THREADS: s->threads = v; break;
     default: break;
@@ -293,9 +315,71 @@ CNS_API cns_status cns_sampler_get_int(const cns_sampler *s, int param, int64_t 
     case CNS_SAMPLER_NUM_STEPS: *v = s->num_steps; break;
     case CNS_SAMPLER_SAMPLING_NOISE: *v = s->sampling_noise; break;
     case CNS_SAMPLER_MODE: *v = s->mode; break;
+    case CNS_SAMPLER_DIRECTION_SOURCE: *v = s->direction_source; break;
     case CNS_SAMPLER_DNS_CANDIDATES: *v = s->dns_candidates; break;
     case CNS_SAMPLER_THREADS: *v = s->threads; break;
     default: return CNS_E_PARAM;
+    }
+    return CNS_OK;
+}
+
+/* A preset's list (preset.c): every value checked, the schedule computed
+ * once from the four values together (a one-by-one replay could pass
+ * through a degenerate schedule), then the plain stores, which cannot fail. */
+cns_status cns__sampler_apply_values(cns_sampler *s, const int *ids, const double *vals, size_t n,
+                                     int check_only, char *msg) {
+    int64_t kind = s->schedule;
+    double scale = s->noise_scale, lo = s->noise_min, hi = s->noise_max;
+    double v[CNS__PRESET_MAX_VALUES];
+    if (n > CNS__PRESET_MAX_VALUES) return cns__msg(msg, CNS_E_ARG, "%zu values is too many", n);
+    for (size_t k = 0; k < n; ++k) {
+        const cns__param *p = cns__param_find(k_params, N_PARAMS, ids[k]);
+        if (p == NULL || ids[k] == CNS_SAMPLER_THREADS)
+            return cns__msg(msg, CNS_E_PARAM, "sampler parameter %d is not a preset value", ids[k]);
+        v[k] = vals[k];
+        /* §15: the level values follow the handle's steps */
+        const double steps = (double)s->desc.steps;
+        if (ids[k] == CNS_SAMPLER_NUM_STEPS && v[k] == 0.0) v[k] = steps;
+        if ((ids[k] == CNS_SAMPLER_SAMPLE_START || ids[k] == CNS_SAMPLER_STRIDE) && v[k] > steps)
+            v[k] = 1.0;
+        cns__param b = *p;
+        if (ids[k] == CNS_SAMPLER_SAMPLE_START || ids[k] == CNS_SAMPLER_STRIDE ||
+            ids[k] == CNS_SAMPLER_NUM_STEPS)
+            b.max = steps;
+        if (!cns__param_in_bounds(&b, v[k]) || (p->is_int && v[k] != floor(v[k])))
+            return cns__msg(msg, CNS_E_ARG, "sampler parameter %s = %g is outside %c%g, %g%c%s",
+                            p->name, v[k], p->min_open ? '(' : '[', b.min, b.max,
+                            p->max_open ? ')' : ']', p->is_int ? " or not an integer" : "");
+        switch (ids[k]) {
+        case CNS_SAMPLER_NOISE_SCHEDULE: kind = (int64_t)v[k]; break;
+        case CNS_SAMPLER_NOISE_SCALE: scale = v[k]; break;
+        case CNS_SAMPLER_NOISE_MIN: lo = v[k]; break;
+        case CNS_SAMPLER_NOISE_MAX: hi = v[k]; break;
+        default: break;
+        }
+    }
+    cns_status st = cns__schedule_check(s->desc.steps, (int)kind, scale, lo, hi, msg);
+    if (st != CNS_OK || check_only) return st;
+    if ((st = reschedule(s, kind, scale, lo, hi)) != CNS_OK) {
+        cns__msg_copy(msg, s->last_error);
+        return st;
+    }
+    s->schedule = kind;
+    s->noise_scale = scale;
+    s->noise_min = lo;
+    s->noise_max = hi;
+    for (size_t k = 0; k < n; ++k) {
+        if (ids[k] == CNS_SAMPLER_NOISE_SCHEDULE || ids[k] == CNS_SAMPLER_NOISE_SCALE ||
+            ids[k] == CNS_SAMPLER_NOISE_MIN || ids[k] == CNS_SAMPLER_NOISE_MAX)
+            continue;
+        const cns__param *p = cns__param_find(k_params, N_PARAMS, ids[k]);
+        /* checked above: in bounds, so the setters only store */
+        st = p->is_int ? cns_sampler_set_int(s, ids[k], (int64_t)v[k])
+                       : cns_sampler_set_double(s, ids[k], v[k]);
+        if (st != CNS_OK) {
+            cns__msg_copy(msg, s->last_error);
+            return st;
+        }
     }
     return CNS_OK;
 }
@@ -480,6 +564,15 @@ static cns_status pick_best(cns_sampler *s, const float *user, size_t n, int32_t
 static cns_status draw_diffusion(cns_sampler *s, const float *user, const float *pos, size_t n,
                                  float *out) {
     const size_t D = (size_t)s->desc.dim;
+    if (s->mode == CNS_MODE_DIRECTION) {
+        /* §16: c = norm * d in every row; rows are bit-identical, which the
+         * loss detects to collapse the contrastive term's h columns. */
+        const float norm = (float)s->direction_norm;
+        for (size_t k = 0; k < D; ++k) out[k] = norm * s->direction[k];
+        for (size_t r = 1; r < n; ++r) memcpy(out + r * D, out, D * sizeof(float));
+        s->last_n = n;
+        return CNS_OK;
+    }
     const int32_t T = s->desc.steps;
     const int32_t L = make_levels(s);
     if (L == 0)

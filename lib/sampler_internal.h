@@ -18,8 +18,11 @@ struct cns_sampler {
 
     /* §12 tunables */
     int64_t schedule, reweight, norm, sample_start, stride, num_steps, sampling_noise, mode;
-    int64_t dns_candidates, threads;
+    int64_t dns_candidates, threads, direction_source;
     double noise_scale, noise_min, noise_max, causal_weight, denoiser_lr, dropout;
+    double direction_norm;
+    float *direction;      /* dim: the DIRECTION mode's unit d (DIFFUSION only), from
+                              desc.seed at create (CNS_DIRECTION_RANDOM) */
 
     cns__schedule sched;
     cns__denoiser den;     /* DIFFUSION only */
@@ -63,6 +66,16 @@ struct cns_sampler {
     const int32_t *hook_t;
     const float *hook_eps;
 };
+
+/* Stores the values vals[0, n) of the sampler tunables ids[0, n) (the
+ * preset tables, preset.c). Every value is checked first (unknown id,
+ * bounds, the level parameters against the handle's steps, the noise
+ * schedule they make together); on failure nothing changes and msg
+ * (CNS_ERROR_MESSAGE_SIZE bytes) names the value. check_only: only the checks. Level values
+ * above the handle's steps follow the preset rule of ALGORITHM.md §15
+ * (num_steps 0 = steps; sample_start, stride > steps = 1). */
+cns_status cns__sampler_apply_values(cns_sampler *s, const int *ids, const double *vals, size_t n,
+                                     int check_only, char *msg);
 
 /* L_diff of §6 for pos (n x dim) without the Adam step; the gradient
  * w.r.t. the denoiser's parameters is left in s->den.grads. */

@@ -31,14 +31,20 @@ enum {
 #define TYPE_INT 1u
 #define TYPE_DOUBLE 2u
 
-/* Every tunable but CNS_SAMPLER_THREADS (a property of the process). */
+/* Every tunable but CNS_SAMPLER_THREADS (a property of the process). The
+ * first N_REQUIRED were in every file since the format began; the later
+ * ones (the direction mode's) may be missing from older files, which load
+ * with the handle's initial values for them. The direction itself is not
+ * stored: CNS_DIRECTION_RANDOM recomputes it from the descriptor's seed. */
 static const int k_saved[] = {
     CNS_SAMPLER_NOISE_SCHEDULE, CNS_SAMPLER_NOISE_SCALE,   CNS_SAMPLER_NOISE_MIN,
     CNS_SAMPLER_NOISE_MAX,      CNS_SAMPLER_REWEIGHT,      CNS_SAMPLER_CAUSAL_WEIGHT,
     CNS_SAMPLER_DENOISER_LR,    CNS_SAMPLER_NORM,          CNS_SAMPLER_DROPOUT,
     CNS_SAMPLER_SAMPLE_START,   CNS_SAMPLER_STRIDE,        CNS_SAMPLER_NUM_STEPS,
-    CNS_SAMPLER_SAMPLING_NOISE, CNS_SAMPLER_MODE,          CNS_SAMPLER_DNS_CANDIDATES};
+    CNS_SAMPLER_SAMPLING_NOISE, CNS_SAMPLER_MODE,          CNS_SAMPLER_DNS_CANDIDATES,
+    CNS_SAMPLER_DIRECTION_NORM, CNS_SAMPLER_DIRECTION_SOURCE};
 #define N_SAVED (sizeof k_saved / sizeof k_saved[0])
+#define N_REQUIRED 15
 #define SHDR_SIZE (SH_FIXED + SH_RECORD * N_SAVED)
 
 /* 'SSTA': u64 train_steps, then the draw, train and pick streams. */
@@ -217,7 +223,7 @@ static cns_status sampler_from_file(const cns__ckpt_file *f, const cns_allocator
                              (unsigned)id, (unsigned)type);
         rec[k] = e;
     }
-    for (size_t k = 0; k < N_SAVED; ++k)
+    for (size_t k = 0; k < N_REQUIRED; ++k)
         if (rec[k] == NULL)
             return cns__fail(err, CNS_E_CORRUPT, "section 'SHDR': parameter %d is missing",
                              k_saved[k]);
@@ -287,7 +293,7 @@ static cns_status sampler_from_file(const cns__ckpt_file *f, const cns_allocator
     /* The schedule depends on four values at once: put them all in place,
      * then let every setter check its value against the complete set (a
      * one-by-one replay could pass through a degenerate schedule). */
-    for (size_t k = 0; k < N_SAVED; ++k) {
+    for (size_t k = 0; k < N_REQUIRED; ++k) {
         const unsigned char *v = rec[k] + 8;
         switch (k_saved[k]) {
         case CNS_SAMPLER_NOISE_SCHEDULE: s->schedule = (int64_t)cns__le64_get(v); break;
@@ -298,6 +304,7 @@ static cns_status sampler_from_file(const cns__ckpt_file *f, const cns_allocator
         }
     }
     for (size_t k = 0; k < N_SAVED; ++k) {
+        if (rec[k] == NULL) continue; /* an optional record an older file lacks */
         const unsigned char *v = rec[k] + 8;
         st = cns__le32_get(rec[k] + 4) == TYPE_INT
                  ? cns_sampler_set_int(s, k_saved[k], (int64_t)cns__le64_get(v))

@@ -128,6 +128,8 @@ static cns_loss *make_loss(int dim, uint64_t seed) {
     cns_error err;
     ck_assert_status(cns_loss_create(&desc, NULL, &l, &err), CNS_OK);
     ck_assert_ptr_nonnull(l);
+    /* The §8 and §9 checks start from the paper's values (mixing on). */
+    ck_assert_status(cns_preset_apply(CNS_PRESET_PAPER, NULL, NULL, l, &err), CNS_OK);
     return l;
 }
 
@@ -439,6 +441,115 @@ START_TEST(test_contrastive_many_blocks) {
 }
 END_TEST
 
+/* ---- identical synthesized rows (ALGORITHM.md §16) ------------------------ */
+
+/* Every h row the same (what CNS_MODE_DIRECTION draws): the collapsed
+ * path's value against the float64 reference, which sums all 2n columns,
+ * and its gradients against central differences of that reference; at
+ * tau = 0.7 (shift 1/tau) and tau = 0.02 (2/tau > 80: the max shift). */
+START_TEST(test_collapsed_value_and_grads) {
+    const double taus[2] = {0.7, 0.02};
+    for (int t = 0; t < 2; ++t) {
+        fixture f;
+        fill(&f, 6, 5, 21 + (uint64_t)t);
+        for (size_t b = 1; b < f.n; ++b) memcpy(f.h + b * f.d, f.h, f.d * sizeof(float));
+        cns_loss *l = make_loss(5, 1);
+        ck_assert_status(cns_loss_set_double(l, CNS_LOSS_POSITIVE_NOISE, 0.3), CNS_OK);
+        ck_assert_status(cns_loss_set_double(l, CNS_LOSS_TEMPERATURE, taus[t]), CNS_OK);
+        cns__loss_fix_noise(l, f.eps);
+        check_contrastive(l, &f, 0.3, taus[t]);
+        ck_assert_int_eq(cns__loss_last_collapsed(l), 1);
+        cns_loss_free(l);
+    }
+}
+END_TEST
+
+/* Three paths on one batch larger than a similarity block (n = 300):
+ * collapsed, forced general, and a float64 evaluation of the collapsed
+ * formula log(n e^{<a,c>/tau} + sum_j e^{<a,n_j>/tau}) written here.
+ * The loss agrees to 1e-6 relative, every gradient to 1e-5 of the
+ * largest. A single h row that differs in one bit is not collapsed. */
+START_TEST(test_collapsed_matches_general) {
+    enum { N = 300, D = 16 };
+    float *buf = calloc((size_t)N * D * 10, sizeof(float));
+    float *u = buf, *pos = u + N * D, *neg = pos + N * D, *h = neg + N * D;
+    float *g1 = h + N * D, *g2 = g1 + 3 * N * D;
+    uint64_t s = 4242;
+    for (int i = 0; i < N * D; ++i) {
+        u[i] = next_val(&s);
+        pos[i] = next_val(&s);
+        neg[i] = next_val(&s);
+    }
+    for (int k = 0; k < D; ++k) h[k] = 0.9f * next_val(&s);
+    for (int b = 1; b < N; ++b) memcpy(h + b * D, h, D * sizeof(float));
+    double L1 = 0.0, L2 = 0.0;
+    for (int general = 0; general <= 1; ++general) {
+        cns_loss *l = make_loss(D, 3);
+        ck_assert_status(cns_loss_set_double(l, CNS_LOSS_CL_WEIGHT, 1.0), CNS_OK);
+        ck_assert_status(cns_loss_set_int(l, CNS_LOSS_THREADS, 2), CNS_OK);
+        cns__loss_force_general(l, general);
+        float *g = general ? g2 : g1;
+        ck_assert_status(cns_loss_compute(l, u, pos, neg, h, NULL, N, g, g + N * D, g + 2 * N * D,
+                                          general ? &L2 : &L1),
+                         CNS_OK);
+        ck_assert_int_eq(cns__loss_last_collapsed(l), !general);
+        if (!general) {
+            /* the contrastive value against the collapsed formula in double
+             * (no positive noise here, so <a, p> = 1) */
+            ck_assert_status(cns_loss_set_double(l, CNS_LOSS_POSITIVE_NOISE, 0.0), CNS_OK);
+            ck_assert_status(cns_loss_compute(l, u, pos, neg, h, NULL, N, g, g + N * D,
+                                              g + 2 * N * D, NULL),
+                             CNS_OK);
+            double c[D], a[D], nj[D], x[D], ref = 0.0;
+            for (int k = 0; k < D; ++k) x[k] = h[k];
+            ref_unit(x, c, D);
+            for (int b = 0; b < N; ++b) {
+                for (int k = 0; k < D; ++k) x[k] = pos[b * D + k];
+                ref_unit(x, a, D);
+                double ac = 0.0;
+                for (int k = 0; k < D; ++k) ac += a[k] * c[k];
+                double z = N * exp(ac / 2.0);
+                for (int j = 0; j < N; ++j) {
+                    for (int k = 0; k < D; ++k) x[k] = neg[j * D + k];
+                    ref_unit(x, nj, D);
+                    double sim = 0.0;
+                    for (int k = 0; k < D; ++k) sim += a[k] * nj[k];
+                    z += exp(sim / 2.0);
+                }
+                ref += log(z) - 1.0 / 2.0;
+            }
+            ck_assert_close(cns_loss_term_value(l, CNS_TERM_CL), ref / N, 1e-6, 0);
+            /* restore the first compute's gradients for the comparison */
+            ck_assert_status(cns_loss_set_double(l, CNS_LOSS_POSITIVE_NOISE, 0.01), CNS_OK);
+            ck_assert_status(cns_loss_set_epoch(l, 0), CNS_OK);
+            ck_assert_status(cns_loss_compute(l, u, pos, neg, h, NULL, N, g, g + N * D,
+                                              g + 2 * N * D, &L1),
+                             CNS_OK);
+        }
+        cns_loss_free(l);
+    }
+    ck_assert_close(L1, L2, 1e-6, 0);
+    float gmax = 0.0f;
+    for (int i = 0; i < 3 * N * D; ++i) gmax = fabsf(g2[i]) > gmax ? fabsf(g2[i]) : gmax;
+    ck_assert(gmax > 0.0f);
+    for (int i = 0; i < 3 * N * D; ++i)
+        ck_assert_msg(fabsf(g1[i] - g2[i]) <= 1e-5f * gmax, "gradient %d: %g vs %g", i,
+                      (double)g1[i], (double)g2[i]);
+    /* one bit off in the last row: the general path */
+    uint32_t bits;
+    memcpy(&bits, &h[(N - 1) * D + 3], sizeof bits);
+    bits ^= 1u;
+    memcpy(&h[(N - 1) * D + 3], &bits, sizeof bits);
+    cns_loss *l = make_loss(D, 3);
+    ck_assert_status(cns_loss_compute(l, u, pos, neg, h, NULL, N, g1, g1 + N * D, g1 + 2 * N * D,
+                                      NULL),
+                     CNS_OK);
+    ck_assert_int_eq(cns__loss_last_collapsed(l), 0);
+    cns_loss_free(l);
+    free(buf);
+}
+END_TEST
+
 /* ---- curriculum (§8) ----------------------------------------------------- */
 
 enum { LAM_ROWS = 4000 };
@@ -652,12 +763,12 @@ START_TEST(test_param_defaults_and_bounds) {
     ck_assert_status(cns_loss_get_int(l, CNS_LOSS_CURRICULUM_EPOCHS, &iv), CNS_OK);
     ck_assert_int_eq(iv, 120);
     ck_assert_status(cns_loss_get_int(l, CNS_LOSS_MIXING, &iv), CNS_OK);
-    ck_assert_int_eq(iv, 1);
+    ck_assert_int_eq(iv, 0); /* the default preset's (ALGORITHM.md §15) */
     ck_assert_status(cns_loss_set_int(l, CNS_LOSS_MIXING, 2), CNS_E_ARG);
     ck_assert_status(cns_loss_set_int(l, CNS_LOSS_MIXING, -1), CNS_E_ARG);
-    ck_assert_status(cns_loss_set_int(l, CNS_LOSS_MIXING, 0), CNS_OK);
+    ck_assert_status(cns_loss_set_int(l, CNS_LOSS_MIXING, 1), CNS_OK);
     ck_assert_status(cns_loss_get_int(l, CNS_LOSS_MIXING, &iv), CNS_OK);
-    ck_assert_int_eq(iv, 0);
+    ck_assert_int_eq(iv, 1);
 
     /* Unknown ids and wrong getters. */
     double v;
@@ -928,6 +1039,8 @@ int main(void) {
     tcase_add_test(tg, test_grad_contrastive_fixed_noise);
     tcase_add_test(tg, test_grad_total_defaults);
     tcase_add_test(tg, test_contrastive_many_blocks);
+    tcase_add_test(tg, test_collapsed_value_and_grads);
+    tcase_add_test(tg, test_collapsed_matches_general);
     suite_add_tcase(s, tg);
     TCase *tc = tcase_create("curriculum");
     tcase_add_test(tc, test_curriculum_schedule);

@@ -18,6 +18,8 @@ static cns_sampler *make(int kind, int dim, int td, int hid, uint64_t seed) {
     cns_error e;
     ck_assert_status(cns_sampler_create(&d, NULL, &s, &e), CNS_OK);
     ck_assert_ptr_nonnull(s);
+    /* These checks are of the method as ALGORITHM.md describes it. */
+    ck_assert_status(cns_preset_apply(CNS_PRESET_PAPER, NULL, s, NULL, &e), CNS_OK);
     return s;
 }
 
@@ -287,6 +289,81 @@ START_TEST(test_reference_and_gaussian_modes) {
     ck_assert_int_ne(memcmp(ref, gau, sizeof ref), 0);
     cns_sampler_free(s);
     free(w0);
+}
+END_TEST
+
+/* CNS_MODE_DIRECTION (ALGORITHM.md §16): every row is norm * d, with d the
+ * unit vector of N(0, I) normals drawn from the seed's "dir" stream
+ * (0x646972), recomputed here in double; nothing depends on the inputs,
+ * the thread count, earlier draws or train steps; no random number is
+ * consumed and train_step changes nothing. */
+static void expected_direction(uint64_t seed, int d, double *out) {
+    cns__rng r;
+    cns__rng_seed(&r, seed, 0x646972ull);
+    double ss = 0.0;
+    for (int k = 0; k < d; ++k) {
+        out[k] = (double)(float)cns__rng_normal(&r);
+        ss += out[k] * out[k];
+    }
+    for (int k = 0; k < d; ++k) out[k] /= sqrt(ss);
+}
+
+START_TEST(test_direction_mode) {
+    enum { N = 40, D = 16 };
+    float user[N * D], pos[N * D], out[N * D], out2[N * D];
+    fill_emb(user, N * D, 3, 0.5);
+    fill_emb(pos, N * D, 4, 0.5);
+    double e[D];
+    expected_direction(9, D, e);
+    cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, D, 8, 8, 9);
+    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_MODE, CNS_MODE_DIRECTION), CNS_OK);
+    const cns__rng before = s->rng_draw;
+    ck_assert_status(cns_sampler_draw(s, user, pos, N, out), CNS_OK);
+    ck_assert(memcmp(&before, &s->rng_draw, sizeof before) == 0);
+    for (int r = 0; r < N; ++r) {
+        double nn = 0.0;
+        for (int k = 0; k < D; ++k) {
+            ck_assert_close(out[r * D + k], 3.9 * e[k], 1e-6, 1e-7);
+            nn += (double)out[r * D + k] * out[r * D + k];
+        }
+        ck_assert_close(sqrt(nn), 3.9, 1e-6, 0);
+        ck_assert(memcmp(out + r * D, out, D * sizeof(float)) == 0); /* bit-identical rows */
+    }
+    /* train_step: a no-op, loss 0 */
+    float *w0 = malloc(s->den.n_params * sizeof(float));
+    memcpy(w0, s->den.params, s->den.n_params * sizeof(float));
+    double L = 1.0;
+    ck_assert_status(cns_sampler_train_step(s, pos, N, &L), CNS_OK);
+    ck_assert(L == 0.0);
+    ck_assert_int_eq(memcmp(w0, s->den.params, s->den.n_params * sizeof(float)), 0);
+    ck_assert_uint_eq(s->train_steps, 0);
+    free(w0);
+    /* other inputs, other threads, after a reference draw: the same vector */
+    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_MODE, CNS_MODE_REFERENCE), CNS_OK);
+    ck_assert_status(cns_sampler_draw(s, user, pos, N, out2), CNS_OK);
+    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_MODE, CNS_MODE_DIRECTION), CNS_OK);
+    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_THREADS, 3), CNS_OK);
+    ck_assert_status(cns_sampler_draw(s, pos, user, N / 2, out2), CNS_OK);
+    ck_assert(memcmp(out, out2, (N / 2) * D * sizeof(float)) == 0);
+    /* the norm parameter scales it */
+    ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_DIRECTION_NORM, 0.25), CNS_OK);
+    ck_assert_status(cns_sampler_draw(s, user, pos, 1, out2), CNS_OK);
+    for (int k = 0; k < D; ++k) ck_assert_close(out2[k], 0.25 * e[k], 1e-6, 1e-8);
+    cns_sampler_free(s);
+    /* another seed, another direction (nearly orthogonal in 16-d: |cos| < 0.9) */
+    double e2[D], c = 0.0;
+    expected_direction(10, D, e2);
+    s = make(CNS_SAMPLER_DIFFUSION, D, 8, 8, 10);
+    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_MODE, CNS_MODE_DIRECTION), CNS_OK);
+    ck_assert_status(cns_sampler_draw(s, user, pos, 1, out2), CNS_OK);
+    for (int k = 0; k < D; ++k) {
+        ck_assert_close(out2[k], 3.9 * e2[k], 1e-6, 1e-7);
+        c += e[k] * e2[k];
+    }
+    ck_assert(fabs(c) < 0.9);
+    /* inputs are still required, as for every DIFFUSION draw */
+    ck_assert_status(cns_sampler_draw(s, NULL, pos, 1, out2), CNS_E_ARG);
+    cns_sampler_free(s);
 }
 END_TEST
 
@@ -666,7 +743,12 @@ START_TEST(test_bad_arguments) {
     ck_assert_status(cns_sampler_get_double(s, CNS_SAMPLER_NOISE_SCALE, &dv), CNS_OK);
     ck_assert(dv == 0.1);
     ck_assert_close(s->sched.beta[0], 1e-5, 1e-6, 0.0);
-    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_MODE, 3), CNS_E_ARG);
+    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_MODE, 4), CNS_E_ARG);
+    ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_DIRECTION_NORM, 0.0), CNS_E_ARG);
+    ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_DIRECTION_NORM, 1000.5), CNS_E_ARG);
+    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_DIRECTION_NORM, 1), CNS_E_PARAM);
+    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_DIRECTION_SOURCE, 1), CNS_E_ARG);
+    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_DIRECTION_SOURCE, -1), CNS_E_ARG);
     ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_DNS_CANDIDATES, 0), CNS_E_ARG);
     ck_assert_status(cns_sampler_get_int(s, CNS_SAMPLER_NOISE_SCALE, &v), CNS_E_PARAM);
     ck_assert_status(cns_sampler_get_double(s, CNS_SAMPLER_MODE, &dv), CNS_E_PARAM);
@@ -729,6 +811,7 @@ int main(void) {
     TCase *tc = tcase_create("sampler");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_loss_gradient_fd);
+    tcase_add_test(tc, test_direction_mode);
     tcase_add_test(tc, test_kl_closed_form);
     tcase_add_test(tc, test_training_lowers_loss);
     tcase_add_test(tc, test_draw_picks_best_and_levels_spread);

@@ -54,6 +54,7 @@ static cns_sampler *make(int32_t kind, int64_t mode, const cns_allocator *a) {
     ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_NUM_STEPS, 5), CNS_OK);
     ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_SAMPLING_NOISE, 1), CNS_OK);
     ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_DNS_CANDIDATES, 7), CNS_OK);
+    ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_DIRECTION_NORM, 2.5), CNS_OK);
     ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_MODE, mode), CNS_OK);
     return s;
 }
@@ -71,10 +72,11 @@ static const int k_ints[] = {CNS_SAMPLER_NOISE_SCHEDULE, CNS_SAMPLER_REWEIGHT,
                              CNS_SAMPLER_NORM,           CNS_SAMPLER_SAMPLE_START,
                              CNS_SAMPLER_STRIDE,         CNS_SAMPLER_NUM_STEPS,
                              CNS_SAMPLER_SAMPLING_NOISE, CNS_SAMPLER_MODE,
-                             CNS_SAMPLER_DNS_CANDIDATES};
+                             CNS_SAMPLER_DNS_CANDIDATES, CNS_SAMPLER_DIRECTION_SOURCE};
 static const int k_doubles[] = {CNS_SAMPLER_NOISE_SCALE,   CNS_SAMPLER_NOISE_MIN,
                                 CNS_SAMPLER_NOISE_MAX,     CNS_SAMPLER_CAUSAL_WEIGHT,
-                                CNS_SAMPLER_DENOISER_LR,   CNS_SAMPLER_DROPOUT};
+                                CNS_SAMPLER_DENOISER_LR,   CNS_SAMPLER_DROPOUT,
+                                CNS_SAMPLER_DIRECTION_NORM};
 
 static void assert_same_rng(const cns__rng *a, const cns__rng *b) {
     ck_assert(memcmp(a->s, b->s, sizeof a->s) == 0);
@@ -115,6 +117,7 @@ static void assert_same_sampler(const cns_sampler *a, const cns_sampler *b) {
         ck_assert(memcmp(&a->adam.lr, &b->adam.lr, sizeof(double)) == 0);
         ck_assert(memcmp(a->sched.beta, b->sched.beta, T * sizeof(double)) == 0);
         ck_assert(memcmp(a->sched.c1f, b->sched.c1f, T * sizeof(float)) == 0);
+        ck_assert(memcmp(a->direction, b->direction, DIM * sizeof(float)) == 0);
     }
 }
 
@@ -160,12 +163,13 @@ static unsigned char *saved_sampler(const char *dir, const char *name, char *pat
 }
 
 START_TEST(test_round_trip_diffusion) {
-    static const int64_t modes[3] = {CNS_MODE_TRAINED, CNS_MODE_REFERENCE, CNS_MODE_GAUSSIAN};
+    static const int64_t modes[4] = {CNS_MODE_TRAINED, CNS_MODE_REFERENCE, CNS_MODE_GAUSSIAN,
+                                     CNS_MODE_DIRECTION};
     char dir[64], p[128], q[128];
     ck_tmpdir(dir, sizeof dir);
     snprintf(p, sizeof p, "%s/s.ckpt", dir);
     snprintf(q, sizeof q, "%s/t.ckpt", dir);
-    for (int mi = 0; mi < 3; ++mi) {
+    for (int mi = 0; mi < 4; ++mi) {
         cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, NULL);
         train(s, 4, 1); /* trained, then (maybe) frozen, as §13 allows */
         ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_MODE, modes[mi]), CNS_OK);
@@ -270,7 +274,7 @@ START_TEST(test_round_trip_catalogue) {
         ck_sections sec;
         static const uint32_t two[2] = {CNS__TAG_SHDR, TAG_SSTA};
         ck_sections_read(p, CNS__CKPT_KIND_SAMPLER, two, 2, &sec);
-        ck_assert_uint_eq(sec.size[0], 40 + 16 * 15);
+        ck_assert_uint_eq(sec.size[0], 40 + 16 * 17);
         ck_assert_uint_eq(sec.size[1], 8 + 3 * 48);
         ck_sections_free(&sec);
         cns_sampler_free(s);
@@ -294,8 +298,8 @@ START_TEST(test_deterministic_bytes) {
     ck_assert_status(cns_sampler_save(b, pb), CNS_OK);
     size_t na, nb;
     unsigned char *ba = ck_read_all(pa, &na), *bb = ck_read_all(pb, &nb);
-    /* 48 + 4 x 32 + SHDR 280 + SSTA 152 + DNSR 4P = 616 + DADM 8 + 8P = 1240 */
-    ck_assert_uint_eq(na, 48 + 128 + 280 + 152 + 616 + 1240);
+    /* 48 + 4 x 32 + SHDR 312 + SSTA 152 + DNSR 4P = 616 + DADM 8 + 8P = 1240 */
+    ck_assert_uint_eq(na, 48 + 128 + 312 + 152 + 616 + 1240);
     ck_assert_uint_eq(na, nb);
     ck_assert(memcmp(ba, bb, na) == 0);
     /* One more step: other bytes. */
@@ -353,7 +357,8 @@ END_TEST
 static unsigned char *sec(ck_sections *s, uint32_t tag) { return ck_sections_data(s, tag); }
 /* Record k of 'SHDR' (the writer's order: schedule, scale, min, max,
  * reweight, causal, lr, norm, dropout, start, stride, num_steps,
- * sampling_noise, mode, dns_candidates). */
+ * sampling_noise, mode, dns_candidates, direction_norm, direction_source;
+ * the last two are optional: files older than them lack them). */
 static unsigned char *rec(ck_sections *s, int k) { return sec(s, CNS__TAG_SHDR) + 40 + 16 * k; }
 static void rec_f64(ck_sections *s, int k, double v) {
     uint64_t u;
@@ -367,9 +372,10 @@ static float *fsec(ck_sections *s, uint32_t tag, size_t off) {
 static void c_unknown_id(ck_sections *s) { cns__le32_put(rec(s, 3), 999); }
 static void c_threads_id(ck_sections *s) { cns__le32_put(rec(s, 3), CNS_SAMPLER_THREADS); }
 static void c_duplicate(ck_sections *s) { cns__le32_put(rec(s, 1), CNS_SAMPLER_NOISE_SCHEDULE); }
-static void c_missing(ck_sections *s) {
+static void c_missing(ck_sections *s) { /* dns_candidates (a required record) dropped */
+    memmove(rec(s, 14), rec(s, 15), 2 * 16);
     s->size[ck_sections_index(s, CNS__TAG_SHDR)] -= 16;
-    cns__le32_put(sec(s, CNS__TAG_SHDR) + 32, 14);
+    cns__le32_put(sec(s, CNS__TAG_SHDR) + 32, 16);
 }
 static void c_count(ck_sections *s) { cns__le32_put(sec(s, CNS__TAG_SHDR) + 32, 14); }
 static void c_type(ck_sections *s) { cns__le32_put(rec(s, 5) + 4, 3); }
@@ -378,7 +384,9 @@ static void c_type_mismatch(ck_sections *s) { cns__le32_put(rec(s, 0) + 4, 2); }
 static void c_dropout_one(ck_sections *s) { rec_f64(s, 8, 1.0); }
 static void c_degenerate(ck_sections *s) { rec_f64(s, 2, 0.07); } /* min 0.07 > max 0.06 */
 static void c_start_past_steps(ck_sections *s) { cns__le64_put(rec(s, 9) + 8, T + 1); }
-static void c_mode3(ck_sections *s) { cns__le64_put(rec(s, 13) + 8, 3); }
+static void c_mode4(ck_sections *s) { cns__le64_put(rec(s, 13) + 8, 4); }
+static void c_direction_norm0(ck_sections *s) { rec_f64(s, 15, 0.0); }
+static void c_direction_source1(ck_sections *s) { cns__le64_put(rec(s, 16) + 8, 1); }
 static void c_reserved(ck_sections *s) { cns__le32_put(sec(s, CNS__TAG_SHDR) + 20, 1); }
 static void c_dim0(ck_sections *s) { cns__le32_put(sec(s, CNS__TAG_SHDR) + 4, 0); }
 static void c_kind4(ck_sections *s) { cns__le32_put(sec(s, CNS__TAG_SHDR) + 0, 4); }
@@ -421,7 +429,9 @@ static const struct {
     {"dropout 1", c_dropout_one, CNS_E_CORRUPT, "DROPOUT"},
     {"degenerate schedule", c_degenerate, CNS_E_CORRUPT, "section 'SHDR'"},
     {"sample_start > steps", c_start_past_steps, CNS_E_CORRUPT, "SAMPLE_START = 7"},
-    {"mode 3", c_mode3, CNS_E_CORRUPT, "MODE = 3"},
+    {"mode 4", c_mode4, CNS_E_CORRUPT, "MODE = 4"},
+    {"direction norm 0", c_direction_norm0, CNS_E_CORRUPT, "DIRECTION_NORM = 0"},
+    {"direction source 1", c_direction_source1, CNS_E_CORRUPT, "DIRECTION_SOURCE = 1"},
     {"reserved field", c_reserved, CNS_E_CORRUPT, "reserved"},
     {"dim 0", c_dim0, CNS_E_CORRUPT, "dim 0"},
     {"kind 4", c_kind4, CNS_E_CORRUPT, "kind 4"},
@@ -455,6 +465,54 @@ START_TEST(test_crafted_files) {
         ck_check_crafted(&k_sampler, &good, q, k_crafted[c].name, k_crafted[c].fn,
                          k_crafted[c].status, k_crafted[c].expect);
     ck_sections_free(&good);
+    ck_rmdir_all(dir);
+}
+END_TEST
+
+/* A file written before the direction mode existed (15 records, the
+ * two direction ones absent) loads: those two take the handle's initial
+ * values (norm 3.9, source RANDOM) and the direction is the one the seed
+ * gives, so the loaded sampler draws in DIRECTION mode exactly as a fresh
+ * one of that seed. */
+static void c_old_format(ck_sections *s) {
+    s->size[ck_sections_index(s, CNS__TAG_SHDR)] -= 2 * 16;
+    cns__le32_put(sec(s, CNS__TAG_SHDR) + 32, 15);
+}
+
+START_TEST(test_old_file_loads) {
+    char dir[64], p[128], q[128];
+    ck_tmpdir(dir, sizeof dir);
+    size_t n;
+    unsigned char *orig = saved_sampler(dir, "s.ckpt", p, sizeof p, &n);
+    free(orig);
+    snprintf(q, sizeof q, "%s/old.ckpt", dir);
+    ck_sections sections;
+    ck_sections_read(p, CNS__CKPT_KIND_SAMPLER, k_tags, 4, &sections);
+    c_old_format(&sections);
+    ck_sections_write(&sections, q);
+    ck_sections_free(&sections);
+    cns_sampler *old = NULL, *now = NULL;
+    cns_error e;
+    ck_assert_status(cns_sampler_load(q, NULL, &old, &e), CNS_OK);
+    ck_assert_status(cns_sampler_load(p, NULL, &now, &e), CNS_OK);
+    double norm;
+    int64_t src, mode;
+    ck_assert_status(cns_sampler_get_double(old, CNS_SAMPLER_DIRECTION_NORM, &norm), CNS_OK);
+    ck_assert(norm == 3.9);
+    ck_assert_status(cns_sampler_get_int(old, CNS_SAMPLER_DIRECTION_SOURCE, &src), CNS_OK);
+    ck_assert_int_eq(src, CNS_DIRECTION_RANDOM);
+    ck_assert_status(cns_sampler_get_int(old, CNS_SAMPLER_MODE, &mode), CNS_OK);
+    ck_assert_int_eq(mode, CNS_MODE_TRAINED); /* the file's, not the preset's */
+    /* the rest as saved: the same draws in the trained mode */
+    assert_same_draw(old, now, 5);
+    /* the direction from the seed */
+    cns_sampler *fresh = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_DIRECTION, NULL);
+    ck_assert_status(cns_sampler_set_double(fresh, CNS_SAMPLER_DIRECTION_NORM, 3.9), CNS_OK);
+    ck_assert_status(cns_sampler_set_int(old, CNS_SAMPLER_MODE, CNS_MODE_DIRECTION), CNS_OK);
+    assert_same_draw(old, fresh, 6);
+    cns_sampler_free(fresh);
+    cns_sampler_free(old);
+    cns_sampler_free(now);
     ck_rmdir_all(dir);
 }
 END_TEST
@@ -540,6 +598,7 @@ int main(void) {
     tcase_add_test(tc, test_nonfinite_refused_at_save);
     tcase_add_test(tc, test_truncation_and_bit_flips);
     tcase_add_test(tc, test_crafted_files);
+    tcase_add_test(tc, test_old_file_loads);
     tcase_add_test(tc, test_arguments_and_missing);
     tcase_add_test(tc, test_io_failures);
     tcase_add_test(tc, test_allocation_failures);

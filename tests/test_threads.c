@@ -7,7 +7,7 @@
 
 #include "train_rig.h"
 
-enum { NTHREADS = 4, USERS = 40, ITEMS = 30, DIM = 8, EPOCHS = 2, TOPK = 5 };
+enum { NTHREADS = 4, NJOBS = 5, USERS = 40, ITEMS = 30, DIM = 8, EPOCHS = 2, TOPK = 5 };
 
 static const uint64_t k_data_state = 12345;
 
@@ -15,6 +15,7 @@ static const uint64_t k_data_state = 12345;
 
 typedef struct job {
     int kind;       /* sampler kind, 0 = none */
+    int direction;  /* the direction-mode preset (its collapsed loss) instead of PAPER */
     uint64_t seed;
     int lib_threads;
     float ego[(USERS + ITEMS) * DIM]; /* result: every ego row */
@@ -31,6 +32,7 @@ static void *train_job(void *arg) {
                            .seed = j->seed, .kind = j->kind, .steps = 6, .time_dim = 8,
                            .hidden = 16, .sample_start = 2, .stride = 2, .num_steps = 6,
                            .model_threads = j->lib_threads, .sampler_threads = j->lib_threads,
+                           .loss_threads = j->lib_threads, .direction = j->direction,
                            .batch = 32};
     rig r;
     int st = rig_build(&r, &spec);
@@ -49,14 +51,15 @@ static void *train_job(void *arg) {
     return NULL;
 }
 
-static job g_ref[NTHREADS], g_par[NTHREADS];
+static job g_ref[NJOBS], g_par[NJOBS];
 
 static void train_concurrently(int lib_threads) {
-    static const int kinds[NTHREADS] = {CNS_SAMPLER_DIFFUSION, CNS_SAMPLER_DNS, 0,
-                                        CNS_SAMPLER_DIFFUSION};
-    for (int k = 0; k < NTHREADS; ++k) {
+    static const int kinds[NJOBS] = {CNS_SAMPLER_DIFFUSION, CNS_SAMPLER_DNS, 0,
+                                      CNS_SAMPLER_DIFFUSION, CNS_SAMPLER_DIFFUSION};
+    for (int k = 0; k < NJOBS; ++k) {
         memset(&g_ref[k], 0, sizeof g_ref[k]);
         g_ref[k].kind = kinds[k];
+        g_ref[k].direction = k == 4;
         g_ref[k].seed = 100 + (uint64_t)k;
         g_ref[k].lib_threads = lib_threads;
         g_par[k] = g_ref[k];
@@ -65,11 +68,11 @@ static void train_concurrently(int lib_threads) {
         ck_assert_msg(g_ref[k].status == CNS_OK, "reference %d: %s: %s", k,
                       cns_status_name(g_ref[k].status), g_ref[k].where);
     }
-    pthread_t th[NTHREADS];
-    for (int k = 0; k < NTHREADS; ++k)
+    pthread_t th[NJOBS];
+    for (int k = 0; k < NJOBS; ++k)
         ck_assert_int_eq(pthread_create(&th[k], NULL, train_job, &g_par[k]), 0);
-    for (int k = 0; k < NTHREADS; ++k) ck_assert_int_eq(pthread_join(th[k], NULL), 0);
-    for (int k = 0; k < NTHREADS; ++k) {
+    for (int k = 0; k < NJOBS; ++k) ck_assert_int_eq(pthread_join(th[k], NULL), 0);
+    for (int k = 0; k < NJOBS; ++k) {
         ck_assert_msg(g_par[k].status == CNS_OK, "thread %d: %s: %s", k,
                       cns_status_name(g_par[k].status), g_par[k].where);
         ck_assert_msg(memcmp(g_par[k].ego, g_ref[k].ego, sizeof g_ref[k].ego) == 0,
@@ -78,6 +81,9 @@ static void train_concurrently(int lib_threads) {
     /* Jobs 0 and 3 differ only in seed: a sanity check that the
      * comparison can tell two models apart. */
     ck_assert(memcmp(g_ref[0].ego, g_ref[3].ego, sizeof g_ref[0].ego) != 0);
+    /* Job 4 (direction mode, collapsed contrastive term on the loss's
+     * threads) trains a model of its own too. */
+    ck_assert(memcmp(g_ref[4].ego, g_ref[3].ego, sizeof g_ref[4].ego) != 0);
 }
 
 START_TEST(test_independent_training) { train_concurrently(1); }

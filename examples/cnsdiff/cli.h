@@ -16,5 +16,6 @@ int cmd_split(int argc, char **argv);
 /* Benchmarks under `cnsdiff bench`. */
 int bench_sampler(int argc, char **argv);
 int bench_eval(int argc, char **argv);
+int bench_mechanism(int argc, char **argv);
 
 #endif

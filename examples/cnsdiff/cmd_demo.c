@@ -11,20 +11,22 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: cnsdiff demo [--epochs N] [--seed S] [--threads T] [--select-by RULE]\n"
-            "                    [--set NAME=VALUE]... [--report FILE.json] [--quiet]\n"
+            "                    [--preset NAME] [--set NAME=VALUE]... [--report FILE.json] [--quiet]\n"
             "\n"
             "Generates a synthetic world in which item popularity drives exposure (the\n"
             "confounder) and latent user and item factors drive relevance (docs/WORLD.md),\n"
             "with train, validation, IID-test and OOD-test splits (the OOD test exposes items\n"
             "uniformly). Trains uniform negatives (BPR only), DNS and CNSDiff with the same\n"
-            "budget and the same seed (CNSDiff in the tool's default configuration, see\n"
-            "cnsdiff train --help), selects each run's epoch on the validation split, and\n"
-            "prints IID and OOD Recall@20 and NDCG@20 side by side.\n"
+            "budget and the same seed (CNSDiff in the library's default preset unless\n"
+            "--preset says otherwise, see cnsdiff train --help), selects each run's epoch on\n"
+            "the validation split, and prints IID and OOD Recall@20 and NDCG@20 side by side.\n"
             "\n"
             "  --epochs N          training epochs per sampler (default 15)\n"
             "  --seed S            world and training seed (default 1)\n"
             "  --threads T         library and OpenBLAS threads (default 2)\n"
             "  --select-by RULE    ood (default), ndcg@20, ips_ndcg@20, ... (cnsdiff train --help)\n"
+            "  --preset NAME       default, paper, paper-code or direction, for every run\n"
+            "                      (ALGORITHM.md §15; default: default)\n"
             "  --set NAME=VALUE    a tunable for every run (see cnsdiff train --help-params)\n"
             "  --report FILE.json  {\"uniform\": {\"test_iid\": {...}, \"test_ood\": {...}}, \"dns\": ..., \"cnsdiff\": ...}\n"
             "  --quiet             no progress lines\n"
@@ -62,6 +64,11 @@ int cmd_demo(int argc, char **argv) {
                 return 2;
             }
             base.epochs = (int)e;
+        } else if (strcmp(a, "--preset") == 0) {
+            if ((base.preset = run_preset(v)) < 0) {
+                fprintf(stderr, "cnsdiff demo: --preset takes default, paper, paper-code or direction\n");
+                return 2;
+            }
         } else if (strcmp(a, "--seed") == 0) {
             unsigned long long s = strtoull(v, &end, 10);
             if (errno || *end || v[0] == '-') {

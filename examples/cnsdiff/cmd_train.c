@@ -31,11 +31,14 @@ static void usage(FILE *f) {
             "  --skip-bad            skip malformed lines instead of failing (counts reported)\n"
             "training:\n"
             "  --sampler KIND        uniform (BPR only), dns, or cnsdiff (default cnsdiff)\n"
+            "  --preset NAME         every tunable from a preset (ALGORITHM.md §15), before --mode\n"
+            "                        and --set: default (the library's: reference mode, mixing=0,\n"
+            "                        chosen on validation splits, docs/BENCHMARKS.md), paper\n"
+            "                        (trained denoiser, mixing on), paper-code (reference mode,\n"
+            "                        mixing on), direction (one fixed vector as h, mixing=0)\n"
             "  --mode MODE           cnsdiff only: reference (§13: frozen denoiser, full chain),\n"
-            "                        trained (the method as described), or gaussian (ablation).\n"
-            "                        The tool's default for cnsdiff is reference mode with\n"
-            "                        mixing=0, chosen on validation splits (docs/BENCHMARKS.md);\n"
-            "                        --mode trained --set mixing=1 gives the library's §12 defaults\n"
+            "                        trained (the method as described), gaussian (ablation), or\n"
+            "                        direction (§16: one seeded vector of norm direction_norm)\n"
             "  --epochs N            training epochs (default 120)\n"
             "  --eval-every N        evaluate every N epochs (default 1)\n"
             "  --patience N          stop after N evaluations without improvement, counted\n"
@@ -148,11 +151,20 @@ int cmd_train(int argc, char **argv) {
                 return 2;
             }
         } else if (strcmp(a, "--mode") == 0) {
-            mode = strcmp(v, "trained") == 0 ? CNS_MODE_TRAINED
+            mode = strcmp(v, "trained") == 0     ? CNS_MODE_TRAINED
                    : strcmp(v, "reference") == 0 ? CNS_MODE_REFERENCE
-                   : strcmp(v, "gaussian") == 0 ? CNS_MODE_GAUSSIAN : -1;
+                   : strcmp(v, "gaussian") == 0  ? CNS_MODE_GAUSSIAN
+                   : strcmp(v, "direction") == 0 ? CNS_MODE_DIRECTION
+                                                 : -1;
             if (mode < 0) {
-                fprintf(stderr, "cnsdiff train: --mode takes trained, reference or gaussian, got '%s'\n", v);
+                fprintf(stderr,
+                        "cnsdiff train: --mode takes trained, reference, gaussian or direction, got '%s'\n", v);
+                return 2;
+            }
+        } else if (strcmp(a, "--preset") == 0) {
+            if ((cfg.preset = run_preset(v)) < 0) {
+                fprintf(stderr, "cnsdiff train: --preset takes default, paper, paper-code or direction, got '%s'\n",
+                        v);
                 return 2;
             }
         } else if (strcmp(a, "--epochs") == 0) {

@@ -37,7 +37,10 @@ static const param_entry k_params[] = {
     {"stride", T_SAMPLER, CNS_SAMPLER_STRIDE, V_INT, "hardness level stride (4)"},
     {"num_steps", T_SAMPLER, CNS_SAMPLER_NUM_STEPS, V_INT, "last admissible level (20)"},
     {"sampling_noise", T_SAMPLER, CNS_SAMPLER_SAMPLING_NOISE, V_INT, "noise in the reverse chain (0)"},
-    {"mode", T_SAMPLER, CNS_SAMPLER_MODE, V_INT, "0 trained, 1 reference (§13), 2 gaussian ablation (0)"},
+    {"mode", T_SAMPLER, CNS_SAMPLER_MODE, V_INT,
+     "0 trained, 1 reference (§13), 2 gaussian ablation, 3 direction (§16) (preset: 1)"},
+    {"direction_norm", T_SAMPLER, CNS_SAMPLER_DIRECTION_NORM, V_DOUBLE, "norm of the direction mode's vector (3.9)"},
+    {"direction_source", T_SAMPLER, CNS_SAMPLER_DIRECTION_SOURCE, V_INT, "0 seeded random direction (0)"},
     {"dns_candidates", T_SAMPLER, CNS_SAMPLER_DNS_CANDIDATES, V_INT, "DNS candidate pool M (32)"},
     {"cl_weight", T_LOSS, CNS_LOSS_CL_WEIGHT, V_DOUBLE, "contrastive weight gamma (0.3)"},
     {"temperature", T_LOSS, CNS_LOSS_TEMPERATURE, V_DOUBLE, "contrastive temperature tau (2)"},
@@ -48,13 +51,14 @@ static const param_entry k_params[] = {
     {"beta_end", T_LOSS, CNS_LOSS_BETA_END, V_DOUBLE, "Beta curriculum beta at the horizon (1)"},
     {"min_mix", T_LOSS, CNS_LOSS_MIN_MIX, V_DOUBLE, "lower bound m of the mixing weight (0)"},
     {"curriculum_epochs", T_LOSS, CNS_LOSS_CURRICULUM_EPOCHS, V_INT, "mixing horizon in epochs (120)"},
-    {"mixing", T_LOSS, CNS_LOSS_MIXING, V_INT, "1 mix h into BPR, 0 lambda = 0 (1)"},
+    {"mixing", T_LOSS, CNS_LOSS_MIXING, V_INT, "1 mix h into BPR, 0 lambda = 0 (preset: 0)"},
 };
 #define N_PARAMS (sizeof k_params / sizeof k_params[0])
 
 void run_config_init(run_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->sampler = CNS_SAMPLER_DIFFUSION;
+    cfg->preset = CNS_PRESET_DEFAULT;
     cfg->epochs = 120;
     cfg->eval_every = 1;
     cfg->patience = -1; /* the selector's default */
@@ -195,9 +199,16 @@ int run_config_add_param(run_config *cfg, const char *assignment) {
 
 void run_print_params(FILE *f) {
     static const char *targets[] = {"model", "sampler", "loss"};
-    fprintf(f, "Parameters for --set NAME=VALUE (default in parentheses):\n");
+    fprintf(f, "Parameters for --set NAME=VALUE, applied after --preset (the default preset's\n"
+               "value in parentheses; ALGORITHM.md §15 lists every preset):\n");
     for (size_t i = 0; i < N_PARAMS; ++i)
         fprintf(f, "  %-18s %-7s %s\n", k_params[i].name, targets[k_params[i].target], k_params[i].help);
+}
+
+int run_preset(const char *name) {
+    for (int p = 0; cns_preset_name(p) != NULL; ++p)
+        if (strcmp(name, cns_preset_name(p)) == 0) return p;
+    return -1;
 }
 
 int run_sampler_kind(const char *name) {
@@ -220,22 +231,19 @@ void run_result_free(run_result *res) {
 
 static int apply_params(const run_config *cfg, cns_model *m, cns_sampler *s, cns_loss *l,
                         run_result *res) {
-    /* The tool's CNSDiff configuration, chosen on validation splits only
-     * (docs/BENCHMARKS.md, "Choosing the defaults"): the reference mode of
-     * ALGORITHM.md §13 without the mixing curriculum. The library handles
-     * keep the §12 defaults; --mode and --set below override these. */
-    if (s != NULL && cns_sampler_kind_of(s) == CNS_SAMPLER_DIFFUSION) {
-        int st = cns_sampler_set_int(s, CNS_SAMPLER_MODE, CNS_MODE_REFERENCE);
-        if (st == CNS_OK) st = cns_loss_set_int(l, CNS_LOSS_MIXING, 0);
-        if (st != CNS_OK) {
-            snprintf(res->error, sizeof res->error, "default CNSDiff configuration: %s", cns_strerror(st));
-            return st;
-        }
+    /* Every tunable from the preset (the library's default unless
+     * --preset says otherwise), then --mode and --set on top. */
+    cns_error err;
+    int st = cns_preset_apply(cfg->preset, m, s, l, &err);
+    if (st != CNS_OK) {
+        snprintf(res->error, sizeof res->error, "--preset %s: %s",
+                 cns_preset_name(cfg->preset) ? cns_preset_name(cfg->preset) : "?", err.message);
+        return st;
     }
     for (size_t k = 0; k < cfg->n_params; ++k) {
         const param_entry *p = find_param(cfg->params[k].name, strlen(cfg->params[k].name));
         double v = cfg->params[k].value;
-        int st = CNS_OK;
+        st = CNS_OK;
         const char *detail = "";
         if (p->target == T_MODEL) {
             st = p->type == V_INT ? cns_model_set_int(m, p->id, (int64_t)v) : cns_model_set_double(m, p->id, v);

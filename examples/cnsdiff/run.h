@@ -43,6 +43,7 @@ typedef struct run_config {
     int batch_size;
     int dim;
     int layers;
+    int preset;                /* cns_preset applied to every handle before params */
     run_param params[RUN_MAX_PARAMS];
     size_t n_params;
     const char *log_path;      /* per-epoch CSV, or NULL */
@@ -78,6 +79,8 @@ void run_default_select(run_select *out, int *patience);
 int run_config_add_param(run_config *cfg, const char *assignment);
 /* Prints the names accepted by --set. */
 void run_print_params(FILE *f);
+/* Names a preset from the command line (cns_preset_name's names); -1 if unknown. */
+int run_preset(const char *name);
 /* Names a sampler kind from the command line ("uniform", "dns", "cnsdiff"); -1 if unknown. */
 int run_sampler_kind(const char *name);
 

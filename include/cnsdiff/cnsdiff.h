@@ -18,6 +18,7 @@
 #include "eval.h"
 #include "loss.h"
 #include "model.h"
+#include "preset.h"
 #include "sampler.h"
 #include "select.h"
 #include "split.h"

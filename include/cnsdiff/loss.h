@@ -11,6 +11,14 @@
  *    [h; e_neg] at temperature tau.
  * Gradients are returned for the u, pos and neg rows; none flows into h.
  *
+ * Cost: the contrastive term is O(n^2 dim) over the n x 2n similarities.
+ * When every row of h is bit-identical (the sampler's CNS_MODE_DIRECTION
+ * draws them so; one memcmp pass per compute finds out), the n equal h
+ * columns of each softmax row are one column of weight n
+ * (log(n e^{<a, c>/tau} + sum_j e^{<a, e_neg_j>/tau}), ALGORITHM.md §16):
+ * the h half costs O(n dim) and the term about half as much. The result
+ * is the same as the general path's up to float rounding.
+ *
  * Randomness: the lambda draws and the positive noise of a compute come
  * from streams keyed by (desc.seed, epoch, the number of computes since
  * the last cns_loss_set_epoch); the same key gives the same draws, so a
@@ -47,7 +55,7 @@ typedef struct cns_loss_desc {
 CNS_API void cns_loss_desc_init(cns_loss_desc *desc);
 /* desc NULL means the defaults. dim outside [1, 2^20] or a NULL out:
  * CNS_E_ARG; a bad struct_size: CNS_E_SIZE; CNS_E_NOMEM. The parameters
- * start at the defaults listed below. */
+ * start at the default preset's values, listed below. */
 CNS_API CNS_NODISCARD cns_status cns_loss_create(const cns_loss_desc *desc,
                                                  const cns_allocator *alloc, cns_loss **out,
                                                  cns_error *err);
@@ -57,7 +65,9 @@ CNS_API void cns_loss_free(cns_loss *l);
  * minimum, and the setter rejects it. Setters return CNS_E_PARAM for an
  * unknown id or the setter of the other type, CNS_E_ARG for a value
  * outside the bounds (or NaN); on any error the value is unchanged and
- * cns_loss_last_error() says why. Changes apply from the next compute. */
+ * cns_loss_last_error() says why. Changes apply from the next compute.
+ * The initial values are the default preset's (preset.h, ALGORITHM.md
+ * §15); the "default" below is that value. */
 typedef enum cns_loss_param {
     CNS_LOSS_CL_WEIGHT = 100,         /* double, [0, 1e3], default 0.3 (gamma) */
     CNS_LOSS_TEMPERATURE = 101,       /* double, (0, 1e3], default 2 (tau) */
@@ -68,7 +78,8 @@ typedef enum cns_loss_param {
     CNS_LOSS_BETA_END = 113,          /* double, (0, 1e3], default 1 */
     CNS_LOSS_MIN_MIX = 114,           /* double, [0, 1], default 0 */
     CNS_LOSS_CURRICULUM_EPOCHS = 120, /* int, [1, 1e6], default 120: the horizon of §8 */
-    CNS_LOSS_MIXING = 121,            /* int, {0, 1}, default 1; 0 forces drawn lambda = 0 */
+    CNS_LOSS_MIXING = 121,            /* int, {0, 1}, default 0 (the default preset; §12 and
+                                         CNS_PRESET_PAPER: 1); 0 forces drawn lambda = 0 */
     CNS_LOSS_THREADS = 300            /* int, [1, 256], default 1: worker threads of the
                                          contrastive term; results do not depend on it */
 } cns_loss_param;

@@ -11,9 +11,10 @@
  *    cns_sampler_train_step() on the diffusion loss with the causal
  *    regulariser (§6); draw runs the reverse chain from each hardness level
  *    and returns the candidate the user scores highest (§7).
- *    CNS_SAMPLER_MODE selects the trained method (default), the reference
- *    mode of §13 (frozen denoiser, full-length chain, dropout on while
- *    sampling), or a Gaussian ablation.
+ *    CNS_SAMPLER_MODE selects the trained method, the reference mode of
+ *    §13 (frozen denoiser, full-length chain, dropout on while sampling;
+ *    the default preset's), a Gaussian ablation, or the direction mode
+ *    (one fixed vector for every row, §16).
  *  - CNS_SAMPLER_UNIFORM: a uniformly drawn unobserved item per row.
  *  - CNS_SAMPLER_DNS: dynamic negative sampling: the highest-scored of M
  *    unobserved items drawn uniformly (M = CNS_SAMPLER_DNS_CANDIDATES).
@@ -27,8 +28,9 @@
  * inside draw or train_step once a batch of that size (or larger) has been
  * seen; the workspace only grows.
  *
- * Cost (DIFFUSION, defaults): a draw runs the denoiser 10 + 14 + 18 = 42
- * times per row; the reference mode runs it 3 x 20 = 60 times per row.
+ * Cost (DIFFUSION, §12 levels): a draw runs the denoiser 10 + 14 + 18 = 42
+ * times per row in the trained mode; the reference mode runs it 3 x 20 =
+ * 60 times per row; the direction mode copies one vector per row.
  * CNS_SAMPLER_THREADS splits the rows over the sampler's own workers once
  * per draw; each runs the whole chain of a block of 64 rows while the
  * block is in cache: the library's own small-GEMM kernel where dim x
@@ -92,23 +94,44 @@ typedef enum cns_noise_schedule {
     CNS_SCHEDULE_LINEAR_VAR = 1
 } cns_noise_schedule;
 
-/* CNS_MODE_TRAINED is the handle's default: the method as ALGORITHM.md
- * describes it. The `cnsdiff` tool defaults to CNS_MODE_REFERENCE with
- * CNS_LOSS_MIXING = 0, the configuration that ranked best on the
- * validation splits of Food, Coat and the confounded world
- * (docs/BENCHMARKS.md, "Choosing the defaults"). */
+/* The handle's initial mode is the default preset's (include/cnsdiff/
+ * preset.h, ALGORITHM.md §15): today CNS_MODE_REFERENCE, with
+ * CNS_LOSS_MIXING = 0 on the loss, the configuration that ranked best on
+ * the validation splits of Food, Coat and the confounded world
+ * (docs/BENCHMARKS.md, "Choosing the defaults"). CNS_PRESET_PAPER selects
+ * the method as the paper describes it (CNS_MODE_TRAINED, mixing on). */
 typedef enum cns_diffusion_mode {
     CNS_MODE_TRAINED = 0,   /* the method as described: trained denoiser, chain from each level */
     CNS_MODE_REFERENCE = 1, /* §13: denoiser frozen, all T reverse steps from each level's
                                noised start, dropout (CNS_SAMPLER_DROPOUT) on while sampling */
-    CNS_MODE_GAUSSIAN = 2   /* ablation: the reference candidate replaced by a Gaussian
+    CNS_MODE_GAUSSIAN = 2,  /* ablation: the reference candidate replaced by a Gaussian
                                vector of the same norm */
+    CNS_MODE_DIRECTION = 3  /* §16: every row gets the same vector c = norm * d, d a unit
+                               direction chosen by CNS_SAMPLER_DIRECTION_SOURCE, norm =
+                               CNS_SAMPLER_DIRECTION_NORM. No denoiser, no chain: a draw
+                               costs O(n_rows x dim) and ignores user_emb and pos_emb
+                               (they must still be non-NULL). The reference mode's
+                               negatives are nearly this (neighbouring rows' cosine 0.97,
+                               |h| ~ 3.9 on Food, ALGORITHM.md §16), so it is that mode's
+                               effect on purpose and at a fraction of the cost. */
     /* "Frozen" means train_step does nothing: the denoiser stays as it is.
      * Select a frozen mode before any train step to sample from the
-     * seeded initialisation, as §13 describes. */
+     * seeded initialisation, as §13 describes. REFERENCE, GAUSSIAN and
+     * DIRECTION are frozen. */
 } cns_diffusion_mode;
 
-/* Tunables (§12 defaults). Ints through _int, doubles through _double
+/* Values of CNS_SAMPLER_DIRECTION_SOURCE: where CNS_MODE_DIRECTION's unit
+ * direction d comes from. Only one source exists; the id leaves room for
+ * others (e.g. a data-derived direction) without a new mode. */
+typedef enum cns_direction_source {
+    CNS_DIRECTION_RANDOM = 0 /* a Gaussian vector drawn once, at create, from desc.seed on
+                                a stream of its own (no other draw shifts), normalised to
+                                unit length; the same seed gives the same d for any thread
+                                count, and a loaded checkpoint recomputes it from its seed */
+} cns_direction_source;
+
+/* Tunables. The initial values are the default preset's (preset.h,
+ * ALGORITHM.md §15); the "default" below is that value. Ints through _int, doubles through _double
  * (the other one gives CNS_E_PARAM, as does an unknown id). A value out of
  * range gives CNS_E_ARG and leaves the parameter unchanged. Ranges with a
  * parenthesis exclude that end; cns_sampler_param_bounds reports the ends.
@@ -128,9 +151,13 @@ typedef enum cns_sampler_param {
     CNS_SAMPLER_DROPOUT = 108,        /* double, [0, 1), default 0.5 */
     CNS_SAMPLER_SAMPLE_START = 120,   /* int, [1, steps], default 10 */
     CNS_SAMPLER_STRIDE = 121,         /* int, [1, steps], default 4 */
-    CNS_SAMPLER_NUM_STEPS = 122,      /* int, [1, steps], default 20 */
+    CNS_SAMPLER_NUM_STEPS = 122,      /* int, [1, steps], default steps (20) */
     CNS_SAMPLER_SAMPLING_NOISE = 123, /* int, {0, 1}, default 0 */
-    CNS_SAMPLER_MODE = 130,           /* int, cns_diffusion_mode, default TRAINED */
+    CNS_SAMPLER_MODE = 130,           /* int, cns_diffusion_mode, [0, 3], default REFERENCE */
+    CNS_SAMPLER_DIRECTION_NORM = 131, /* double, (0, 1e3], default 3.9: |c| of the DIRECTION
+                                         mode; 3.9 is the norm measured for the reference
+                                         mode's h on Food (ALGORITHM.md §16) */
+    CNS_SAMPLER_DIRECTION_SOURCE = 132, /* int, cns_direction_source, {0}, default RANDOM */
     CNS_SAMPLER_DNS_CANDIDATES = 200, /* int, [1, 4096], default 32 */
     CNS_SAMPLER_THREADS = 300         /* int, [1, 256], default 1 */
 } cns_sampler_param;
@@ -180,8 +207,10 @@ CNS_API CNS_NODISCARD cns_status cns_sampler_set_context(cns_sampler *s,
  * CNS_E_NOMEM (first call at a new size only).
  * DIFFUSION: for each level s, x = sqrt(abar_{s-1}) e_pos +
  * sqrt(1 - abar_{s-1}) eps (fresh eps), then x <- c1_t f(x, t) + c2_t x for
- * t = s-1 .. 0 (T-1 .. 0 in the frozen modes); the candidate with the
- * largest <e_u, x> is written (ties: the lowest level). */
+ * t = s-1 .. 0 (T-1 .. 0 in the reference and Gaussian modes); the
+ * candidate with the largest <e_u, x> is written (ties: the lowest level).
+ * The DIRECTION mode writes c = norm * d into every row instead (the
+ * level parameters are not used, and no random number is drawn). */
 CNS_API CNS_NODISCARD cns_status cns_sampler_draw(cns_sampler *s, const float *user_emb,
                                                   const float *pos_emb, size_t n_rows,
                                                   float *out_neg);
@@ -190,7 +219,7 @@ CNS_API CNS_NODISCARD cns_status cns_sampler_draw(cns_sampler *s, const float *u
  * pos_emb (n_rows x dim, treated as constants). loss (optional) receives
  * L_diff (§6: mean_rows(w_t mse) + causal_weight mean_elements(KL), with
  * dropout on the denoiser's input). A no-op returning CNS_OK and loss 0
- * for UNIFORM, DNS and the frozen modes. CNS_E_ARG for NULL or
+ * for UNIFORM, DNS and the frozen modes (REFERENCE, GAUSSIAN, DIRECTION). CNS_E_ARG for NULL or
  * n_rows == 0. CNS_E_NUMERIC when the loss or a gradient is not finite
  * (the denoiser and its Adam moments are left unchanged). With reweight
  * on, rows at t = 1 (w_1 ~ 9.1e4) carry ~90% of mean_rows(w_t mse). */
