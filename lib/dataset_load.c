@@ -45,7 +45,8 @@ typedef struct parser {
     size_t skipped;
     cns_error *err;
     int mode;             /* P_* */
-    int auto_ids;         /* P_DENSE that turns into P_MAP when an id is not an index */
+    int auto_ids;         /* P_DENSE that turns into P_MAP when the first pair has a
+                             non-numeric id, or a number is above the bound */
     int64_t max_dense;    /* the host's dense bound, 0 for the derived one */
     int32_t max_u, max_i; /* P_DENSE: largest ids so far, and their first lines */
     size_t max_u_line, max_i_line;
@@ -346,8 +347,12 @@ static cns_status parse_line(parser *p, const char *s, const char *end) {
         cns_status su = parse_id(tok[0], len[0], &u);
         cns_status si = su == CNS_OK ? parse_id(tok[1], len[1], &i) : CNS_OK;
         if (su == CNS_OK && si == CNS_OK && !weight_bad) return accept_dense(p, u, i);
-        if ((su != CNS_OK || si != CNS_OK) && !weight_bad && p->auto_ids) {
-            /* Not an index: the file has raw ids. */
+        const int non_numeric = su == CNS_E_BAD_ID || si == CNS_E_BAD_ID;
+        if ((su != CNS_OK || si != CNS_OK) && !weight_bad && p->auto_ids &&
+            (!non_numeric || p->n == 0)) {
+            /* A number too large for an index, or raw ids from the first
+             * pair on: the file has raw ids. After numeric pairs, a
+             * non-numeric id is a malformed line, as in dense mode. */
             if ((st = switch_to_map(p)) != CNS_OK) return st;
             return accept_raw(p, tok, len);
         }

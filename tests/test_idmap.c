@@ -278,14 +278,28 @@ START_TEST(test_dense_bound) {
     ck_assert_ptr_null(m);
     ck_assert_int_eq(cns_dataset_num_users(ds), 4);
     cns_dataset_free(ds);
-    /* auto switches mid-file on a non-numeric id, keeping earlier lines. */
-    ck_assert_status(load("0 1\n3 2\nalice 2\n", &o, NULL, &ds, &m, &e), CNS_OK);
+    /* After numeric pairs a non-numeric id is a malformed line (a typo in
+     * a dense file must not turn it into a map)... */
+    ck_assert_status(load("0 1\n3 2\n-5 2\n", &o, NULL, &ds, &m, &e), CNS_E_BAD_ID);
+    ck_assert_msg(strstr(e.message, "t:3: user id is not a non-negative integer: '-5'") != NULL,
+                  "%s", e.message);
+    ck_assert_ptr_null(m);
+    /* ...but a number too large for an index switches to a map, keeping
+     * the earlier lines: 0 and 3 keep their indices, the big id comes last. */
+    ck_assert_status(load("0 1\n3 2\n99999999999 2\n", &o, NULL, &ds, &m, &e), CNS_OK);
     ck_assert_ptr_nonnull(m);
-    ck_assert_int_eq(cns_dataset_num_users(ds), 3); /* 0, 3, alice */
+    ck_assert_int_eq(cns_dataset_num_users(ds), 3);
     ck_assert_uint_eq(cns_dataset_num_interactions(ds), 3);
     assert_raw(m, CNS_TABLE_USERS, 1, "3");
-    assert_raw(m, CNS_TABLE_USERS, 2, "alice");
-    ck_assert(cns_dataset_contains(ds, 2, 1)); /* alice, item "2" = index 1 */
+    assert_raw(m, CNS_TABLE_USERS, 2, "99999999999");
+    ck_assert(cns_dataset_contains(ds, 2, 1)); /* item "2" = index 1 */
+    cns_idmap_free(m);
+    cns_dataset_free(ds);
+    /* A first pair with a raw id makes a map. */
+    ck_assert_status(load("alice 2\n0 1\n", &o, NULL, &ds, &m, &e), CNS_OK);
+    ck_assert_ptr_nonnull(m);
+    assert_raw(m, CNS_TABLE_USERS, 0, "0");
+    assert_raw(m, CNS_TABLE_USERS, 1, "alice");
     cns_idmap_free(m);
     cns_dataset_free(ds);
 }
@@ -669,7 +683,7 @@ START_TEST(test_every_allocation_failure) {
             cns_error e;
             cns_status st;
             if (which < 2) {
-                st = load(which == 0 ? text : "0 1\n1 2\nx 3\n", &o, &a, &ds, &m, &e);
+                st = load(which == 0 ? text : "x 3\n0 1\n1 2\n", &o, &a, &ds, &m, &e);
             } else {
                 /* set_idmap's copy through the model's allocator. */
                 ck_assert_status(load(text, &o, NULL, &ds, &m, &e), CNS_OK);
