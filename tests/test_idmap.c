@@ -669,6 +669,61 @@ START_TEST(test_checkpoint_rejects_bad_idmp) {
 }
 END_TEST
 
+/* Loading and saving a model with raw ids under every failing allocation:
+ * CNS_E_NOMEM or success, never a leak or a model without its map. */
+START_TEST(test_checkpoint_allocation_failures) {
+    cns_idmap *map = NULL;
+    cns_model *m = string_model(&map);
+    ck_assert_status(cns_model_set_idmap(m, map), CNS_OK);
+    char dir[] = "/tmp/cns_idmap_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/m.ckpt", dir);
+    ck_assert_status(cns_model_save(m, path), CNS_OK);
+    int loaded = 0, failed = 0;
+    for (long at = 0; at < 300 && !loaded; ++at) {
+        test_alloc t = {0, 0, at, 0, 0, 0};
+        cns_allocator a = {ta_alloc, ta_free, &t};
+        cns_model *back = (cns_model *)1;
+        cns_error e;
+        cns_status st = cns_model_load(path, &a, &back, &e);
+        if (st == CNS_OK) {
+            loaded = 1;
+            ck_assert_ptr_nonnull(cns_model_idmap(back));
+            assert_raw(cns_model_idmap(back), CNS_TABLE_USERS, 1, "bob");
+            cns_model_free(back);
+        } else {
+            ck_assert_status(st, CNS_E_NOMEM);
+            ck_assert_ptr_null(back);
+            ++failed;
+        }
+        ck_assert_uint_eq(t.live, 0);
+    }
+    ck_assert(loaded);
+    ck_assert_int_ge(failed, 3);
+    /* Saving through a model whose allocator fails at each later call. */
+    int saved = 0;
+    for (long at = 0; at < 50 && !saved; ++at) {
+        test_alloc t = {0, 0, -1, 0, 0, 0};
+        cns_allocator a = {ta_alloc, ta_free, &t};
+        cns_model *mm = NULL;
+        cns_error e;
+        ck_assert_status(cns_model_load(path, &a, &mm, &e), CNS_OK);
+        t.fail_at = (long)t.calls + at;
+        cns_status st = cns_model_save(mm, path);
+        if (st == CNS_OK) saved = 1;
+        else ck_assert_status(st, CNS_E_NOMEM);
+        cns_model_free(mm);
+        ck_assert_uint_eq(t.live, 0);
+    }
+    ck_assert(saved);
+    cns_model_free(m);
+    cns_idmap_free(map);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_every_allocation_failure) {
     const char *text = "alice shoe-42\nbob shoe-7\n7 8\nbad\nalice hat 1\n";
     for (int which = 0; which < 3; ++which) {
@@ -772,6 +827,7 @@ int main(void) {
     tcase_add_test(tc, test_misuse);
     tcase_add_test(tc, test_checkpoint_round_trip);
     tcase_add_test(tc, test_checkpoint_rejects_bad_idmp);
+    tcase_add_test(tc, test_checkpoint_allocation_failures);
     tcase_add_test(tc, test_every_allocation_failure);
     tcase_add_test(tc, test_real_data_is_dense);
     suite_add_tcase(s, tc);
