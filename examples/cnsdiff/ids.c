@@ -43,6 +43,10 @@ cns_dataset *ids_load_train(const char *path, unsigned flags, int mode, cns_idma
     }
     if (flags && cns_dataset_skipped(ds) > 0)
         fprintf(stderr, "cnsdiff: %s: skipped %zu malformed lines\n", path, cns_dataset_skipped(ds));
+    if (*map != NULL && mode == CNS_IDS_AUTO)
+        fprintf(stderr, "cnsdiff: %s: ids are not dense indices: mapped %d users and %d items "
+                        "(--ids dense refuses such files instead)\n",
+                path, (int)cns_dataset_num_users(ds), (int)cns_dataset_num_items(ds));
     return ds;
 }
 
