@@ -345,7 +345,7 @@ static cns_status parse_line(parser *p, const char *s, const char *end) {
     int32_t u = 0, i = 0;
     if (p->mode == P_DENSE || p->mode == P_RESOLVE_DENSE) {
         cns_status su = parse_id(tok[0], len[0], &u);
-        cns_status si = su == CNS_OK ? parse_id(tok[1], len[1], &i) : CNS_OK;
+        cns_status si = parse_id(tok[1], len[1], &i); /* both, to tell numbers from text */
         if (su == CNS_OK && si == CNS_OK && !weight_bad) return accept_dense(p, u, i);
         const int non_numeric = su == CNS_E_BAD_ID || si == CNS_E_BAD_ID;
         if ((su != CNS_OK || si != CNS_OK) && !weight_bad && p->auto_ids &&

@@ -355,6 +355,12 @@ START_TEST(test_resolve_through_training_ids) {
     ck_assert_int_eq(cns_dataset_num_users(ds), 2);
     ck_assert_int_eq(cns_dataset_num_items(ds), 3);
     cns_dataset_free(ds);
+    /* A large number beside a malformed id is a malformed line, not an
+     * unknown one. */
+    ck_assert_status(load("99999999999 x\n0 1\n", &r, NULL, &ds, NULL, &e), CNS_OK);
+    ck_assert_uint_eq(cns_dataset_unknown(ds), 0);
+    ck_assert_uint_eq(cns_dataset_skipped(ds), 1);
+    cns_dataset_free(ds);
     cns_dataset_free(train);
 }
 END_TEST
