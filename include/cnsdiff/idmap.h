@@ -27,9 +27,12 @@
  *    are skipped and counted instead). So the memory a file can make the
  *    loader take is linear in the file's size.
  *  - CNS_IDS_MAP: every id goes through a new map (*map_out).
- *  - CNS_IDS_AUTO (the default): dense while every id is a decimal
- *    number within the bound, else a map, as if CNS_IDS_MAP had been
- *    given. *map_out tells which (NULL: dense).
+ *  - CNS_IDS_AUTO (the default): dense when the first pair is two
+ *    decimal numbers and every id stays within the bound; a map, as if
+ *    CNS_IDS_MAP had been given, when the first pair holds a non-numeric
+ *    id, a number is above 2147483646, or the largest id passes the bound.
+ *    After numeric pairs a non-numeric id is a malformed line
+ *    (CNS_E_BAD_ID), as in dense mode. *map_out tells which (NULL: dense).
  *
  * Validation and test files load through the training set's id space
  * (cns_load_options.train, and .map when the training file was mapped):
