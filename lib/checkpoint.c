@@ -375,6 +375,13 @@ cns_status cns__ckpt_find(const cns__ckpt_file *f, uint32_t tag, uint64_t expect
     return cns__fail(err, CNS_E_CORRUPT, "%s checkpoint has no section %s", kind_name(f->kind), tn.s);
 }
 
+int cns__ckpt_has(const cns__ckpt_file *f, uint32_t tag) {
+    if (f == NULL || f->bytes == NULL) return 0;
+    for (uint32_t i = 0; i < f->count; ++i)
+        if (cns__le32_get(f->table + (size_t)i * CNS__CKPT_ENTRY_SIZE + E_TAG) == tag) return 1;
+    return 0;
+}
+
 void cns__ckpt_close(cns__ckpt_file *f) {
     if (f == NULL) return;
     if (f->bytes != NULL && f->al != NULL) cns__free(f->al, f->bytes);

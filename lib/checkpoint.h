@@ -37,6 +37,7 @@
 #define CNS__TAG_EGOI CNS__TAG('E', 'G', 'O', 'I') /* model: item ego embeddings, f32 */
 #define CNS__TAG_ADMM CNS__TAG('A', 'D', 'M', 'M') /* model: Adam first moments, f32 */
 #define CNS__TAG_ADMV CNS__TAG('A', 'D', 'M', 'V') /* model: Adam second moments, f32 */
+#define CNS__TAG_IDMP CNS__TAG('I', 'D', 'M', 'P') /* model: raw user and item ids (optional) */
 #define CNS__TAG_SHDR CNS__TAG('S', 'H', 'D', 'R') /* sampler: descriptor and tunables */
 #define CNS__TAG_DNSR CNS__TAG('D', 'N', 'S', 'R') /* sampler: denoiser weights, f32 */
 #define CNS__TAG_DADM CNS__TAG('D', 'A', 'D', 'M') /* sampler: denoiser Adam state */
@@ -98,6 +99,8 @@ cns_status cns__ckpt_parse(const void *data, size_t size, uint32_t kind, const c
 cns_status cns__ckpt_find(const cns__ckpt_file *f, uint32_t tag, uint64_t expect_size,
                           const void **data, uint64_t *size, cns_error *err);
 void cns__ckpt_close(cns__ckpt_file *f);
+/* 1 when f holds section tag (for optional sections), else 0. */
+int cns__ckpt_has(const cns__ckpt_file *f, uint32_t tag);
 
 /* CRC32C (Castagnoli) of n bytes, continuing from crc (start with 0). */
 uint32_t cns__crc32c(uint32_t crc, const void *data, size_t n);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "dataset_internal.h"
+#include "cnsdiff/idmap.h"
 #include "error.h"
 
 static void dataset_destroy(cns_dataset *ds) {
@@ -123,6 +124,7 @@ CNS_API int32_t cns_dataset_num_items(const cns_dataset *ds) { return ds ? ds->n
 CNS_API size_t cns_dataset_num_interactions(const cns_dataset *ds) { return ds ? ds->nnz : 0; }
 CNS_API size_t cns_dataset_skipped(const cns_dataset *ds) { return ds ? ds->skipped : 0; }
 CNS_API size_t cns_dataset_duplicates(const cns_dataset *ds) { return ds ? ds->duplicates : 0; }
+CNS_API size_t cns_dataset_unknown(const cns_dataset *ds) { return ds ? ds->unknown : 0; }
 
 CNS_API cns_status cns_dataset_user_items(const cns_dataset *ds, int32_t user,
                                           const int32_t **items, size_t *count) {

@@ -15,6 +15,7 @@ struct cns_dataset {
     int32_t *pop;         /* num_items: users per item */
     size_t skipped;       /* malformed lines skipped by a loader */
     size_t duplicates;    /* duplicate pairs removed */
+    size_t unknown;       /* lines with an id unknown to the training set, skipped */
 };
 
 /* 1 when v is in the ascending array a[0..n), by binary search: the

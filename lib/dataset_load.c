@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "dataset_internal.h"
 #include "error.h"
+#include "idmap_internal.h"
 #include "rng.h"
 
 /* Counts are max id + 1 and must fit the int32 index type. */
@@ -24,6 +26,14 @@
 
 /* ---- the line parser ---------------------------------------------------- */
 
+/* How the parser reads ids (docs/DATA.md "Ids"). */
+enum {
+    P_DENSE = 0,          /* ids are indices (training file) */
+    P_MAP = 1,            /* ids go through p->map, built here (training file) */
+    P_RESOLVE_DENSE = 2,  /* ids are indices of p->train (validation, test) */
+    P_RESOLVE_MAP = 3     /* ids are looked up in p->through (validation, test) */
+};
+
 typedef struct parser {
     const cns__alloc *al;
     char name[128];       /* label for messages, shortened from the left */
@@ -34,6 +44,16 @@ typedef struct parser {
     size_t first_cap;     /* the pair arrays' first size, from the input size */
     size_t skipped;
     cns_error *err;
+    int mode;             /* P_* */
+    int auto_ids;         /* P_DENSE that turns into P_MAP when the first pair has a
+                             non-numeric id, or a number is above the bound */
+    int64_t max_dense;    /* the host's dense bound, 0 for the derived one */
+    int32_t max_u, max_i; /* P_DENSE: largest ids so far, and their first lines */
+    size_t max_u_line, max_i_line;
+    cns_idmap *map;       /* P_MAP: owned until handed out */
+    const cns_dataset *train;   /* P_RESOLVE_*: the training id space */
+    const cns_idmap *through;   /* P_RESOLVE_MAP */
+    size_t unknown;       /* P_RESOLVE_*: lines skipped for an unknown id */
 } parser;
 
 /* bytes: the input size when known (0 otherwise), to size the pair
@@ -45,6 +65,7 @@ static void parser_init(parser *p, const cns__alloc *al, const char *name, unsig
     p->al = al;
     p->flags = flags;
     p->err = err;
+    p->max_u = p->max_i = -1;
     size_t len = strlen(name);
     /* Keep the end of a long path: the file name and line number matter most. */
     if (len < sizeof p->name)
@@ -57,6 +78,8 @@ static void parser_release(parser *p) {
     cns__free(p->al, p->users);
     cns__free(p->al, p->items);
     p->users = p->items = NULL;
+    cns_idmap_free(p->map);
+    p->map = NULL;
 }
 
 static int is_blank(char c) { return c == ' ' || c == '\t'; }
@@ -190,6 +213,110 @@ static inline cns_status push_pair(parser *p, int32_t u, int32_t i) {
     return CNS_OK;
 }
 
+/* Applies the skip rule to a line that failed with st. */
+static cns_status line_failed(parser *p, cns_status st) {
+    if (p->flags & CNS_LOAD_SKIP_BAD) {
+        p->skipped++;
+        return CNS_OK;
+    }
+    return st;
+}
+
+/* Decimal digits of v >= 0 into dst (12 bytes); returns the length. */
+static size_t id_digits(char *dst, int32_t v) {
+    char tmp[12];
+    size_t n = 0;
+    uint32_t x = (uint32_t)v;
+    do {
+        tmp[n++] = (char)('0' + x % 10);
+        x /= 10;
+    } while (x != 0);
+    for (size_t k = 0; k < n; ++k) dst[k] = tmp[n - 1 - k];
+    return n;
+}
+
+/* CNS_IDS_AUTO: the file is not dense after all. Every pair so far
+ * becomes a pair of map indices (its ids as decimal keys), and the rest
+ * of the file is read in map mode. */
+static cns_status switch_to_map(parser *p) {
+    cns_status st = cns__idmap_new(p->al, &p->map);
+    if (st != CNS_OK)
+        return cns__fail(p->err, st, "%s:%zu: out of memory for the id map", p->name, p->line);
+    for (size_t k = 0; k < p->n; ++k) {
+        char buf[12];
+        if ((st = cns__idmap_intern(p->map, 0, buf, id_digits(buf, p->users[k]), &p->users[k])) !=
+                CNS_OK ||
+            (st = cns__idmap_intern(p->map, 1, buf, id_digits(buf, p->items[k]), &p->items[k])) !=
+                CNS_OK)
+            return cns__fail(p->err, st, "%s:%zu: out of memory for the id map", p->name,
+                             p->line);
+    }
+    p->mode = P_MAP;
+    p->auto_ids = 0;
+    return CNS_OK;
+}
+
+/* A pair of dense ids, checked against the training space or recorded
+ * for the bound. */
+static inline cns_status accept_dense(parser *p, int32_t u, int32_t i) {
+    if (p->mode == P_RESOLVE_DENSE) {
+        if (u >= p->train->num_users || i >= p->train->num_items) {
+            if (p->flags & CNS_LOAD_SKIP_BAD) {
+                p->unknown++;
+                return CNS_OK;
+            }
+            int user = u >= p->train->num_users;
+            return cns__fail(p->err, CNS_E_ID_RANGE,
+                             "%s:%zu: %s id %d is not in the training set's ids (it has %d %s)",
+                             p->name, p->line, user ? "user" : "item", (int)(user ? u : i),
+                             (int)(user ? p->train->num_users : p->train->num_items),
+                             user ? "users" : "items");
+        }
+    } else {
+        if (u > p->max_u) p->max_u = u, p->max_u_line = p->line;
+        if (i > p->max_i) p->max_i = i, p->max_i_line = p->line;
+    }
+    return push_pair(p, u, i);
+}
+
+/* The raw ids of a line in map or resolve-map mode. */
+static cns_status accept_raw(parser *p, const char *tok[2], const size_t len[2]) {
+    int32_t idx[2];
+    for (int f = 0; f < 2; ++f) {
+        const char *who = f ? "item" : "user";
+        if (p->mode == P_MAP) {
+            const char *why = cns__id_bytes_bad(tok[f], len[f]);
+            if (why != NULL) {
+                char what[64];
+                snprintf(what, sizeof what, "%s id %s:", who, why);
+                return line_failed(p, line_error(p, CNS_E_BAD_ID, what, tok[f], len[f]));
+            }
+        } else if (cns__id_bytes_bad(tok[f], len[f]) != NULL ||
+                   (idx[f] = cns__idmap_lookup(p->through, f, tok[f], len[f])) < 0) {
+            if (p->flags & CNS_LOAD_SKIP_BAD) {
+                p->unknown++;
+                return CNS_OK;
+            }
+            char what[64];
+            snprintf(what, sizeof what, "%s id is not in the training set's ids:", who);
+            return line_error(p, CNS_E_ID_RANGE, what, tok[f], len[f]);
+        }
+    }
+    if (p->mode == P_MAP) {
+        /* Only a line that is kept adds ids, so every id has a pair. */
+        for (int f = 0; f < 2; ++f) {
+            cns_status st = cns__idmap_intern(p->map, f, tok[f], len[f], &idx[f]);
+            if (st == CNS_E_ID_RANGE)
+                return cns__fail(p->err, st, "%s:%zu: more than 2147483646 distinct %s ids",
+                                 p->name, p->line, f ? "item" : "user");
+            if (st != CNS_OK)
+                return cns__fail(p->err, st, "%s:%zu: out of memory for the id map", p->name,
+                                 p->line);
+        }
+    }
+    return push_pair(p, idx[0], idx[1]);
+}
+
 /* One line without its '\n'. A malformed line is an error, or with
  * CNS_LOAD_SKIP_BAD a count in p->skipped. */
 static cns_status parse_line(parser *p, const char *s, const char *end) {
@@ -209,31 +336,59 @@ static cns_status parse_line(parser *p, const char *s, const char *end) {
         ++nf;
         while (s < end && is_blank(*s)) ++s;
     }
+    if (nf != 2 && nf != 3)
+        return line_failed(p, cns__fail(p->err, CNS_E_FIELDS,
+                                        "%s:%zu: expected 2 or 3 fields, found %zu", p->name,
+                                        p->line, nf));
+    const int weight_bad = nf == 3 && !weight_ok(tok[2], len[2]);
     cns_status st;
     int32_t u = 0, i = 0;
-    if (nf != 2 && nf != 3) {
-        st = cns__fail(p->err, CNS_E_FIELDS, "%s:%zu: expected 2 or 3 fields, found %zu", p->name,
-                       p->line, nf);
-    } else if ((st = parse_id(tok[0], len[0], &u)) != CNS_OK) {
-        st = line_error(p, st,
-                        st == CNS_E_BAD_ID ? "user id is not a non-negative integer:"
-                                           : "user id is larger than 2147483646:",
-                        tok[0], len[0]);
-    } else if ((st = parse_id(tok[1], len[1], &i)) != CNS_OK) {
-        st = line_error(p, st,
-                        st == CNS_E_BAD_ID ? "item id is not a non-negative integer:"
-                                           : "item id is larger than 2147483646:",
-                        tok[1], len[1]);
-    } else if (nf == 3 && !weight_ok(tok[2], len[2])) {
-        st = line_error(p, CNS_E_BAD_VALUE, "weight is not a finite decimal number:", tok[2],
-                        len[2]);
+    if (p->mode == P_DENSE || p->mode == P_RESOLVE_DENSE) {
+        cns_status su = parse_id(tok[0], len[0], &u);
+        cns_status si = parse_id(tok[1], len[1], &i); /* both, to tell numbers from text */
+        if (su == CNS_OK && si == CNS_OK && !weight_bad) return accept_dense(p, u, i);
+        const int non_numeric = su == CNS_E_BAD_ID || si == CNS_E_BAD_ID;
+        if ((su != CNS_OK || si != CNS_OK) && !weight_bad && p->auto_ids &&
+            (!non_numeric || p->n == 0)) {
+            /* A number too large for an index, or raw ids from the first
+             * pair on: the file has raw ids. After numeric pairs, a
+             * non-numeric id is a malformed line, as in dense mode. */
+            if ((st = switch_to_map(p)) != CNS_OK) return st;
+            return accept_raw(p, tok, len);
+        }
+        if (p->mode == P_RESOLVE_DENSE && su != CNS_E_BAD_ID && si != CNS_E_BAD_ID &&
+            !weight_bad) {
+            /* Too large for an index, so outside the training set's ids. */
+            if (p->flags & CNS_LOAD_SKIP_BAD) {
+                p->unknown++;
+                return CNS_OK;
+            }
+            int f = su != CNS_OK ? 0 : 1;
+            return line_error(p, CNS_E_ID_RANGE,
+                              f ? "item id is not in the training set's ids:"
+                                : "user id is not in the training set's ids:",
+                              tok[f], len[f]);
+        }
+        if (su != CNS_OK && !(p->auto_ids && weight_bad))
+            st = line_error(p, su,
+                            su == CNS_E_BAD_ID ? "user id is not a non-negative integer:"
+                                               : "user id is larger than 2147483646:",
+                            tok[0], len[0]);
+        else if (si != CNS_OK && !(p->auto_ids && weight_bad))
+            st = line_error(p, si,
+                            si == CNS_E_BAD_ID ? "item id is not a non-negative integer:"
+                                               : "item id is larger than 2147483646:",
+                            tok[1], len[1]);
+        else
+            st = line_error(p, CNS_E_BAD_VALUE, "weight is not a finite decimal number:", tok[2],
+                            len[2]);
+        return line_failed(p, st);
     }
-    if (st == CNS_OK) return push_pair(p, u, i);
-    if (p->flags & CNS_LOAD_SKIP_BAD) {
-        p->skipped++;
-        return CNS_OK;
-    }
-    return st;
+    /* Raw ids: the weight first, so a bad line adds no id to the map. */
+    if (weight_bad)
+        return line_failed(p, line_error(p, CNS_E_BAD_VALUE,
+                                         "weight is not a finite decimal number:", tok[2], len[2]));
+    return accept_raw(p, tok, len);
 }
 
 /* Fast path: up to 10 digits with a value <= MAX_ID and no digit after
@@ -275,10 +430,11 @@ static cns_status parse_lines(parser *p, const char *s, const char *end, int fin
     const char *start = s;
     while (s < end) {
         int32_t u, i;
-        const char *next = fast_line(s, end, &u, &i);
+        const char *next =
+            p->mode == P_DENSE || p->mode == P_RESOLVE_DENSE ? fast_line(s, end, &u, &i) : NULL;
         if (next != NULL) {
             p->line++;
-            cns_status st = push_pair(p, u, i);
+            cns_status st = accept_dense(p, u, i);
             if (st != CNS_OK) return st;
             s = next;
             continue;
@@ -297,11 +453,75 @@ static cns_status parse_lines(parser *p, const char *s, const char *end, int fin
     return CNS_OK;
 }
 
-/* Builds the dataset from the parsed pairs and releases them. */
-static cns_status parser_finish(parser *p, cns_dataset **out) {
-    cns_status st;
-    if (p->n == 0) {
-        if (p->skipped > 0)
+/* The largest id dense mode accepts for a file of n interaction lines. */
+static int64_t dense_bound(const parser *p) {
+    if (p->max_dense > 0) return p->max_dense;
+    uint64_t b = (uint64_t)CNS_DENSE_IDS_PER_LINE * p->n + CNS_DENSE_IDS_SLACK;
+    return b > MAX_ID ? (int64_t)MAX_ID : (int64_t)b;
+}
+
+/* P_DENSE: the bound, checked before any table is sized from an id. */
+static cns_status check_dense_bound(parser *p) {
+    const int64_t bound = dense_bound(p);
+    if (p->max_u <= bound && p->max_i <= bound) return CNS_OK;
+    if (p->auto_ids) return switch_to_map(p);
+    if (!(p->flags & CNS_LOAD_SKIP_BAD)) {
+        int user = p->max_u > bound;
+        const char *how = p->max_dense > 0 ? "the host's max_dense_id"
+                                           : "16 x interaction lines + 1048575";
+        return cns__fail(p->err, CNS_E_ID_RANGE,
+                         "%s:%zu: %s id %d is above the dense-id bound %lld (%s); load with "
+                         "map ids or raise the bound",
+                         p->name, user ? p->max_u_line : p->max_i_line, user ? "user" : "item",
+                         (int)(user ? p->max_u : p->max_i), (long long)bound, how);
+    }
+    /* Skip the lines with an id above the bound (the bound stays the one
+     * of the whole file). */
+    size_t w = 0;
+    for (size_t k = 0; k < p->n; ++k) {
+        if (p->users[k] > bound || p->items[k] > bound) continue;
+        p->users[w] = p->users[k];
+        p->items[w++] = p->items[k];
+    }
+    p->skipped += p->n - w;
+    p->n = w;
+    return CNS_OK;
+}
+
+/* Builds the dataset (and the map) from the parsed pairs and releases
+ * them. */
+static cns_status parser_finish(parser *p, cns_dataset **out, cns_idmap **map_out) {
+    cns_status st = CNS_OK;
+    int32_t nu = 0, ni = 0;
+    if (p->mode == P_DENSE) st = check_dense_bound(p);
+    if (st == CNS_OK && p->mode == P_MAP) {
+        /* Indices in sorted id order (dense files map to themselves). */
+        int32_t *pu = NULL, *pi = NULL;
+        st = cns__idmap_sort(p->map, &pu, &pi);
+        if (st != CNS_OK) {
+            st = cns__fail(p->err, st, "%s: out of memory sorting the id map", p->name);
+        } else {
+            for (size_t k = 0; k < p->n; ++k) {
+                p->users[k] = pu[p->users[k]];
+                p->items[k] = pi[p->items[k]];
+            }
+            cns__free(p->al, pu);
+            cns__free(p->al, pi);
+            nu = cns_idmap_count(p->map, CNS_TABLE_USERS);
+            ni = cns_idmap_count(p->map, CNS_TABLE_ITEMS);
+        }
+    }
+    if (p->mode == P_RESOLVE_DENSE || p->mode == P_RESOLVE_MAP) {
+        nu = p->train->num_users;
+        ni = p->train->num_items;
+    }
+    if (st == CNS_OK && p->n == 0) {
+        if (p->unknown > 0)
+            st = cns__fail(p->err, CNS_E_EMPTY,
+                           "%s: no interactions (%zu malformed lines and %zu lines with unknown "
+                           "ids skipped)",
+                           p->name, p->skipped, p->unknown);
+        else if (p->skipped > 0)
             st = cns__fail(p->err, CNS_E_EMPTY, "%s: no interactions (%zu malformed lines skipped)",
                            p->name, p->skipped);
         else
@@ -309,40 +529,114 @@ static cns_status parser_finish(parser *p, cns_dataset **out) {
                            "%s: no interactions (the input is empty or only blank and comment "
                            "lines)",
                            p->name);
-    } else {
-        st = cns__dataset_build(p->al, p->users, p->items, p->n, 0, 0, out, p->err);
-        if (st == CNS_OK) (*out)->skipped = p->skipped;
+    }
+    if (st == CNS_OK) {
+        st = cns__dataset_build(p->al, p->users, p->items, p->n, nu, ni, out, p->err);
+        if (st == CNS_OK) {
+            (*out)->skipped = p->skipped;
+            (*out)->unknown = p->unknown;
+            if (map_out != NULL) {
+                *map_out = p->map;
+                p->map = NULL;
+            }
+        }
     }
     parser_release(p);
     return st;
 }
 
+/* Checks the arguments every loader shares and sets the parser's mode
+ * from opt (NULL: the defaults). legacy: the dataset.h loaders (dense). */
 static cns_status loader_prologue(cns__alloc *al, const cns_allocator *alloc, cns_dataset **out,
-                                  unsigned flags, cns_error *err) {
+                                  cns_idmap **map_out, const cns_load_options *opt, int legacy,
+                                  cns_load_options *o, cns_error *err) {
+    if (map_out != NULL) *map_out = NULL;
     if (out == NULL) return cns__fail(err, CNS_E_ARG, "out is NULL");
     *out = NULL;
-    if (flags & ~CNS_LOAD_SKIP_BAD) return cns__fail(err, CNS_E_ARG, "unknown flags 0x%x", flags);
+    cns_load_options_init(o);
+    if (opt != NULL) {
+        const size_t first = offsetof(cns_load_options, map) + sizeof opt->map;
+        if (opt->struct_size < first)
+            return cns__fail(err, CNS_E_ARG, "opt->struct_size = %zu, at least %zu expected",
+                             opt->struct_size, first);
+        memcpy(o, opt, first);
+        o->struct_size = sizeof *o;
+    }
+    if (legacy) o->ids = CNS_IDS_DENSE; /* the dataset.h loaders know no maps */
+    if (o->flags & ~CNS_LOAD_SKIP_BAD)
+        return cns__fail(err, CNS_E_ARG, "unknown flags 0x%x", o->flags);
+    if (o->train == NULL) {
+        if (o->map != NULL) return cns__fail(err, CNS_E_ARG, "opt->map is set without opt->train");
+        if (o->ids != CNS_IDS_AUTO && o->ids != CNS_IDS_DENSE && o->ids != CNS_IDS_MAP)
+            return cns__fail(err, CNS_E_ARG, "opt->ids = %d is not a cns_id_mode", (int)o->ids);
+        if (o->max_dense_id < 0 || o->max_dense_id > (int64_t)MAX_ID)
+            return cns__fail(err, CNS_E_ARG, "opt->max_dense_id = %lld is outside [0, %u]",
+                             (long long)o->max_dense_id, MAX_ID);
+        if (o->ids != CNS_IDS_DENSE && map_out == NULL)
+            return cns__fail(err, CNS_E_ARG, "map_out is NULL but the ids may need a map");
+    } else if (o->map != NULL &&
+               (cns_idmap_count(o->map, CNS_TABLE_USERS) != o->train->num_users ||
+                cns_idmap_count(o->map, CNS_TABLE_ITEMS) != o->train->num_items)) {
+        return cns__fail(err, CNS_E_SIZE,
+                         "opt->map has %d users and %d items, opt->train %d and %d",
+                         (int)cns_idmap_count(o->map, CNS_TABLE_USERS),
+                         (int)cns_idmap_count(o->map, CNS_TABLE_ITEMS), (int)o->train->num_users,
+                         (int)o->train->num_items);
+    }
     if (cns__alloc_init(al, alloc) != CNS_OK)
         return cns__fail(err, CNS_E_ARG, "allocator has a NULL function");
     return CNS_OK;
 }
 
-CNS_API cns_status cns_dataset_load_buffer(const char *data, size_t size, const char *name,
-                                           unsigned flags, const cns_allocator *alloc,
-                                           cns_dataset **out, cns_error *err) {
+static cns_status parser_setup(parser *p, const cns_load_options *o) {
+    if (o->train != NULL) {
+        p->train = o->train;
+        p->through = o->map;
+        p->mode = o->map ? P_RESOLVE_MAP : P_RESOLVE_DENSE;
+        return CNS_OK;
+    }
+    p->max_dense = o->max_dense_id;
+    p->auto_ids = o->ids == CNS_IDS_AUTO;
+    if (o->ids != CNS_IDS_MAP) return CNS_OK;
+    p->mode = P_MAP;
+    cns_status st = cns__idmap_new(p->al, &p->map);
+    return st == CNS_OK ? st : cns__fail(p->err, st, "%s: out of memory for the id map", p->name);
+}
+
+static cns_status load_buffer(const char *data, size_t size, const char *name,
+                              const cns_load_options *opt, int legacy, const cns_allocator *alloc,
+                              cns_dataset **out, cns_idmap **map_out, cns_error *err) {
     cns__alloc al;
-    cns_status st = loader_prologue(&al, alloc, out, flags, err);
+    cns_load_options o;
+    cns_status st = loader_prologue(&al, alloc, out, map_out, opt, legacy, &o, err);
     if (st != CNS_OK) return st;
     if (data == NULL && size > 0) return cns__fail(err, CNS_E_ARG, "data is NULL");
     parser p;
-    parser_init(&p, &al, name ? name : "<buffer>", flags, size, err);
+    parser_init(&p, &al, name ? name : "<buffer>", o.flags, size, err);
     size_t used;
-    st = data ? parse_lines(&p, data, data + size, 1, &used) : CNS_OK;
+    if ((st = parser_setup(&p, &o)) == CNS_OK && data != NULL)
+        st = parse_lines(&p, data, data + size, 1, &used);
     if (st != CNS_OK) {
         parser_release(&p);
         return st;
     }
-    return parser_finish(&p, out);
+    return parser_finish(&p, out, map_out);
+}
+
+CNS_API cns_status cns_dataset_load_buffer(const char *data, size_t size, const char *name,
+                                           unsigned flags, const cns_allocator *alloc,
+                                           cns_dataset **out, cns_error *err) {
+    cns_load_options o;
+    cns_load_options_init(&o);
+    o.flags = flags;
+    return load_buffer(data, size, name, &o, 1, alloc, out, NULL, err);
+}
+
+CNS_API cns_status cns_dataset_load_buffer_ids(const char *data, size_t size, const char *name,
+                                               const cns_load_options *opt,
+                                               const cns_allocator *alloc, cns_dataset **out,
+                                               cns_idmap **map_out, cns_error *err) {
+    return load_buffer(data, size, name, opt, 0, alloc, out, map_out, err);
 }
 
 /* Thread-safe strerror (the XSI strerror_r under _POSIX_C_SOURCE). */
@@ -351,11 +645,12 @@ static const char *errno_text(int e, char *buf, size_t len) {
     return buf;
 }
 
-CNS_API cns_status cns_dataset_load_file(const char *path, unsigned flags,
-                                         const cns_allocator *alloc, cns_dataset **out,
-                                         cns_error *err) {
+static cns_status load_file(const char *path, const cns_load_options *opt, int legacy,
+                            const cns_allocator *alloc, cns_dataset **out, cns_idmap **map_out,
+                            cns_error *err) {
     cns__alloc al;
-    cns_status st = loader_prologue(&al, alloc, out, flags, err);
+    cns_load_options o;
+    cns_status st = loader_prologue(&al, alloc, out, map_out, opt, legacy, &o, err);
     if (st != CNS_OK) return st;
     if (path == NULL) return cns__fail(err, CNS_E_ARG, "path is NULL");
     char ebuf[96];
@@ -368,16 +663,14 @@ CNS_API cns_status cns_dataset_load_file(const char *path, unsigned flags,
     struct stat sb;
     size_t bytes = fstat(fd, &sb) == 0 && sb.st_size > 0 ? (size_t)sb.st_size : 0;
     parser p;
-    parser_init(&p, &al, path, flags, bytes, err);
+    parser_init(&p, &al, path, o.flags, bytes, err);
     /* Stream the file in chunks: memory stays at the pair arrays plus one
      * chunk, whatever the file size. */
     size_t cap = READ_CHUNK, have = 0;
-    char *buf = cns__malloc(&al, cap);
-    if (buf == NULL) {
-        close(fd);
-        return cns__fail(err, CNS_E_NOMEM, "%s: out of memory for the read buffer", p.name);
-    }
-    for (;;) {
+    char *buf = NULL;
+    if ((st = parser_setup(&p, &o)) == CNS_OK && (buf = cns__malloc(&al, cap)) == NULL)
+        st = cns__fail(err, CNS_E_NOMEM, "%s: out of memory for the read buffer", p.name);
+    while (st == CNS_OK) {
         if (have == cap) { /* one line longer than the buffer: grow it */
             char *nb = cns__realloc(&al, buf, cap, cap * 2);
             if (nb == NULL) {
@@ -408,7 +701,29 @@ CNS_API cns_status cns_dataset_load_file(const char *path, unsigned flags,
         parser_release(&p);
         return st;
     }
-    return parser_finish(&p, out);
+    return parser_finish(&p, out, map_out);
+}
+
+CNS_API cns_status cns_dataset_load_file(const char *path, unsigned flags,
+                                         const cns_allocator *alloc, cns_dataset **out,
+                                         cns_error *err) {
+    cns_load_options o;
+    cns_load_options_init(&o);
+    o.flags = flags;
+    return load_file(path, &o, 1, alloc, out, NULL, err);
+}
+
+CNS_API cns_status cns_dataset_load_file_ids(const char *path, const cns_load_options *opt,
+                                             const cns_allocator *alloc, cns_dataset **out,
+                                             cns_idmap **map_out, cns_error *err) {
+    return load_file(path, opt, 0, alloc, out, map_out, err);
+}
+
+CNS_API void cns_load_options_init(cns_load_options *opt) {
+    if (opt == NULL) return;
+    memset(opt, 0, sizeof *opt);
+    opt->struct_size = sizeof *opt;
+    opt->ids = CNS_IDS_AUTO;
 }
 
 /* ---- split ---------------------------------------------------------------- */

@@ -27,7 +27,7 @@ static const status_text k_status[] = {
     {CNS_E_EMPTY, "CNS_E_EMPTY", "no interactions in the input"},
     {CNS_E_FIELDS, "CNS_E_FIELDS", "parse error: a line has the wrong number of fields"},
     {CNS_E_BAD_ID, "CNS_E_BAD_ID", "parse error: an id is not a non-negative integer"},
-    {CNS_E_ID_RANGE, "CNS_E_ID_RANGE", "an id is too large for the 32-bit index type"},
+    {CNS_E_ID_RANGE, "CNS_E_ID_RANGE", "an id is outside the id space (above the dense-id bound or the 32-bit index type, or unknown to the training set)"},
     {CNS_E_BAD_VALUE, "CNS_E_BAD_VALUE", "parse error: a weight is not a finite number"},
     {CNS_E_CORRUPT, "CNS_E_CORRUPT", "checkpoint is corrupt (magic, size, checksum or value check failed)"},
     {CNS_E_VERSION, "CNS_E_VERSION", "checkpoint was written by a newer format version"},

@@ -6,6 +6,7 @@
 
 #include "error.h"
 #include "model_internal.h"
+#include "cnsdiff/idmap.h"
 #include "params.h"
 #include "preset_internal.h"
 #include "rng.h"
@@ -49,6 +50,7 @@ static void model_destroy(cns_model *m) {
     cns__free(&al, m->s1);
     cns__free(&al, m->s2);
     cns__model_train_view_free(m);
+    cns_idmap_free(m->idmap);
     if (m->adam.m != NULL || m->adam.v != NULL) cns__adam_destroy(&m->adam, &al);
     cns__free(&al, m);
 }

@@ -71,6 +71,10 @@ struct cns_model {
     /* cns_model_train_data(): a read-only dataset over user_ptr / items
      * (shared, not copied) plus its own popularity array (model_io.c). */
     struct cns_dataset *train_view;
+
+    /* The raw ids of users and items (cns_model_set_idmap, checkpoint
+     * section 'IDMP'), or NULL for dense ids. Owned. */
+    struct cns_idmap *idmap;
 };
 
 /* Allocates a model over the given graph with zero ego embeddings, zero

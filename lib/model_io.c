@@ -10,6 +10,7 @@
 #include "checkpoint.h"
 #include "dataset_internal.h"
 #include "error.h"
+#include "idmap_internal.h"
 #include "model_internal.h"
 
 typedef unsigned long long ull;
@@ -66,6 +67,47 @@ CNS_API const cns_dataset *cns_model_train_data(const cns_model *m) {
     return m ? m->train_view : NULL;
 }
 
+/* ---- raw ids ------------------------------------------------------------------ */
+
+CNS_API cns_status cns_model_set_idmap(cns_model *m, const cns_idmap *map) {
+    if (m == NULL) return CNS_E_ARG;
+    cns_idmap *copy = NULL;
+    if (map != NULL) {
+        if (cns_idmap_count(map, CNS_TABLE_USERS) != m->shape.num_users ||
+            cns_idmap_count(map, CNS_TABLE_ITEMS) != m->shape.num_items)
+            return cns__msg(m->last_error, CNS_E_SIZE,
+                            "cns_model_set_idmap: the map has %d users and %d items, the model %d "
+                            "and %d",
+                            (int)cns_idmap_count(map, CNS_TABLE_USERS),
+                            (int)cns_idmap_count(map, CNS_TABLE_ITEMS), (int)m->shape.num_users,
+                            (int)m->shape.num_items);
+        if (cns__idmap_clone(map, &m->al, &copy) != CNS_OK)
+            return cns__msg(m->last_error, CNS_E_NOMEM,
+                            "cns_model_set_idmap: out of memory copying the map");
+    }
+    cns_idmap_free(m->idmap);
+    m->idmap = copy;
+    return CNS_OK;
+}
+
+CNS_API const cns_idmap *cns_model_idmap(const cns_model *m) { return m ? m->idmap : NULL; }
+
+CNS_API cns_status cns_model_recommend_raw(const cns_model *m, const char *user, size_t user_len,
+                                           size_t k, int32_t *items, const char **raw_items,
+                                           float *scores, size_t *n_out) {
+    if (m == NULL || n_out == NULL || (user == NULL && user_len > 0)) return CNS_E_ARG;
+    if (m->idmap == NULL) return CNS_E_UNSUPPORTED;
+    int32_t u;
+    cns_status st = cns_idmap_find(m->idmap, CNS_TABLE_USERS, user, user_len, &u);
+    if (st != CNS_OK) return st;
+    st = cns_model_recommend(m, u, k, items, scores, n_out);
+    if (st != CNS_OK || raw_items == NULL) return st;
+    for (size_t j = 0; j < *n_out; ++j)
+        if (cns_idmap_raw(m->idmap, CNS_TABLE_ITEMS, items[j], &raw_items[j], NULL) != CNS_OK)
+            return CNS_E_ARG; /* unreachable: the map covers every item */
+    return CNS_OK;
+}
+
 /* ---- save ------------------------------------------------------------------ */
 
 cns_status cns__model_save_io(cns_model *m, const char *path, const cns__ckpt_io *io) {
@@ -120,18 +162,35 @@ cns_status cns__model_save_io(cns_model *m, const char *path, const cns__ckpt_io
     for (size_t u = 0; u <= nu; ++u) ptr[u] = (uint64_t)m->user_ptr[u];
     if (nnz) memcpy(graph + ptr_bytes, m->items, item_bytes);
 
-    const cns__ckpt_section sections[6] = {
+    /* 'IDMP' only when the model has raw ids: a dense model's file stays
+     * byte-identical to what earlier versions wrote. */
+    unsigned char *idmp = NULL;
+    uint64_t idmp_size = 0;
+    if (m->idmap != NULL) {
+        idmp_size = cns__idmap_section_size(m->idmap);
+        idmp = idmp_size <= SIZE_MAX ? cns__malloc(&m->al, (size_t)idmp_size) : NULL;
+        if (idmp == NULL) {
+            cns__free(&m->al, graph);
+            return cns__msg(m->last_error, CNS_E_NOMEM,
+                            "cannot allocate %llu bytes for the id map section", (ull)idmp_size);
+        }
+        cns__idmap_section_write(m->idmap, idmp);
+    }
+    const cns__ckpt_section sections[7] = {
         {CNS__TAG_MHDR, hdr, MH_SIZE},
         {CNS__TAG_GRPH, graph, graph_bytes},
         {CNS__TAG_EGOU, m->ego, (uint64_t)n_u * sizeof(float)},
         {CNS__TAG_EGOI, m->ego + n_u, (uint64_t)n_i * sizeof(float)},
         {CNS__TAG_ADMM, m->adam.m, (uint64_t)n_all * sizeof(float)},
         {CNS__TAG_ADMV, m->adam.v, (uint64_t)n_all * sizeof(float)},
+        {CNS__TAG_IDMP, idmp, idmp_size},
     };
     /* The handle's message changes only on failure (model.h). */
     char msg[CNS_ERROR_MESSAGE_SIZE];
-    cns_status st = cns__ckpt_write(path, CNS__CKPT_KIND_MODEL, sections, 6, io, &m->al, msg);
+    cns_status st = cns__ckpt_write(path, CNS__CKPT_KIND_MODEL, sections, idmp ? 7 : 6, io, &m->al,
+                                    msg);
     cns__free(&m->al, graph);
+    cns__free(&m->al, idmp);
     if (st != CNS_OK) cns__msg_copy(m->last_error, msg);
     return st;
 }
@@ -256,6 +315,17 @@ static cns_status model_from_file(const cns__ckpt_file *f, const cns__alloc *al,
                              arrays[a].tag, k, k / (size_t)d, (double)arrays[a].x[k]);
     }
 
+    /* The optional raw ids: checked in place like everything above. */
+    const void *idmp = NULL;
+    uint64_t idmp_size = 0;
+    if (cns__ckpt_has(f, CNS__TAG_IDMP)) {
+        if ((st = cns__ckpt_find(f, CNS__TAG_IDMP, UINT64_MAX, &idmp, &idmp_size, err)) != CNS_OK)
+            return st;
+        if ((st = cns__idmap_section_check(idmp, idmp_size, (int32_t)nu32, (int32_t)ni32, err)) !=
+            CNS_OK)
+            return st;
+    }
+
     /* Build through the create path's constructor (it checks the graph
      * once more), then copy the state in. */
     const cns__model_shape shape = {(int32_t)nu32, (int32_t)ni32, (int32_t)dim, (int32_t)layers,
@@ -302,6 +372,10 @@ static cns_status model_from_file(const cns__ckpt_file *f, const cns__alloc *al,
         cns__fail(err, CNS_E_CORRUPT, "the saved embeddings do not propagate: %s", m->last_error);
         cns_model_free(m);
         return CNS_E_CORRUPT;
+    }
+    if (idmp != NULL && (st = cns__idmap_section_read(idmp, al, &m->idmap, err)) != CNS_OK) {
+        cns_model_free(m);
+        return st;
     }
     m->last_error[0] = '\0';
     *out = m;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "dataset_internal.h"
+#include "cnsdiff/idmap.h"
 #include "testutil.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -357,17 +358,26 @@ START_TEST(test_weight_matches_strtod) {
 END_TEST
 
 START_TEST(test_largest_id_is_accepted) {
-    /* 2147483646 parses; the build then needs 2^31 counts, which a capped
-     * allocator refuses: NOMEM (not ID_RANGE) proves the parser took it. */
+    /* 2147483646 parses when the host raises the dense bound to it; the
+     * build then needs 2^31 counts, which a capped allocator refuses: NOMEM
+     * (not ID_RANGE) proves the parser took it. */
     test_alloc t = {0, 0, -1, (size_t)1 << 26};
     cns_allocator a = {ta_alloc, ta_free, &t};
     cns_dataset *ds = NULL;
     cns_error e;
-    ck_assert_status(cns_dataset_load_buffer("0 2147483646\n", 13, "big", 0, &a, &ds, &e),
+    cns_load_options o;
+    cns_load_options_init(&o);
+    o.ids = CNS_IDS_DENSE;
+    o.max_dense_id = 2147483646;
+    ck_assert_status(cns_dataset_load_buffer_ids("0 2147483646\n", 13, "big", &o, &a, &ds, NULL, &e),
                      CNS_E_NOMEM);
     ck_assert_ptr_null(ds);
     ck_assert_uint_eq(t.live, 0);
-    ck_assert_status(cns_dataset_load_buffer("0 2147483647\n", 13, "big", 0, &a, &ds, &e),
+    /* With the derived bound the same file is refused before any table. */
+    ck_assert_status(cns_dataset_load_buffer("0 2147483646\n", 13, "big", 0, &a, &ds, &e),
+                     CNS_E_ID_RANGE);
+    ck_assert_uint_eq(t.live, 0);
+    ck_assert_status(cns_dataset_load_buffer_ids("0 2147483647\n", 13, "big", &o, &a, &ds, NULL, &e),
                      CNS_E_ID_RANGE);
     ck_assert_uint_eq(t.live, 0);
 }

@@ -1,9 +1,10 @@
 # `cnsdiff info` end to end: the Food counts (skipped when the data is
 # absent), a bad file's exit status and file:line message, --skip-bad, and
-# usage errors. The checks live in tool/check_info.cmake (a `cmake -P`
+# usage errors, and the id modes (--ids) on the issue's two-line file
+# and on string ids. The checks live in tool/check_info.cmake (a `cmake -P`
 # script, kept out of this directory's *.cmake glob).
 if(TARGET cnsdiff_tool)
-  foreach(mode food bad skip usage help tiny)
+  foreach(mode food bad skip usage help tiny ids)
     add_test(NAME tool_info_${mode}
       COMMAND ${CMAKE_COMMAND}
         -DTOOL=$<TARGET_FILE:cnsdiff_tool>

@@ -1,9 +1,10 @@
 # The training tool end to end on a small generated world (no shared data
 # needed): train with each sampler, write the report, the log and a
 # checkpoint, evaluate and recommend from the checkpoint, and the usage
-# errors. Also runs examples/custom_loop. Checks: tool/check_train.cmake.
+# errors; rawids: string ids end to end (train, save, eval, recommend
+# --user alice printing raw item ids). Also runs examples/custom_loop. Checks: tool/check_train.cmake.
 if(TARGET cnsdiff_tool)
-  foreach(mode uniform dns cnsdiff usage)
+  foreach(mode uniform dns cnsdiff usage rawids)
     add_test(NAME tool_train_${mode}
       COMMAND ${CMAKE_COMMAND}
         -DTOOL=$<TARGET_FILE:cnsdiff_tool>

@@ -4,13 +4,14 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ids.h"
 #include "report.h"
 #include "run.h"
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: cnsdiff eval --model FILE --test FILE [--test FILE]... [--ips-gamma G]\n"
-            "                    [--skip-bad] [--report FILE.json]\n"
+            "                    [--skip-bad] [--ids MODE] [--report FILE.json]\n"
             "\n"
             "Loads a checkpoint written by `cnsdiff train --save` and prints Recall, NDCG,\n"
             "Precision, HitRatio and the popularity-debiased IPS-Recall and IPS-NDCG at 10\n"
@@ -20,7 +21,10 @@ static void usage(FILE *f) {
             "  --model FILE        checkpoint to evaluate\n"
             "  --test FILE         a test split, repeatable\n"
             "  --ips-gamma G       exponent of the inverse-propensity weights (default 1)\n"
-            "  --skip-bad          skip malformed lines of the test files\n"
+            "  --skip-bad          skip malformed lines of the test files, and lines whose\n"
+            "                      user or item the model was not trained on (counted)\n"
+            "  --ids MODE          auto (default): test ids are raw ids when the model holds\n"
+            "                      an id map, else indices; dense: indices; map: raw ids\n"
             "  --report FILE.json  the same figures, per split name, as JSON\n"
             "\n"
             "Exit status: 0 success, 1 the library reported an error, 2 usage error.\n");
@@ -32,6 +36,7 @@ int cmd_eval(int argc, char **argv) {
     size_t n_tests = 0;
     double gamma = 1.0;
     unsigned flags = 0;
+    int ids = CNS_IDS_AUTO;
     for (int i = 1; i < argc; ++i) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -43,6 +48,9 @@ int cmd_eval(int argc, char **argv) {
             flags |= CNS_LOAD_SKIP_BAD;
             continue;
         }
+        int r = ids_option("eval", argc, argv, &i, &ids);
+        if (r < 0) return 2;
+        if (r > 0) continue;
         if (v == NULL) {
             fprintf(stderr, "cnsdiff eval: %s needs a value (or is unknown)\n", a);
             return 2;
@@ -87,6 +95,12 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "cnsdiff: %s\n", err.message);
         goto out;
     }
+    int bad;
+    const cns_idmap *map = ids_model_map("eval", model, ids, &bad);
+    if (bad) {
+        rc = 2;
+        goto out;
+    }
     if (cns_evaluator_create(cns_model_train_data(model), NULL, &ev, &err) != CNS_OK) {
         fprintf(stderr, "cnsdiff: %s\n", err.message);
         goto out;
@@ -99,10 +113,9 @@ int cmd_eval(int argc, char **argv) {
     printf("%-16s %4s %9s %9s %9s %9s %11s %9s\n", "split", "K", "recall", "ndcg", "precision", "hit",
            "ips_recall", "ips_ndcg");
     for (size_t k = 0; k < n_tests; ++k) {
-        if (cns_dataset_load_file(test_paths[k], flags, NULL, &tests[k], &err) != CNS_OK) {
-            fprintf(stderr, "cnsdiff: %s\n", err.message);
+        if ((tests[k] = ids_load_through(test_paths[k], flags, cns_model_train_data(model), map)) ==
+            NULL)
             goto out;
-        }
         report_split_name(test_paths[k], names[k], sizeof names[k]);
         double buf[RUN_NUM_KS * CNS_METRIC_COUNT];
         int st = cns_evaluator_run(ev, cns_model_embeddings(model, CNS_TABLE_USERS), cns_model_num_users(model),

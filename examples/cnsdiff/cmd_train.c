@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ids.h"
 #include "report.h"
 #include "run.h"
 
@@ -28,7 +29,12 @@ static void usage(FILE *f) {
             "                        training pairs (fixed by --seed) as the validation split\n"
             "  --test FILE           a test split, repeatable; reported under its file name\n"
             "                        without extension (e.g. test_ood)\n"
-            "  --skip-bad            skip malformed lines instead of failing (counts reported)\n"
+            "  --skip-bad            skip malformed lines instead of failing, and validation or\n"
+            "                        test lines whose user or item is not in --train (counts\n"
+            "                        reported)\n"
+            "  --ids MODE            auto (default), dense or map: how --train's ids are read;\n"
+            "                        --valid and --test files use --train's ids (docs/DATA.md).\n"
+            "                        With a map, --save stores it and eval/recommend speak raw ids\n"
             "training:\n"
             "  --sampler KIND        uniform (BPR only), dns, or cnsdiff (default cnsdiff)\n"
             "  --preset NAME         every tunable from a preset (ALGORITHM.md §15), before --mode\n"
@@ -92,19 +98,6 @@ static int parse_double(const char *opt, const char *s, double lo, double hi, do
     return 0;
 }
 
-static cns_dataset *load(const char *path, unsigned flags) {
-    cns_dataset *ds = NULL;
-    cns_error err;
-    int st = cns_dataset_load_file(path, flags, NULL, &ds, &err);
-    if (st != CNS_OK) {
-        fprintf(stderr, "cnsdiff: %s\n", err.message);
-        return NULL;
-    }
-    if (flags && cns_dataset_skipped(ds) > 0)
-        fprintf(stderr, "cnsdiff: %s: skipped %zu malformed lines\n", path, cns_dataset_skipped(ds));
-    return ds;
-}
-
 int cmd_train(int argc, char **argv) {
     run_config cfg;
     run_config_init(&cfg);
@@ -113,12 +106,15 @@ int cmd_train(int argc, char **argv) {
     size_t n_tests = 0;
     double valid_fraction = 0.0;
     unsigned flags = 0;
-    int mode = -1;
+    int mode = -1, ids = CNS_IDS_AUTO;
     for (int i = 1; i < argc; ++i) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int takes = 1;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        int takes = 1, r;
+        if ((r = ids_option("train", argc, argv, &i, &ids)) != 0) {
+            if (r < 0) return 2;
+            takes = 0;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return 0;
         } else if (strcmp(a, "--help-params") == 0) {
@@ -234,15 +230,18 @@ int cmd_train(int argc, char **argv) {
     int rc = 1;
     cns_dataset *train = NULL, *valid = NULL, *kept = NULL, *held = NULL;
     cns_dataset *tests[RUN_MAX_TESTS] = {0};
+    cns_idmap *map = NULL;
     char names[RUN_MAX_TESTS][128];
     const char *name_ptrs[RUN_MAX_TESTS];
     run_result res;
     memset(&res, 0, sizeof res);
 
-    if ((train = load(train_path, flags)) == NULL) goto out;
-    if (valid_path != NULL && (valid = load(valid_path, flags)) == NULL) goto out;
+    if ((train = ids_load_train(train_path, flags, ids, &map)) == NULL) goto out;
+    cfg.idmap = map;
+    if (valid_path != NULL && (valid = ids_load_through(valid_path, flags, train, map)) == NULL)
+        goto out;
     for (size_t k = 0; k < n_tests; ++k) {
-        if ((tests[k] = load(test_paths[k], flags)) == NULL) goto out;
+        if ((tests[k] = ids_load_through(test_paths[k], flags, train, map)) == NULL) goto out;
         report_split_name(test_paths[k], names[k], sizeof names[k]);
         name_ptrs[k] = names[k];
     }
@@ -313,5 +312,6 @@ out:
     cns_dataset_free(held);
     cns_dataset_free(valid);
     cns_dataset_free(train);
+    cns_idmap_free(map);
     return rc;
 }

@@ -315,6 +315,10 @@ int run_training(const run_config *cfg, const cns_dataset *train, const cns_data
     md.layers = cfg->layers;
     md.seed = cfg->seed;
     if ((st = cns_model_create(train, &md, NULL, &model, &err)) != CNS_OK) goto failed_err;
+    if (cfg->idmap != NULL && (st = cns_model_set_idmap(model, cfg->idmap)) != CNS_OK) {
+        snprintf(res->error, sizeof res->error, "id map: %s", cns_model_last_error(model));
+        goto done;
+    }
     if ((st = cns_model_set_int(model, CNS_MODEL_THREADS, cfg->threads)) != CNS_OK) {
         snprintf(res->error, sizeof res->error, "--threads %d: %s", cfg->threads, cns_model_last_error(model));
         goto done;

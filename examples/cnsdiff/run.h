@@ -48,6 +48,7 @@ typedef struct run_config {
     size_t n_params;
     const char *log_path;      /* per-epoch CSV, or NULL */
     const char *save_path;     /* checkpoint of the selected epoch, or NULL */
+    const cns_idmap *idmap;    /* the training file's raw ids, saved with the model; or NULL */
     int quiet;                 /* no progress lines */
     const char *label;         /* prefix of progress lines, or NULL */
 } run_config;

@@ -3,6 +3,7 @@
  * Umbrella header. Each component has its own header:
  *   common.h   status codes, cns_error, allocator, version
  *   dataset.h  interaction data and mini-batches
+ *   idmap.h    raw user and item ids: id maps, id-aware loaders, raw-id recommend
  *   model.h    the embedding model (MF / LightGCN), checkpoints
  *   sampler.h  the negative sampler: CNSDiff diffusion, uniform, DNS
  *   loss.h     the causal-regularised loss
@@ -16,6 +17,7 @@
 #include "common.h"
 #include "dataset.h"
 #include "eval.h"
+#include "idmap.h"
 #include "loss.h"
 #include "model.h"
 #include "preset.h"

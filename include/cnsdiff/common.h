@@ -47,7 +47,8 @@ typedef enum cns_status {
     CNS_E_EMPTY = -12,       /* the input holds no interactions */
     CNS_E_FIELDS = -13,      /* a line has the wrong number of fields */
     CNS_E_BAD_ID = -14,      /* an id is not a non-negative integer */
-    CNS_E_ID_RANGE = -15,    /* an id is too large for the 32-bit index type */
+    CNS_E_ID_RANGE = -15,    /* an id is outside the id space: above the dense-id bound or the
+                                32-bit index type, or unknown to the training set (idmap.h) */
     CNS_E_BAD_VALUE = -16,   /* a weight is not a finite number */
 
     /* Checkpoints. */

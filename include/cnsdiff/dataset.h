@@ -12,11 +12,14 @@
  * sign; leading zeros allowed) with a value in [0, 2^31 - 2]; the weight,
  * when present, is a decimal number ([+-]digits[.digits][e[+-]digits]) that
  * must be finite as a double, and is ignored by the losses. Counts are the
- * largest id + 1, so memory grows with the largest id, not only with the
- * number of lines.
+ * largest id + 1, so memory grows with the largest id; that is why an id
+ * above the dense-id bound (16 x interaction lines + 1048575, see
+ * idmap.h) is refused with CNS_E_ID_RANGE before any table is sized. Raw
+ * (64-bit, string) ids, a host-set bound, and validation or test files
+ * checked against the training ids: the _ids loaders of idmap.h.
  *
  * Errors: each kind of malformed line has its own status (CNS_E_FIELDS,
- * CNS_E_BAD_ID, CNS_E_ID_RANGE, CNS_E_BAD_VALUE) and the cns_error message
+ * CNS_E_BAD_ID, CNS_E_ID_RANGE (also an id above the bound), CNS_E_BAD_VALUE) and the cns_error message
  * names the file and the 1-based line: "train.txt:2: expected 2 or 3
  * fields, found 1". With CNS_LOAD_SKIP_BAD such lines are skipped instead
  * and counted (cns_dataset_skipped()).

@@ -5,7 +5,9 @@
  * header does not document for it, leaves a half-built handle or leaks, or
  * when a loaded dataset breaks its invariants (sorted rows, ids in range,
  * popularity sums to the pair count), or when the one-pass fast path and
- * the full per-field path disagree. tests/test_fuzz_replay_dataset.c
+ * the full per-field path disagree, or when a load holds more than
+ * FUZZ_MEM_PER_BYTE bytes per input byte plus FUZZ_MEM_CONST (fuzz_mem.h)
+ * through the allocator, which grants every request as malloc would. tests/test_fuzz_replay_dataset.c
  * includes this file and replays the seed corpus through the same check.
  *
  * Build (not part of the CMake build):
@@ -20,27 +22,7 @@
 
 #include "cnsdiff/cnsdiff.h"
 
-/* Ids up to 2^31 - 2 are valid and make the builder ask for up to 16 GB;
- * a per-block cap turns that into the documented CNS_E_NOMEM. */
-#define FUZZ_BLOCK_CAP ((size_t)1 << 20)
-
-typedef struct fuzz_alloc {
-    size_t live;
-} fuzz_alloc;
-
-static void *fuzz_alloc_fn(void *user, size_t n) {
-    fuzz_alloc *f = user;
-    if (n > FUZZ_BLOCK_CAP) return NULL;
-    void *p = malloc(n);
-    if (p) f->live++;
-    return p;
-}
-
-static void fuzz_free_fn(void *user, void *p) {
-    fuzz_alloc *f = user;
-    if (p) f->live--;
-    free(p);
-}
+#include "fuzz_mem.h"
 
 static int is_line_status(cns_status st) {
     return st == CNS_E_FIELDS || st == CNS_E_BAD_ID || st == CNS_E_ID_RANGE ||
@@ -77,7 +59,8 @@ static const char *fuzz_check_dataset(const cns_dataset *ds) {
  * full per-field path. Loading the input with every line so prefixed must
  * give the same status and the same pairs. NULL when it does. */
 static const char *fuzz_check_fast_path(const uint8_t *data, size_t size, cns_status strict_st,
-                                        const cns_dataset *strict, fuzz_alloc *fa) {
+                                        const cns_dataset *strict) {
+    fuzz_alloc own = {0}, *fa = &own;
     char *alt = malloc(2 * size + 1);
     if (alt == NULL) return NULL;
     size_t n = 0;
@@ -108,21 +91,26 @@ static const char *fuzz_check_fast_path(const uint8_t *data, size_t size, cns_st
     }
     if (st == CNS_OK) cns_dataset_free(ds);
     free(alt);
+    if (bad == NULL && fa->live != 0) bad = "memory leaked (leading-blank load)";
+    if (bad == NULL && !fuzz_mem_ok(fa, n))
+        bad = "the loader held more memory than the input's bound (fuzz_mem.h)";
     return bad;
 }
 
 /* Loads data both ways; NULL when everything behaved as documented,
  * else what went wrong. *st_out (optional) receives the two statuses. */
 static const char *fuzz_dataset_check(const uint8_t *data, size_t size, cns_status st_out[2]) {
-    fuzz_alloc fa = {0};
+    /* One allocator per load: each load's peak is held to the bound. */
+    fuzz_alloc fa = {0}, fb = {0};
     cns_allocator a = {fuzz_alloc_fn, fuzz_free_fn, &fa};
+    cns_allocator b = {fuzz_alloc_fn, fuzz_free_fn, &fb};
     cns_dataset *strict = (cns_dataset *)&fa, *lax = (cns_dataset *)&fa;
     cns_error e1, e2;
     const char *bad = NULL;
     cns_status s1 =
         cns_dataset_load_buffer((const char *)data, size, "fuzz", 0, &a, &strict, &e1);
     cns_status s2 = cns_dataset_load_buffer((const char *)data, size, "fuzz", CNS_LOAD_SKIP_BAD,
-                                            &a, &lax, &e2);
+                                            &b, &lax, &e2);
     if (st_out) st_out[0] = s1, st_out[1] = s2;
     if (s1 != CNS_OK && !is_line_status(s1) && s1 != CNS_E_EMPTY && s1 != CNS_E_NOMEM)
         bad = "strict load returned an undocumented status";
@@ -147,11 +135,13 @@ static const char *fuzz_dataset_check(const uint8_t *data, size_t size, cns_stat
         bad = "a malformed input loaded with nothing skipped";
     else if (s1 == CNS_OK && (bad = fuzz_check_dataset(strict)) != NULL) {
     } else if (s2 == CNS_OK && (bad = fuzz_check_dataset(lax)) != NULL) {
-    } else if ((bad = fuzz_check_fast_path(data, size, s1, strict, &fa)) != NULL) {
+    } else if ((bad = fuzz_check_fast_path(data, size, s1, strict)) != NULL) {
     }
     if (s1 == CNS_OK) cns_dataset_free(strict);
     if (s2 == CNS_OK) cns_dataset_free(lax);
-    if (bad == NULL && fa.live != 0) bad = "memory leaked";
+    if (bad == NULL && (fa.live != 0 || fb.live != 0)) bad = "memory leaked";
+    if (bad == NULL && (!fuzz_mem_ok(&fa, size) || !fuzz_mem_ok(&fb, size)))
+        bad = "the loader held more memory than the input's bound (fuzz_mem.h)";
     return bad;
 }
 

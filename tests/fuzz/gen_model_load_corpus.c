@@ -61,6 +61,31 @@ static void model_file(const char *dir, const char *name, int32_t dim, int32_t l
     cns_dataset_free(ds);
 }
 
+/* A model with raw ids: the optional section 'IDMP' (docs/CHECKPOINT.md). */
+static void model_idmap_file(const char *dir, const char *name) {
+    static const char text[] = "alice shoe-42\nbob shoe-7\nalice hat\n18446744073709551615 shoe-7\n";
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    cns_error err;
+    cns_load_options o;
+    cns_load_options_init(&o);
+    o.ids = CNS_IDS_MAP;
+    cns_dataset *ds = NULL;
+    cns_idmap *map = NULL;
+    CHECK(cns_dataset_load_buffer_ids(text, sizeof text - 1, "seed", &o, NULL, &ds, &map, &err));
+    cns_model_desc md;
+    cns_model_desc_init(&md);
+    md.dim = 2;
+    md.layers = 1;
+    cns_model *m = NULL;
+    CHECK(cns_model_create(ds, &md, NULL, &m, &err));
+    CHECK(cns_model_set_idmap(m, map));
+    CHECK(cns_model_save(m, path));
+    cns_model_free(m);
+    cns_idmap_free(map);
+    cns_dataset_free(ds);
+}
+
 static void sampler_file(const char *dir, const char *name, int32_t kind, int train_steps) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -113,6 +138,7 @@ int main(int argc, char **argv) {
     model_file(dir, "model-mf.ckpt", 2, 0, 1);
     model_file(dir, "model-lightgcn.ckpt", 3, 2, 2);
     model_file(dir, "model-fresh.ckpt", 1, 1, 0);
+    model_idmap_file(dir, "model-idmap.ckpt");
     sampler_file(dir, "sampler-diffusion.ckpt", CNS_SAMPLER_DIFFUSION, 2);
     sampler_file(dir, "sampler-diffusion-fresh.ckpt", CNS_SAMPLER_DIFFUSION, 0);
     sampler_file(dir, "sampler-uniform.ckpt", CNS_SAMPLER_UNIFORM, 0);
