@@ -18,4 +18,10 @@ if(TARGET custom_loop)
   add_test(NAME example_custom_loop COMMAND custom_loop ${PROJECT_SOURCE_DIR}/examples/data/tiny.txt 2)
   set_tests_properties(example_custom_loop PROPERTIES
     PASS_REGULAR_EXPRESSION "epoch 2  loss [0-9.]+.*user 0: [0-9]+ ")
+  # With a validation file the example evaluates each epoch and keeps the
+  # epoch the library's default selection rule picks.
+  add_test(NAME example_custom_loop_select COMMAND custom_loop
+    ${PROJECT_SOURCE_DIR}/examples/data/tiny.txt 3 ${PROJECT_SOURCE_DIR}/examples/data/tiny_valid.txt)
+  set_tests_properties(example_custom_loop_select PROPERTIES
+    PASS_REGULAR_EXPRESSION "epoch 3  loss [0-9.]+  lambda [0-9.]+\n +valid ips_ndcg@[0-9]+ [0-9.]+.*selected epoch [1-3]\nuser 0: [0-9]+ ")
 endif()
