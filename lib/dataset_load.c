@@ -878,8 +878,40 @@ static int sync_parent_dir(const char *path, char *scratch) {
     return e == EINVAL || e == EROFS ? 0 : e;
 }
 
+/* Appends the raw id of index (its bytes, at most CNS_IDMAP_MAX_ID_LEN) and c. */
+static size_t put_raw(char *dst, const cns_idmap *map, int table, int32_t index, char c) {
+    const char *id = NULL;
+    size_t len = 0;
+    if (cns_idmap_raw(map, (cns_table)table, index, &id, &len) != CNS_OK) return 0;
+    memcpy(dst, id, len);
+    dst[len] = c;
+    return len + 1;
+}
+
+static cns_status save_text(const cns_dataset *ds, const cns_idmap *map, const char *path,
+                            cns_error *err);
+
 CNS_API cns_status cns_dataset_save_text(const cns_dataset *ds, const char *path,
                                          cns_error *err) {
+    return save_text(ds, NULL, path, err);
+}
+
+CNS_API cns_status cns_dataset_save_text_ids(const cns_dataset *ds, const cns_idmap *map,
+                                             const char *path, cns_error *err) {
+    if (ds != NULL && map != NULL &&
+        (cns_idmap_count(map, CNS_TABLE_USERS) < ds->num_users ||
+         cns_idmap_count(map, CNS_TABLE_ITEMS) < ds->num_items))
+        return cns__fail(err, CNS_E_SIZE,
+                         "cns_dataset_save_text_ids: the map holds %d users and %d items, "
+                         "the dataset %d and %d",
+                         (int)cns_idmap_count(map, CNS_TABLE_USERS),
+                         (int)cns_idmap_count(map, CNS_TABLE_ITEMS), (int)ds->num_users,
+                         (int)ds->num_items);
+    return save_text(ds, map, path, err);
+}
+
+static cns_status save_text(const cns_dataset *ds, const cns_idmap *map, const char *path,
+                            cns_error *err) {
     if (ds == NULL || path == NULL)
         return cns__fail(err, CNS_E_ARG, "%s is NULL", ds == NULL ? "ds" : "path");
     const cns__alloc *al = &ds->al;
@@ -905,12 +937,18 @@ CNS_API cns_status cns_dataset_save_text(const cns_dataset *ds, const char *path
     size_t used = 0;
     for (int32_t u = 0; u < ds->num_users && e == 0; ++u) {
         for (size_t k = ds->user_ptr[u]; k < ds->user_ptr[u + 1]; ++k) {
-            if (buf_cap - used < 32) {
+            /* Room for the longest line: two raw ids of CNS_IDMAP_MAX_ID_LEN bytes. */
+            if (buf_cap - used < 2 * CNS_IDMAP_MAX_ID_LEN + 4) {
                 if ((e = write_all(fd, buf, used)) != 0) break;
                 used = 0;
             }
-            used += put_id(buf + used, u, ' ');
-            used += put_id(buf + used, ds->items[k], '\n');
+            if (map == NULL) {
+                used += put_id(buf + used, u, ' ');
+                used += put_id(buf + used, ds->items[k], '\n');
+            } else {
+                used += put_raw(buf + used, map, CNS_TABLE_USERS, u, ' ');
+                used += put_raw(buf + used, map, CNS_TABLE_ITEMS, ds->items[k], '\n');
+            }
         }
     }
     if (e == 0) e = write_all(fd, buf, used);

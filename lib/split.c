@@ -365,6 +365,11 @@ CNS_API double cns_split_ratio(const cns_split *s) { return s ? s->ratio : NAN; 
 CNS_API double cns_split_beta(const cns_split *s) { return s ? s->beta : NAN; }
 
 CNS_API cns_status cns_split_write(const cns_split *s, const char *dir, cns_error *err) {
+    return cns_split_write_ids(s, dir, NULL, err);
+}
+
+CNS_API cns_status cns_split_write_ids(const cns_split *s, const char *dir, const cns_idmap *map,
+                                       cns_error *err) {
     if (s == NULL) return cns__fail(err, CNS_E_ARG, "cns_split_write: s is NULL");
     if (dir == NULL) return cns__fail(err, CNS_E_ARG, "cns_split_write: dir is NULL");
     size_t len = strlen(dir) + 32;
@@ -373,7 +378,7 @@ CNS_API cns_status cns_split_write(const cns_split *s, const char *dir, cns_erro
     cns_status st = CNS_OK;
     for (int p = 0; p < CNS_SPLIT_PART_COUNT && st == CNS_OK; ++p) {
         snprintf(path, len, "%s/%s", dir, k_files[p]);
-        st = cns_dataset_save_text(s->part[p], path, err);
+        st = cns_dataset_save_text_ids(s->part[p], map, path, err);
     }
     cns__free(&s->al, path);
     return st;

@@ -508,6 +508,45 @@ static size_t file_bytes(const char *path, unsigned char **out) {
     return (size_t)n;
 }
 
+/* cns_dataset_save_text_ids writes each pair in the raw ids it was read
+ * with (user-major order of the indices), and the indices without a map. */
+START_TEST(test_save_text_raw_ids) {
+    cns_load_options o = opts(CNS_IDS_MAP, 0);
+    cns_dataset *ds = NULL, *dense = NULL;
+    cns_idmap *m = NULL, *m2 = NULL;
+    cns_error e;
+    ck_assert_status(load("bob shoe-7\nalice shoe-42\nalice shoe-7\n", &o, NULL, &ds, &m, &e),
+                     CNS_OK);
+    char path[64];
+    unsigned char *got = NULL;
+    ck_assert_ptr_nonnull(cns_test_write_temp("", path, sizeof path));
+    ck_assert_status(cns_dataset_save_text_ids(ds, m, path, &e), CNS_OK);
+    size_t n = file_bytes(path, &got);
+    got[n] = 0;
+    /* alice = 0 < bob = 1; shoe-42 = 0 < shoe-7 = 1 (bytes). */
+    ck_assert_str_eq((char *)got, "alice shoe-42\nalice shoe-7\nbob shoe-7\n");
+    free(got);
+    ck_assert_status(cns_dataset_save_text_ids(ds, NULL, path, &e), CNS_OK);
+    n = file_bytes(path, &got);
+    got[n] = 0;
+    ck_assert_str_eq((char *)got, "0 0\n0 1\n1 1\n");
+    free(got);
+    /* A map smaller than the dataset is refused, naming both sizes. */
+    cns_load_options d = opts(CNS_IDS_DENSE, 0);
+    ck_assert_status(load("0 0\n5 3\n", &d, NULL, &dense, NULL, &e), CNS_OK);
+    cns_dataset *tiny = NULL;
+    ck_assert_status(load("x y\n", &o, NULL, &tiny, &m2, &e), CNS_OK);
+    ck_assert_status(cns_dataset_save_text_ids(dense, m2, path, &e), CNS_E_SIZE);
+    ck_assert_ptr_nonnull(strstr(e.message, "1 users and 1 items, the dataset 6 and 4"));
+    unlink(path);
+    cns_idmap_free(m);
+    cns_idmap_free(m2);
+    cns_dataset_free(ds);
+    cns_dataset_free(dense);
+    cns_dataset_free(tiny);
+}
+END_TEST
+
 START_TEST(test_checkpoint_round_trip) {
     cns_idmap *map = NULL;
     cns_model *m = string_model(&map);
@@ -825,6 +864,7 @@ int main(void) {
     TCase *tc = tcase_create("idmap");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_string_ids);
+    tcase_add_test(tc, test_save_text_raw_ids);
     tcase_add_test(tc, test_numeric_order_and_leading_zeros);
     tcase_add_test(tc, test_dense_file_maps_to_itself);
     tcase_add_test(tc, test_dense_bound);

@@ -3,7 +3,7 @@
 # input, the same seed writes byte-identical files, the ratio line. The checks
 # live in tool/check_split.cmake (a `cmake -P` script).
 if(TARGET cnsdiff_tool)
-  foreach(mode help usage bad skip partition random)
+  foreach(mode help usage bad skip partition rawids random)
     add_test(NAME tool_split_${mode}
       COMMAND ${CMAKE_COMMAND}
         -DTOOL=$<TARGET_FILE:cnsdiff_tool>

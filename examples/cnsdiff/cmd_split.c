@@ -9,10 +9,11 @@
 
 #include "cli.h"
 #include "cnsdiff/cnsdiff.h"
+#include "ids.h"
 
 #define SPLIT_SYNOPSIS                                                                       \
     "usage: cnsdiff split --kind popularity|random --in FILE --out DIR [--ratio R]\n"        \
-    "                     [--seed N] [--skip-bad]\n"
+    "                     [--seed N] [--skip-bad] [--ids MODE]\n"
 
 static int usage_error(void) {
     fprintf(stderr, SPLIT_SYNOPSIS "Try 'cnsdiff split --help'.\n");
@@ -58,6 +59,9 @@ static void split_usage(FILE *f) {
             "  --seed N     random seed (default %llu); the same seed and FILE give\n"
             "               byte-identical files\n"
             "  --skip-bad   skip malformed lines of FILE instead of failing\n"
+            "  --ids MODE   auto (default), dense or map: how FILE's ids are read\n"
+            "               (docs/DATA.md \"Ids\"); the files are written in FILE's\n"
+            "               own ids, so raw (string or 64-bit) ids stay as they were\n"
             "  -h, --help   show this help\n"
             "\n"
             "Exit status: 0 success, 1 the library reported an error (the reason, with\n"
@@ -89,9 +93,12 @@ int cmd_split(int argc, char **argv) {
     cns_split_desc d;
     cns_split_desc_init(&d);
     const char *in = NULL, *out = NULL, *kind = NULL;
-    int skip_bad = 0, have_ratio = 0;
+    int skip_bad = 0, have_ratio = 0, ids_mode = CNS_IDS_AUTO;
     for (int a = 1; a < argc; ++a) {
         const char *opt = argv[a];
+        int r = ids_option("split", argc, argv, &a, &ids_mode);
+        if (r < 0) return usage_error();
+        if (r > 0) continue;
         if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
             split_usage(stdout);
             return 0;
@@ -145,22 +152,21 @@ int cmd_split(int argc, char **argv) {
     }
 
     cns_error err;
-    cns_dataset *ds = NULL;
-    if (cns_dataset_load_file(in, skip_bad ? CNS_LOAD_SKIP_BAD : 0u, NULL, &ds, &err) != CNS_OK) {
-        fprintf(stderr, "cnsdiff: %s\n", err.message);
-        return 1;
-    }
+    cns_idmap *map = NULL;
+    cns_dataset *ds = ids_load_train(in, skip_bad ? CNS_LOAD_SKIP_BAD : 0u, ids_mode, &map);
+    if (ds == NULL) return 1;
     cns_split *s = NULL;
     if (cns_split_create(ds, &d, NULL, &s, &err) != CNS_OK) {
         fprintf(stderr, "cnsdiff split: %s\n", err.message);
         cns_dataset_free(ds);
+        cns_idmap_free(map);
         return 1;
     }
     int rc = 0;
     if (mkdir(out, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "cnsdiff split: cannot create %s: %s\n", out, strerror(errno));
         rc = 1;
-    } else if (cns_split_write(s, out, &err) != CNS_OK) {
+    } else if (cns_split_write_ids(s, out, map, &err) != CNS_OK) {
         fprintf(stderr, "cnsdiff split: %s\n", err.message);
         rc = 1;
     }
@@ -177,5 +183,6 @@ int cmd_split(int argc, char **argv) {
     }
     cns_split_free(s);
     cns_dataset_free(ds);
+    cns_idmap_free(map);
     return rc;
 }

@@ -127,6 +127,15 @@ CNS_API CNS_NODISCARD cns_status cns_dataset_load_buffer_ids(const char *data, s
  * datasets and for NULL. Read-only. */
 CNS_API size_t cns_dataset_unknown(const cns_dataset *ds);
 
+/* Writes ds as "user item" lines, like cns_dataset_save_text (same order,
+ * same crash-safe steps and failures), with each index replaced by its raw
+ * id in map, so that a file loaded through a map is written back in the
+ * ids it came with. map NULL writes the indices (= cns_dataset_save_text).
+ * CNS_E_SIZE when map holds fewer users or items than ds. */
+CNS_API CNS_NODISCARD cns_status cns_dataset_save_text_ids(const cns_dataset *ds,
+                                                           const cns_idmap *map,
+                                                           const char *path, cns_error *err);
+
 CNS_API void cns_idmap_free(cns_idmap *map);
 
 /* Number of ids of table (CNS_TABLE_USERS or CNS_TABLE_ITEMS); 0 for a

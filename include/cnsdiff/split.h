@@ -37,6 +37,7 @@
 #define CNSDIFF_SPLIT_H
 
 #include "common.h"
+#include "idmap.h"
 #include "dataset.h"
 
 #ifdef __cplusplus
@@ -110,6 +111,13 @@ CNS_API double cns_split_beta(const cns_split *s);
  * CNS_E_IO (the message names the path), CNS_E_NOMEM. */
 CNS_API CNS_NODISCARD cns_status cns_split_write(const cns_split *s, const char *dir,
                                                  cns_error *err);
+
+/* cns_split_write with every index written as its raw id in map (the map
+ * the input was loaded through, cns_dataset_load_file_ids); map NULL is
+ * cns_split_write. CNS_E_SIZE when map holds fewer users or items than the
+ * input. */
+CNS_API CNS_NODISCARD cns_status cns_split_write_ids(const cns_split *s, const char *dir,
+                                                     const cns_idmap *map, cns_error *err);
 
 /* The file name of a part ("train.txt", ...); NULL for an unknown part. */
 CNS_API const char *cns_split_part_file(int part);
