@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "csr_internal.h"
 #include "dataset_internal.h"
 #include "error.h"
 #include "parallel.h"
@@ -62,6 +63,7 @@ CNS_API void cns_sampler_free(cns_sampler *s) {
     cns__alloc al = s->al;
     free_draw(s);
     free_train(s);
+    cns__free(&al, s->pack);
     cns__denoiser_destroy(&s->den, &al);
     cns__adam_destroy(&s->adam, &al);
     cns__schedule_destroy(&s->sched, &al);
@@ -302,27 +304,54 @@ CNS_API cns_status cns_sampler_get_int(const cns_sampler *s, int param, int64_t 
 
 /* ---- context -------------------------------------------------------------- */
 
+/* The first release's context ends with out_ids; later fields are optional. */
+#define CTX_V1_SIZE (offsetof(cns_sampler_context, out_ids) + sizeof(int32_t *))
+
 CNS_API cns_status cns_sampler_set_context(cns_sampler *s, const cns_sampler_context *ctx) {
+    static const char fn[] = "cns_sampler_set_context";
     if (s == NULL) return CNS_E_ARG;
     s->has_ctx = 0;
-    if (ctx == NULL) return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_set_context: ctx is NULL");
-    if (ctx->struct_size < sizeof *ctx)
+    if (ctx == NULL) return cns__msg(s->last_error, CNS_E_ARG, "%s: ctx is NULL", fn);
+    if (ctx->struct_size < CTX_V1_SIZE || ctx->struct_size > 65536)
         return cns__msg(s->last_error, CNS_E_SIZE,
-                        "cns_sampler_context.struct_size = %zu, expected at least %zu "
+                        "%s: ctx->struct_size = %zu, expected at least %zu "
                         "(use cns_sampler_context_init)",
-                        ctx->struct_size, sizeof *ctx);
-    if (ctx->train == NULL || ctx->item_emb == NULL || ctx->users == NULL)
-        return cns__msg(s->last_error, CNS_E_ARG,
-                        "cns_sampler_set_context: %s is NULL",
-                        ctx->train == NULL ? "train" : ctx->item_emb == NULL ? "item_emb" : "users");
-    if (ctx->n_rows == 0)
-        return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_set_context: n_rows is 0");
-    if (ctx->num_items != cns_dataset_num_items(ctx->train) || ctx->num_items < 1)
+                        fn, ctx->struct_size, (size_t)CTX_V1_SIZE);
+    cns_sampler_context c;
+    cns_sampler_context_init(&c);
+    memcpy(&c, ctx, ctx->struct_size < sizeof c ? ctx->struct_size : sizeof c);
+    c.struct_size = sizeof c;
+    if ((c.train == NULL) == (c.csr == NULL))
+        return cns__msg(s->last_error, CNS_E_ARG, "%s: give exactly one of train and csr (%s)", fn,
+                        c.train == NULL ? "both are NULL" : "both are set");
+    if (c.item_emb == NULL || c.users == NULL)
+        return cns__msg(s->last_error, CNS_E_ARG, "%s: %s is NULL", fn,
+                        c.item_emb == NULL ? "item_emb" : "users");
+    if (c.n_rows == 0) return cns__msg(s->last_error, CNS_E_ARG, "%s: n_rows is 0", fn);
+    const size_t D = (size_t)s->desc.dim;
+    if (c.dim != 0 && c.dim != s->desc.dim)
         return cns__msg(s->last_error, CNS_E_SIZE,
-                        "cns_sampler_set_context: num_items %d differs from the dataset's %d",
-                        (int)ctx->num_items, (int)cns_dataset_num_items(ctx->train));
-    s->ctx = *ctx;
-    s->ctx.struct_size = sizeof *ctx;
+                        "%s: ctx->dim = %d but the sampler was created with dim %d", fn,
+                        (int)c.dim, (int)s->desc.dim);
+    const size_t stride = c.item_stride == 0 ? D : c.item_stride;
+    if (stride < D)
+        return cns__msg(s->last_error, CNS_E_SIZE,
+                        "%s: ctx->item_stride = %zu is smaller than the sampler's dim %zu", fn,
+                        stride, D);
+    int32_t ni;
+    if (c.csr != NULL) {
+        cns_status st = cns__csr_read(c.csr, &s->csr, fn, s->last_error);
+        if (st != CNS_OK) return st;
+        ni = s->csr.num_items;
+    } else {
+        ni = cns_dataset_num_items(c.train);
+    }
+    if (c.num_items != ni || c.num_items < 1)
+        return cns__msg(s->last_error, CNS_E_SIZE,
+                        "%s: num_items %d differs from the %s's %d", fn, (int)c.num_items,
+                        c.csr != NULL ? "CSR" : "dataset", (int)ni);
+    s->ctx = c;
+    s->item_stride = stride;
     s->has_ctx = 1;
     return CNS_OK;
 }
@@ -546,20 +575,20 @@ static cns_status draw_diffusion(cns_sampler *s, const float *user, const float 
 
 /* ---- catalogue samplers (§3) ------------------------------------------------ */
 
-/* A uniformly drawn item the user has not interacted with: rejection first,
- * then (for nearly saturated users) an exact pick among the unobserved. */
-static cns_status pick_unobserved(cns_sampler *s, int32_t user, int32_t *item) {
-    const cns_dataset *ds = s->ctx.train;
+/* A uniformly drawn item the user has not interacted with, given the
+ * user's ascending observed items obs[0..deg): rejection first, then (for
+ * nearly saturated users) an exact pick among the unobserved. */
+static cns_status pick_unobserved(cns_sampler *s, int32_t user, const int32_t *obs, size_t deg,
+                                  int32_t *item) {
     const int32_t ni = s->ctx.num_items;
-    size_t lo = ds->user_ptr[user], hi = ds->user_ptr[user + 1];
-    size_t deg = hi - lo;
     if (deg >= (size_t)ni)
         return cns__msg(s->last_error, CNS_E_SATURATED,
-                        "user %d has interacted with all %d items: no negative exists", (int)user,
-                        (int)ni);
+                        "cns_sampler_draw: user %d has interacted with all %d items: no negative "
+                        "exists",
+                        (int)user, (int)ni);
     for (int tries = 0; tries < 64; ++tries) {
         int32_t j = (int32_t)cns__rng_below(&s->rng_pick, (uint32_t)ni);
-        if (!cns_dataset_contains(ds, user, j)) {
+        if (!cns__sorted_contains(obs, deg, j)) {
             *item = j;
             return CNS_OK;
         }
@@ -567,52 +596,72 @@ static cns_status pick_unobserved(cns_sampler *s, int32_t user, int32_t *item) {
     /* k-th unobserved item: walk the sorted observed list */
     uint32_t k = cns__rng_below(&s->rng_pick, (uint32_t)((size_t)ni - deg));
     int32_t cand = (int32_t)k;
-    for (size_t p = lo; p < hi && ds->items[p] <= cand; ++p) ++cand;
+    for (size_t p = 0; p < deg && obs[p] <= cand; ++p) ++cand;
     *item = cand;
     return CNS_OK;
 }
 
-static cns_status draw_catalogue(cns_sampler *s, const float *user, size_t n, float *out) {
-    const size_t D = (size_t)s->desc.dim;
+static cns_status draw_catalogue(cns_sampler *s, const float *user, size_t user_stride, size_t n,
+                                 float *out, size_t out_stride) {
+    const size_t D = (size_t)s->desc.dim, IS = s->item_stride;
     const cns_sampler_context *c = &s->ctx;
     const int dns = s->desc.kind == CNS_SAMPLER_DNS;
-    const int32_t nu = s->ctx.train->num_users;
+    const int csr = c->csr != NULL;
+    const int32_t nu = csr ? s->csr.num_users : c->train->num_users;
     for (size_t r = 0; r < n; ++r) {
         int32_t u = c->users[r];
         if (u < 0 || u >= nu)
-            return cns__msg(s->last_error, CNS_E_ARG, "context users[%zu] = %d is outside [0, %d)", r,
+            return cns__msg(s->last_error, CNS_E_ARG,
+                            "cns_sampler_draw: context users[%zu] = %d is outside [0, %d)", r,
                             (int)u, (int)nu);
+        const int32_t *obs;
+        size_t deg;
+        if (csr) {
+            cns_status st = cns__csr_check_row(&s->csr, u, "cns_sampler_draw", s->last_error);
+            if (st != CNS_OK) return st;
+            obs = s->csr.item_ids + s->csr.row_ptr[u];
+            deg = (size_t)(s->csr.row_ptr[u + 1] - s->csr.row_ptr[u]);
+        } else {
+            obs = c->train->items + c->train->user_ptr[u];
+            deg = c->train->user_ptr[u + 1] - c->train->user_ptr[u];
+        }
         int32_t best = -1;
         if (!dns) {
-            cns_status st = pick_unobserved(s, u, &best);
+            cns_status st = pick_unobserved(s, u, obs, deg, &best);
             if (st != CNS_OK) return st;
         } else {
             float bs = -INFINITY;
-            const float *eu = user + r * D;
+            const float *eu = user + r * user_stride;
             for (int64_t m = 0; m < s->dns_candidates; ++m) {
                 int32_t j;
-                cns_status st = pick_unobserved(s, u, &j);
+                cns_status st = pick_unobserved(s, u, obs, deg, &j);
                 if (st != CNS_OK) return st;
                 float v;
-                row_dots(eu, c->item_emb + (size_t)j * D, 1, D, &v);
+                row_dots(eu, c->item_emb + (size_t)j * IS, 1, D, &v);
                 if (best < 0 || v > bs) {
                     bs = v;
                     best = j;
                 }
             }
         }
-        memcpy(out + r * D, c->item_emb + (size_t)best * D, D * sizeof(float));
+        memcpy(out + r * out_stride, c->item_emb + (size_t)best * IS, D * sizeof(float));
         if (c->out_ids) c->out_ids[r] = best;
     }
     return CNS_OK;
 }
 
-CNS_API cns_status cns_sampler_draw(cns_sampler *s, const float *user_emb, const float *pos_emb,
-                                    size_t n_rows, float *out_neg) {
-    if (s == NULL) return CNS_E_ARG;
+/* The draw behind cns_sampler_draw and cns_sampler_draw_rows. Strides
+ * are resolved (>= dim); the catalogue kinds read them directly, the
+ * diffusion chain needs packed rows (the caller packs them). */
+static cns_status draw(cns_sampler *s, const float *user_emb, size_t us, const float *pos_emb,
+                       size_t n_rows, float *out_neg, size_t os) {
+    const int32_t kind = s->desc.kind;
+    /* A catalogue draw consumes the context whatever happens below, so a
+     * failed draw never lets the next one run on a stale context. */
+    const int had_ctx = s->has_ctx;
+    s->has_ctx = 0;
     if (out_neg == NULL) return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_draw: out_neg is NULL");
     if (n_rows == 0) return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_draw: n_rows is 0");
-    const int32_t kind = s->desc.kind;
     if (kind == CNS_SAMPLER_DIFFUSION) {
         if (user_emb == NULL || pos_emb == NULL)
             return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_draw: %s is NULL",
@@ -621,7 +670,7 @@ CNS_API cns_status cns_sampler_draw(cns_sampler *s, const float *user_emb, const
     }
     if (kind == CNS_SAMPLER_DNS && user_emb == NULL)
         return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_draw: user_emb is NULL (DNS scores with it)");
-    if (!s->has_ctx)
+    if (!had_ctx)
         return cns__msg(s->last_error, CNS_E_STATE,
                         "cns_sampler_draw: %s needs cns_sampler_set_context before each draw",
                         kind == CNS_SAMPLER_DNS ? "DNS" : "UNIFORM");
@@ -629,9 +678,87 @@ CNS_API cns_status cns_sampler_draw(cns_sampler *s, const float *user_emb, const
         return cns__msg(s->last_error, CNS_E_STATE,
                         "cns_sampler_draw: n_rows %zu differs from the context's %zu", n_rows,
                         s->ctx.n_rows);
-    cns_status st = draw_catalogue(s, user_emb, n_rows, out_neg);
-    s->has_ctx = 0; /* the context's pointers are borrowed for one draw */
-    return st;
+    return draw_catalogue(s, user_emb, us, n_rows, out_neg, os);
+}
+
+CNS_API cns_status cns_sampler_draw(cns_sampler *s, const float *user_emb, const float *pos_emb,
+                                    size_t n_rows, float *out_neg) {
+    if (s == NULL) return CNS_E_ARG;
+    const size_t D = (size_t)s->desc.dim;
+    return draw(s, user_emb, D, pos_emb, n_rows, out_neg, D);
+}
+
+/* Room for k packed blocks of n rows in s->pack. */
+static cns_status reserve_pack(cns_sampler *s, size_t n, const char *fn) {
+    size_t rows;
+    if (!cns__mul_ok(n, 3, &rows))
+        return cns__msg(s->last_error, CNS_E_ARG, "%s: n_rows = %zu is too many", fn, n);
+    if (rows <= s->cap_pack) return CNS_OK;
+    size_t bytes;
+    float *p = cns__mul_ok(rows, (size_t)s->desc.dim * sizeof(float), &bytes)
+                   ? cns__malloc(&s->al, bytes)
+                   : NULL;
+    if (p == NULL)
+        return cns__msg(s->last_error, CNS_E_NOMEM, "%s: out of memory to pack %zu rows", fn, n);
+    cns__free(&s->al, s->pack);
+    s->pack = p;
+    s->cap_pack = rows;
+    return CNS_OK;
+}
+
+static void pack_rows(float *dst, const float *src, size_t n, size_t stride, size_t d) {
+    for (size_t r = 0; r < n; ++r) memcpy(dst + r * d, src + r * stride, d * sizeof *dst);
+}
+
+/* The width and stride checks of the _rows calls; resolves 0 strides. */
+static cns_status check_rows(cns_sampler *s, const char *fn, int32_t dim, size_t n,
+                             size_t *const *strides, const char *const *names, int count) {
+    if (dim != s->desc.dim)
+        return cns__msg(s->last_error, CNS_E_SIZE,
+                        "%s: dim = %d but the sampler was created with dim %d", fn, (int)dim,
+                        (int)s->desc.dim);
+    const size_t D = (size_t)s->desc.dim;
+    for (int k = 0; k < count; ++k) {
+        if (*strides[k] == 0) *strides[k] = D;
+        if (*strides[k] < D)
+            return cns__msg(s->last_error, CNS_E_SIZE, "%s: %s = %zu is smaller than dim %zu", fn,
+                            names[k], *strides[k], D);
+        size_t span;
+        if (n > 0 && (!cns__mul_ok(n - 1, *strides[k], &span) || span > SIZE_MAX / sizeof(float) - D))
+            return cns__msg(s->last_error, CNS_E_ARG, "%s: %zu rows of %s %zu overflow", fn, n,
+                            names[k], *strides[k]);
+    }
+    return CNS_OK;
+}
+
+CNS_API cns_status cns_sampler_draw_rows(cns_sampler *s, int32_t dim, const float *user_emb,
+                                         size_t user_stride, const float *pos_emb,
+                                         size_t pos_stride, size_t n_rows, float *out_neg,
+                                         size_t out_stride) {
+    static const char fn[] = "cns_sampler_draw_rows";
+    if (s == NULL) return CNS_E_ARG;
+    size_t *const strides[3] = {&user_stride, &pos_stride, &out_stride};
+    static const char *const names[3] = {"user_stride", "pos_stride", "out_stride"};
+    cns_status st = check_rows(s, fn, dim, n_rows, strides, names, 3);
+    if (st != CNS_OK) {
+        s->has_ctx = 0; /* consumed, as by any failed draw */
+        return st;
+    }
+    const size_t D = (size_t)s->desc.dim;
+    const int packed = user_stride == D && pos_stride == D && out_stride == D;
+    if (s->desc.kind != CNS_SAMPLER_DIFFUSION || packed || out_neg == NULL || n_rows == 0 ||
+        user_emb == NULL || pos_emb == NULL)
+        return draw(s, user_emb, user_stride, pos_emb, n_rows, out_neg, out_stride);
+    /* The reverse chains read packed rows: pack, draw, unpack. */
+    st = reserve_pack(s, n_rows, fn);
+    if (st != CNS_OK) return st;
+    float *u = s->pack, *p = u + n_rows * D, *o = p + n_rows * D;
+    pack_rows(u, user_emb, n_rows, user_stride, D);
+    pack_rows(p, pos_emb, n_rows, pos_stride, D);
+    st = draw_diffusion(s, u, p, n_rows, o);
+    if (st != CNS_OK) return st;
+    for (size_t r = 0; r < n_rows; ++r) memcpy(out_neg + r * out_stride, o + r * D, D * sizeof *o);
+    return CNS_OK;
 }
 
 /* ---- training (§6) ------------------------------------------------------------ */
@@ -714,6 +841,7 @@ cns_status cns__sampler_diffusion_loss(cns_sampler *s, const float *pos, size_t 
     const double inv_n = 1.0 / (double)n, inv_nd = 1.0 / ((double)n * (double)D);
     const double cw = s->causal_weight;
     double sum_wmse = 0.0, sum_kl = 0.0, sum_t1 = 0.0, max_row = 0.0;
+    size_t bad_row = n; /* the first row whose loss is not finite */
     for (size_t r = 0; r < n; ++r) {
         int32_t t = s->trow[r];
         double w = s->reweight ? sc->weight[t] : 1.0;
@@ -728,7 +856,9 @@ cns_status cns__sampler_diffusion_loss(cns_sampler *s, const float *pos, size_t 
         sum_wmse += wmse;
         if (t == 1) sum_t1 += wmse;
         if (wmse > max_row) max_row = wmse;
-        sum_kl += 0.5 * ((double)D * (-1.0 + lv2 - lv1 + exp(lv1 - lv2)) + (double)sq1 * inv_var2);
+        const double kl = 0.5 * ((double)D * (-1.0 + lv2 - lv1 + exp(lv1 - lv2)) + (double)sq1 * inv_var2);
+        sum_kl += kl;
+        if (bad_row == n && !isfinite(wmse + kl)) bad_row = r;
     }
     s->stat_loss_mse = sum_wmse * inv_n;
     s->stat_loss_kl = cw * sum_kl * inv_nd;
@@ -736,8 +866,16 @@ cns_status cns__sampler_diffusion_loss(cns_sampler *s, const float *pos, size_t 
     s->stat_max_row_share = sum_wmse > 0.0 ? max_row / sum_wmse : 0.0;
     double L = s->stat_loss_mse + s->stat_loss_kl;
     if (loss) *loss = L;
-    if (!isfinite(L))
-        return cns__msg(s->last_error, CNS_E_NUMERIC, "cns_sampler_train_step: diffusion loss is %g", L);
+    if (!isfinite(L)) {
+        if (bad_row < n)
+            return cns__msg(s->last_error, CNS_E_NUMERIC,
+                            "cns_sampler_train_step: diffusion loss is %g: row %zu (t = %d) is "
+                            "not finite (a non-finite pos_emb value or denoiser output)",
+                            L, bad_row, (int)s->trow[bad_row]);
+        return cns__msg(s->last_error, CNS_E_NUMERIC,
+                        "cns_sampler_train_step: diffusion loss is %g (the sum over rows "
+                        "overflowed)", L);
+    }
     cns__denoiser_backward(&s->den, s->xt, s->dout, n, s->trow, 0, NULL);
     return CNS_OK;
 }
@@ -764,4 +902,23 @@ CNS_API cns_status cns_sampler_train_step(cns_sampler *s, const float *pos_emb, 
                         bad, (double)s->den.grads[bad]);
     ++s->train_steps;
     return CNS_OK;
+}
+
+CNS_API cns_status cns_sampler_train_step_rows(cns_sampler *s, int32_t dim, const float *pos_emb,
+                                               size_t pos_stride, size_t n_rows, double *loss) {
+    static const char fn[] = "cns_sampler_train_step_rows";
+    if (s == NULL) return CNS_E_ARG;
+    size_t *const strides[1] = {&pos_stride};
+    static const char *const names[1] = {"pos_stride"};
+    cns_status st = check_rows(s, fn, dim, n_rows, strides, names, 1);
+    if (st != CNS_OK) return st;
+    const size_t D = (size_t)s->desc.dim;
+    /* Frozen and catalogue samplers train nothing: no need to pack. */
+    if (pos_stride == D || pos_emb == NULL || n_rows == 0 || s->desc.kind != CNS_SAMPLER_DIFFUSION ||
+        s->mode != CNS_MODE_TRAINED)
+        return cns_sampler_train_step(s, pos_emb, n_rows, loss);
+    st = reserve_pack(s, n_rows, fn);
+    if (st != CNS_OK) return st;
+    pack_rows(s->pack, pos_emb, n_rows, pos_stride, D);
+    return cns_sampler_train_step(s, s->pack, n_rows, loss);
 }

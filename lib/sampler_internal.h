@@ -52,6 +52,12 @@ struct cns_sampler {
     /* catalogue context (UNIFORM, DNS) */
     int has_ctx;
     cns_sampler_context ctx;
+    cns_csr csr;           /* the context's CSR, copied, when ctx.csr was set */
+    size_t item_stride;    /* floats between the context's item rows */
+
+    /* draw_rows / train_step_rows: strided rows packed here (3 x cap_pack x dim) */
+    float *pack;
+    size_t cap_pack;
 
     /* Statistics of the last train step, to watch the §6 step weights. */
     double stat_loss_mse;      /* mean_rows(w_t mse) */

@@ -9,6 +9,7 @@
  *   train.h    one-call training epochs
  *   eval.h     top-K evaluation with plain and popularity-debiased metrics
  *   world.h    a synthetic confounded world for demos and tests
+ *   rows.h     gathering rows from a host's own tables (float or double)
  */
 #ifndef CNSDIFF_CNSDIFF_H
 #define CNSDIFF_CNSDIFF_H
@@ -18,6 +19,7 @@
 #include "eval.h"
 #include "loss.h"
 #include "model.h"
+#include "rows.h"
 #include "sampler.h"
 #include "train.h"
 #include "world.h"

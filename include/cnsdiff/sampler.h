@@ -152,20 +152,37 @@ CNS_API int32_t cns_sampler_dim(const cns_sampler *s);
 
 /* Context for the catalogue samplers (UNIFORM, DNS), set before each draw.
  * Pointers are borrowed until the next set_context or draw returns; a
- * draw consumes the context (the next draw needs a new set_context).
- * set_context checks: NULL pointers and n_rows == 0 (CNS_E_ARG),
- * struct_size smaller than this version's and num_items differing from the
- * dataset's (CNS_E_SIZE). User ids are checked by the draw (CNS_E_ARG).
+ * draw consumes the context (the next draw needs a new set_context),
+ * whether it succeeds or fails: a failed draw never leaves an old
+ * context behind for the next one.
+ * The observed items come from exactly one of train (a cns_dataset) and
+ * csr (the host's own CSR arrays, dataset.h); the CSR rows of the batch's
+ * users are checked by the draw (CNS_E_ARG naming the entry), which costs
+ * O(row length) per row.
+ * set_context checks: NULL pointers, both or neither of train and csr, and
+ * n_rows == 0 (CNS_E_ARG); a struct_size smaller than the first
+ * version's (through out_ids), num_items differing from the dataset's or
+ * the CSR's, a dim other than the sampler's, an item_stride below the
+ * width (CNS_E_SIZE). Structs from older headers (without the fields
+ * after out_ids) are accepted and get the defaults. User ids are checked
+ * by the draw (CNS_E_ARG).
  * DNS draws its M candidates uniformly, with replacement, from the user's
  * unobserved items and keeps the one with the largest <e_u, e_i>. */
 typedef struct cns_sampler_context {
     size_t struct_size;          /* = sizeof(cns_sampler_context) */
-    const cns_dataset *train;    /* observed items per user */
-    const float *item_emb;       /* num_items x dim final item embeddings */
-    int32_t num_items;           /* must equal cns_dataset_num_items(train) */
+    const cns_dataset *train;    /* observed items per user (or NULL with csr) */
+    const float *item_emb;       /* num_items rows of the final item embeddings */
+    int32_t num_items;           /* must equal the dataset's (or the CSR's) */
     const int32_t *users;        /* n_rows user ids of the batch */
     size_t n_rows;               /* rows the next draw will be called with */
     int32_t *out_ids;            /* optional: receives the chosen item id per row */
+    /* Added after the first release; zero (the _init default) keeps the
+     * first version's behaviour. */
+    int32_t dim;                 /**< width of item_emb rows: 0 = not checked, else must
+                                      equal cns_sampler_dim() (CNS_E_SIZE naming both) */
+    size_t item_stride;          /**< floats between item_emb rows; 0 = the sampler's dim */
+    const cns_csr *csr;          /**< the observed items as CSR arrays, instead of train;
+                                      the struct and its arrays are borrowed like train */
 } cns_sampler_context;
 
 CNS_API void cns_sampler_context_init(cns_sampler_context *ctx);
@@ -181,10 +198,37 @@ CNS_API CNS_NODISCARD cns_status cns_sampler_set_context(cns_sampler *s,
  * DIFFUSION: for each level s, x = sqrt(abar_{s-1}) e_pos +
  * sqrt(1 - abar_{s-1}) eps (fresh eps), then x <- c1_t f(x, t) + c2_t x for
  * t = s-1 .. 0 (T-1 .. 0 in the frozen modes); the candidate with the
- * largest <e_u, x> is written (ties: the lowest level). */
+ * largest <e_u, x> is written (ties: the lowest level).
+ * The width of the rows is not checked here (the call cannot see it):
+ * prefer cns_sampler_draw_rows, which is told the width and the strides. */
 CNS_API CNS_NODISCARD cns_status cns_sampler_draw(cns_sampler *s, const float *user_emb,
                                                   const float *pos_emb, size_t n_rows,
                                                   float *out_neg);
+
+/** cns_sampler_draw with the row width checked and rows at any stride.
+ *
+ *  Draws exactly what cns_sampler_draw draws for the same rows (the same
+ *  random streams advance the same way).
+ *  @param s          the sampler (one thread at a time)
+ *  @param dim        the width of every row; must equal cns_sampler_dim(s),
+ *                    else CNS_E_SIZE naming both
+ *  @param user_emb   n_rows user rows, row r at user_emb + r * user_stride
+ *                    (NULL allowed for UNIFORM)
+ *  @param user_stride floats between user rows, 0 means dim
+ *  @param pos_emb    n_rows positive rows (NULL allowed for UNIFORM and DNS)
+ *  @param pos_stride floats between pos rows, 0 means dim
+ *  @param n_rows     rows, >= 1
+ *  @param out_neg    n_rows rows out, row r at out_neg + r * out_stride
+ *  @param out_stride floats between out rows, 0 means dim
+ *  @return the statuses of cns_sampler_draw, and CNS_E_SIZE for a width
+ *          mismatch or a stride below dim. Strided rows are packed into
+ *          the sampler's workspace first (grown once per batch size,
+ *          CNS_E_NOMEM if that fails). */
+CNS_API CNS_NODISCARD cns_status cns_sampler_draw_rows(cns_sampler *s, int32_t dim,
+                                                       const float *user_emb, size_t user_stride,
+                                                       const float *pos_emb, size_t pos_stride,
+                                                       size_t n_rows, float *out_neg,
+                                                       size_t out_stride);
 
 /* One Adam step of the denoiser on the diffusion loss of the batch
  * pos_emb (n_rows x dim, treated as constants). loss (optional) receives
@@ -192,10 +236,27 @@ CNS_API CNS_NODISCARD cns_status cns_sampler_draw(cns_sampler *s, const float *u
  * dropout on the denoiser's input). A no-op returning CNS_OK and loss 0
  * for UNIFORM, DNS and the frozen modes. CNS_E_ARG for NULL or
  * n_rows == 0. CNS_E_NUMERIC when the loss or a gradient is not finite
- * (the denoiser and its Adam moments are left unchanged). With reweight
- * on, rows at t = 1 (w_1 ~ 9.1e4) carry ~90% of mean_rows(w_t mse). */
+ * (the denoiser and its Adam moments are left unchanged; the message
+ * names the first row whose loss is not finite). With reweight
+ * on, rows at t = 1 (w_1 ~ 9.1e4) carry ~90% of mean_rows(w_t mse).
+ * The width is not checked: prefer cns_sampler_train_step_rows. */
 CNS_API CNS_NODISCARD cns_status cns_sampler_train_step(cns_sampler *s, const float *pos_emb,
                                                         size_t n_rows, double *loss);
+
+/** cns_sampler_train_step with the row width checked and rows at any
+ *  stride.
+ *  @param s          the sampler
+ *  @param dim        the width of every row; must equal cns_sampler_dim(s),
+ *                    else CNS_E_SIZE naming both
+ *  @param pos_emb    n_rows positive rows, row r at pos_emb + r * pos_stride
+ *  @param pos_stride floats between rows, 0 means dim
+ *  @param n_rows     rows, >= 1
+ *  @param loss       optional out: L_diff, as cns_sampler_train_step
+ *  @return the statuses of cns_sampler_train_step, and CNS_E_SIZE. */
+CNS_API CNS_NODISCARD cns_status cns_sampler_train_step_rows(cns_sampler *s, int32_t dim,
+                                                             const float *pos_emb,
+                                                             size_t pos_stride, size_t n_rows,
+                                                             double *loss);
 
 /* Denoiser checkpoints, same container and guarantees as cns_model_save. */
 CNS_API CNS_NODISCARD cns_status cns_sampler_save(cns_sampler *s, const char *path);
