@@ -152,10 +152,10 @@ CNS_API cns_status cns_evaluator_set_double(cns_evaluator *ev, int param, double
     if (ev == NULL) return CNS_E_ARG;
     const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
     if (p == NULL || p->is_int)
-        return cns__msg(ev->last_error, CNS_E_PARAM, "parameter %d is not a double parameter",
+        return cns__msg(ev->last_error, CNS_E_PARAM, "cns_evaluator_set_double: parameter %d is not a double parameter",
                         param);
     if (!cns__param_in_bounds(p, v))
-        return cns__msg(ev->last_error, CNS_E_ARG, "parameter %d: %g is outside [%g, %g]", param,
+        return cns__msg(ev->last_error, CNS_E_ARG, "cns_evaluator_set_double: parameter %d: %g is outside [%g, %g]", param,
                         v, p->min, p->max);
     ev->ips_gamma = v;
     return CNS_OK;
@@ -173,10 +173,10 @@ CNS_API cns_status cns_evaluator_set_int(cns_evaluator *ev, int param, int64_t v
     if (ev == NULL) return CNS_E_ARG;
     const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
     if (p == NULL || !p->is_int)
-        return cns__msg(ev->last_error, CNS_E_PARAM, "parameter %d is not an int parameter",
+        return cns__msg(ev->last_error, CNS_E_PARAM, "cns_evaluator_set_int: parameter %d is not an int parameter",
                         param);
     if (!cns__param_in_bounds(p, (double)v))
-        return cns__msg(ev->last_error, CNS_E_ARG, "parameter %d: %lld is outside [%g, %g]",
+        return cns__msg(ev->last_error, CNS_E_ARG, "cns_evaluator_set_int: parameter %d: %lld is outside [%g, %g]",
                         param, (long long)v, p->min, p->max);
     if (param == CNS_EVAL_BLOCK_USERS)
         ev->block_users = v;
@@ -429,16 +429,16 @@ static int grow(const cns__alloc *al, void **p, size_t *cap, size_t need, size_t
     return 1;
 }
 
-static cns_status check_ks(cns_evaluator *ev, const int32_t *ks, size_t num_ks, int32_t num_items,
+static cns_status check_ks(const char *fn, cns_evaluator *ev, const int32_t *ks, size_t num_ks, int32_t num_items,
                            size_t *kmax) {
-    if (ks == NULL) return cns__msg(ev->last_error, CNS_E_ARG, "ks is NULL");
+    if (ks == NULL) return cns__msg(ev->last_error, CNS_E_ARG, "%s: ks is NULL", fn);
     if (num_ks == 0 || num_ks > EVAL_MAX_KS)
-        return cns__msg(ev->last_error, CNS_E_ARG, "num_ks = %zu is outside [1, %d]", num_ks,
+        return cns__msg(ev->last_error, CNS_E_ARG, "%s: num_ks = %zu is outside [1, %d]", fn, num_ks,
                         EVAL_MAX_KS);
     *kmax = 0;
     for (size_t q = 0; q < num_ks; ++q) {
         if (ks[q] < 1 || ks[q] > num_items)
-            return cns__msg(ev->last_error, CNS_E_ARG, "ks[%zu] = %d is outside [1, %d items]",
+            return cns__msg(ev->last_error, CNS_E_ARG, "%s: ks[%zu] = %d is outside [1, %d items]", fn,
                             q, (int)ks[q], (int)num_items);
         if ((size_t)ks[q] > *kmax) *kmax = (size_t)ks[q];
     }
@@ -564,7 +564,7 @@ CNS_API cns_status cns_evaluator_run(cns_evaluator *ev, const float *user_emb, i
                         "cns_evaluator_run: num_items = %d but the training set has %d items", (int)num_items,
                         (int)ev->train->num_items);
     size_t kmax;
-    cns_status st = check_ks(ev, ks, num_ks, num_items, &kmax);
+    cns_status st = check_ks("cns_evaluator_run", ev, ks, num_ks, num_items, &kmax);
     if (st != CNS_OK) return st;
     return run_blocks(ev, user_emb, num_users, item_emb, dim, test, ks, num_ks, kmax, out,
                       num_evaluated);
@@ -579,7 +579,7 @@ CNS_API cns_status cns_evaluator_run_popularity(cns_evaluator *ev, const cns_dat
         return cns__msg(ev->last_error, CNS_E_ARG, "cns_evaluator_run_popularity: %s is NULL",
                         test == NULL ? "test" : "out");
     size_t kmax;
-    cns_status st = check_ks(ev, ks, num_ks, ev->train->num_items, &kmax);
+    cns_status st = check_ks("cns_evaluator_run_popularity", ev, ks, num_ks, ev->train->num_items, &kmax);
     if (st != CNS_OK) return st;
     return run_blocks(ev, NULL, ev->train->num_users, NULL, 0, test, ks, num_ks, kmax, out,
                       num_evaluated);

@@ -75,7 +75,7 @@ static cns_status check_desc(const cns_sampler_desc *in, cns_sampler_desc *d, cn
     cns_sampler_desc_init(d);
     if (in->struct_size < offsetof(cns_sampler_desc, kind) + sizeof(int32_t) ||
         in->struct_size > 65536)
-        return cns__fail(err, CNS_E_SIZE, "cns_sampler_desc.struct_size = %zu (use cns_sampler_desc_init)",
+        return cns__fail(err, CNS_E_SIZE, "cns_sampler_create: desc->struct_size = %zu (use cns_sampler_desc_init)",
                          in->struct_size);
     /* Read only the bytes the caller's version of the struct has. */
     size_t n = in->struct_size < sizeof *d ? in->struct_size : sizeof *d;
@@ -83,17 +83,17 @@ static cns_status check_desc(const cns_sampler_desc *in, cns_sampler_desc *d, cn
     d->struct_size = sizeof *d;
     if (d->kind != CNS_SAMPLER_UNIFORM && d->kind != CNS_SAMPLER_DNS &&
         d->kind != CNS_SAMPLER_DIFFUSION)
-        return cns__fail(err, CNS_E_ARG, "desc.kind = %d is not UNIFORM (1), DNS (2) or DIFFUSION (3)",
+        return cns__fail(err, CNS_E_ARG, "cns_sampler_create: desc.kind = %d is not UNIFORM (1), DNS (2) or DIFFUSION (3)",
                          (int)d->kind);
     if (d->dim < 1 || d->dim > MAX_DIM)
-        return cns__fail(err, CNS_E_ARG, "desc.dim = %d is outside [1, %d]", (int)d->dim, MAX_DIM);
+        return cns__fail(err, CNS_E_ARG, "cns_sampler_create: desc.dim = %d is outside [1, %d]", (int)d->dim, MAX_DIM);
     if (d->steps < 2 || d->steps > 1000)
-        return cns__fail(err, CNS_E_ARG, "desc.steps = %d is outside [2, 1000]", (int)d->steps);
+        return cns__fail(err, CNS_E_ARG, "cns_sampler_create: desc.steps = %d is outside [2, 1000]", (int)d->steps);
     if (d->time_dim < 2 || d->time_dim > 4096 || d->time_dim % 2 != 0)
-        return cns__fail(err, CNS_E_ARG, "desc.time_dim = %d must be even and in [2, 4096]",
+        return cns__fail(err, CNS_E_ARG, "cns_sampler_create: desc.time_dim = %d must be even and in [2, 4096]",
                          (int)d->time_dim);
     if (d->hidden < 1 || d->hidden > 4096)
-        return cns__fail(err, CNS_E_ARG, "desc.hidden = %d is outside [1, 4096]", (int)d->hidden);
+        return cns__fail(err, CNS_E_ARG, "cns_sampler_create: desc.hidden = %d is outside [1, 4096]", (int)d->hidden);
     return CNS_OK;
 }
 
@@ -139,7 +139,7 @@ CNS_API cns_status cns_sampler_create(const cns_sampler_desc *desc, const cns_al
         st = cns__schedule_compute(&s->sched, (int)s->schedule, s->noise_scale, s->noise_min,
                                    s->noise_max, s->last_error);
         if (st != CNS_OK) { /* cannot happen with the defaults; kept for safety */
-            cns__fail(err, st, "%s", s->last_error);
+            cns__fail(err, st, "cns_sampler_create: %s", s->last_error);
             cns_sampler_free(s);
             return st;
         }
@@ -198,12 +198,12 @@ static cns_status reschedule(cns_sampler *s, int64_t kind, double scale, double 
 CNS_API cns_status cns_sampler_set_double(cns_sampler *s, int param, double v) {
     if (s == NULL) return CNS_E_ARG;
     const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
-    if (p == NULL) return cns__msg(s->last_error, CNS_E_PARAM, "unknown sampler parameter %d", param);
+    if (p == NULL) return cns__msg(s->last_error, CNS_E_PARAM, "cns_sampler_set_double: unknown sampler parameter %d", param);
     if (p->is_int)
-        return cns__msg(s->last_error, CNS_E_PARAM, "sampler parameter %s is an int: use cns_sampler_set_int",
+        return cns__msg(s->last_error, CNS_E_PARAM, "cns_sampler_set_double: sampler parameter %s is an int: use cns_sampler_set_int",
                         p->name);
     if (!cns__param_in_bounds(p, v))
-        return cns__msg(s->last_error, CNS_E_ARG, "sampler parameter %s = %g is outside %c%g, %g%c",
+        return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_set_double: sampler parameter %s = %g is outside %c%g, %g%c",
                         p->name, v, p->min_open ? '(' : '[', p->min, p->max, p->max_open ? ')' : ']');
     cns_status st = CNS_OK;
     switch (param) {
@@ -249,7 +249,7 @@ CNS_API cns_status cns_sampler_get_double(const cns_sampler *s, int param, doubl
 CNS_API cns_status cns_sampler_set_int(cns_sampler *s, int param, int64_t v) {
     if (s == NULL) return CNS_E_ARG;
     const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
-    if (p == NULL) return cns__msg(s->last_error, CNS_E_PARAM, "unknown sampler parameter %d", param);
+    if (p == NULL) return cns__msg(s->last_error, CNS_E_PARAM, "cns_sampler_set_int: unknown sampler parameter %d", param);
     if (!p->is_int)
         return cns__msg(s->last_error, CNS_E_PARAM,
                         "sampler parameter %s is a double: use cns_sampler_set_double", p->name);
@@ -259,7 +259,7 @@ CNS_API cns_status cns_sampler_set_int(cns_sampler *s, int param, int64_t v) {
         param == CNS_SAMPLER_NUM_STEPS)
         b.max = (double)s->desc.steps;
     if (!cns__param_in_bounds(&b, (double)v))
-        return cns__msg(s->last_error, CNS_E_ARG, "sampler parameter %s = %lld is outside [%g, %g]",
+        return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_set_int: sampler parameter %s = %lld is outside [%g, %g]",
                         p->name, (long long)v, b.min, b.max);
     switch (param) {
     case CNS_SAMPLER_NOISE_SCHEDULE: {

@@ -128,9 +128,9 @@ static cns_status step_failed(cns_trainer *t, cns_status st, int64_t epoch, size
 
 CNS_API cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch, cns_epoch_stats *stats) {
     if (t == NULL) return CNS_E_ARG;
-    if (epoch < 0) return cns__msg(t->last_error, CNS_E_ARG, "epoch %lld is negative", (long long)epoch);
+    if (epoch < 0) return cns__msg(t->last_error, CNS_E_ARG, "cns_trainer_run_epoch: epoch %lld is negative", (long long)epoch);
     if (stats != NULL && stats->struct_size < offsetof(cns_epoch_stats, phase_seconds))
-        return cns__msg(t->last_error, CNS_E_SIZE, "stats->struct_size %zu is too small",
+        return cns__msg(t->last_error, CNS_E_SIZE, "cns_trainer_run_epoch: stats->struct_size %zu is too small",
                         stats->struct_size);
     double t_epoch = cns__now();
     double phase[CNS_PHASE_SLOTS] = {0};

@@ -410,6 +410,51 @@ START_TEST(test_train_step_nan_names_row) {
 }
 END_TEST
 
+/* ---- one message style for API misuse --------------------------------- */
+
+#define CK_STARTS(msg, fn) ck_assert_msg(strncmp((msg), fn ": ", strlen(fn ": ")) == 0, "'%s'", (msg))
+
+START_TEST(test_misuse_messages) {
+    cns_error err;
+    cns_dataset *ds = NULL;
+    ck_assert_status(cns_dataset_from_arrays(k_users, k_items, NNZ, NU, NI, NULL, NULL, &err), CNS_E_ARG);
+    CK_STARTS(err.message, "cns_dataset_from_arrays");
+    ds = make_ds();
+    cns_batcher *b = NULL;
+    ck_assert_status(cns_batcher_create(ds, 0, 1, NULL, &b, &err), CNS_E_ARG);
+    CK_STARTS(err.message, "cns_batcher_create");
+    ck_assert_status(cns_batcher_create(ds, 4, 1, NULL, &b, &err), CNS_OK);
+    const int32_t *u, *p, *n;
+    size_t cnt;
+    ck_assert_status(cns_batcher_next(b, &u, &p, &n, &cnt), CNS_E_STATE);
+    CK_STARTS(cns_batcher_last_error(b), "cns_batcher_next");
+    cns_batcher_free(b);
+    cns_model *m = NULL;
+    ck_assert_status(cns_model_create(ds, NULL, NULL, &m, &err), CNS_E_ARG);
+    ck_assert_ptr_null(m);
+    CK_STARTS(err.message, "cns_model_create");
+    cns_sampler_desc sd;
+    cns_sampler_desc_init(&sd);
+    sd.hidden = 0;
+    cns_sampler *s = NULL;
+    ck_assert_status(cns_sampler_create(&sd, NULL, &s, &err), CNS_E_ARG);
+    CK_STARTS(err.message, "cns_sampler_create");
+    s = make_sampler(CNS_SAMPLER_DIFFUSION, D, 1);
+    ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_MODE, 99), CNS_E_ARG);
+    CK_STARTS(cns_sampler_last_error(s), "cns_sampler_set_int");
+    ck_assert_status(cns_sampler_train_step(s, NULL, 1, NULL), CNS_E_ARG);
+    CK_STARTS(cns_sampler_last_error(s), "cns_sampler_train_step");
+    cns_sampler_free(s);
+    cns_evaluator *ev = NULL;
+    ck_assert_status(cns_evaluator_create(ds, NULL, &ev, NULL), CNS_OK);
+    double out[CNS_METRIC_COUNT];
+    ck_assert_status(cns_evaluator_run_popularity(ev, ds, NULL, 1, out, NULL), CNS_E_ARG);
+    CK_STARTS(cns_evaluator_last_error(ev), "cns_evaluator_run_popularity");
+    cns_evaluator_free(ev);
+    cns_dataset_free(ds);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("byo");
     TCase *tw = tcase_create("widths");
@@ -427,6 +472,7 @@ int main(void) {
     tcase_add_test(th, test_evaluator_csr_equals_dataset);
     tcase_add_test(th, test_gather);
     tcase_add_test(th, test_train_step_nan_names_row);
+    tcase_add_test(th, test_misuse_messages);
     suite_add_tcase(s, th);
     return cns_test_run(s);
 }
