@@ -304,12 +304,13 @@ CNS_API cns_status cns_sampler_get_int(const cns_sampler *s, int param, int64_t 
 
 /* ---- context -------------------------------------------------------------- */
 
-/* The first release's context ends with out_ids; later fields are optional. */
+/* The first release's context ends with out_ids: any later, longer
+ * version is read up to what this library knows. */
 #define CTX_V1_SIZE (offsetof(cns_sampler_context, out_ids) + sizeof(int32_t *))
 
-CNS_API cns_status cns_sampler_set_context(cns_sampler *s, const cns_sampler_context *ctx) {
-    static const char fn[] = "cns_sampler_set_context";
-    if (s == NULL) return CNS_E_ARG;
+/* Both set_context calls: dim 0 means unchecked (the old call). */
+static cns_status set_context(cns_sampler *s, const char *fn, const cns_sampler_context *ctx,
+                              int32_t dim, size_t item_stride, const cns_csr *csr) {
     s->has_ctx = 0;
     if (ctx == NULL) return cns__msg(s->last_error, CNS_E_ARG, "%s: ctx is NULL", fn);
     if (ctx->struct_size < CTX_V1_SIZE || ctx->struct_size > 65536)
@@ -321,39 +322,58 @@ CNS_API cns_status cns_sampler_set_context(cns_sampler *s, const cns_sampler_con
     cns_sampler_context_init(&c);
     memcpy(&c, ctx, ctx->struct_size < sizeof c ? ctx->struct_size : sizeof c);
     c.struct_size = sizeof c;
-    if ((c.train == NULL) == (c.csr == NULL))
-        return cns__msg(s->last_error, CNS_E_ARG, "%s: give exactly one of train and csr (%s)", fn,
-                        c.train == NULL ? "both are NULL" : "both are set");
+    if ((c.train == NULL) == (csr == NULL))
+        return cns__msg(s->last_error, CNS_E_ARG, "%s: %s", fn,
+                        csr == NULL ? "train is NULL"
+                                    : "give ctx->train or csr, not both");
     if (c.item_emb == NULL || c.users == NULL)
         return cns__msg(s->last_error, CNS_E_ARG, "%s: %s is NULL", fn,
                         c.item_emb == NULL ? "item_emb" : "users");
     if (c.n_rows == 0) return cns__msg(s->last_error, CNS_E_ARG, "%s: n_rows is 0", fn);
     const size_t D = (size_t)s->desc.dim;
-    if (c.dim != 0 && c.dim != s->desc.dim)
+    if (dim != 0 && dim != s->desc.dim)
         return cns__msg(s->last_error, CNS_E_SIZE,
-                        "%s: ctx->dim = %d but the sampler was created with dim %d", fn,
-                        (int)c.dim, (int)s->desc.dim);
-    const size_t stride = c.item_stride == 0 ? D : c.item_stride;
+                        "%s: dim = %d but the sampler was created with dim %d", fn, (int)dim,
+                        (int)s->desc.dim);
+    const size_t stride = item_stride == 0 ? D : item_stride;
     if (stride < D)
         return cns__msg(s->last_error, CNS_E_SIZE,
-                        "%s: ctx->item_stride = %zu is smaller than the sampler's dim %zu", fn,
-                        stride, D);
+                        "%s: item_stride = %zu is smaller than the sampler's dim %zu", fn, stride,
+                        D);
     int32_t ni;
-    if (c.csr != NULL) {
-        cns_status st = cns__csr_read(c.csr, &s->csr, fn, s->last_error);
+    if (csr != NULL) {
+        cns_status st = cns__csr_read(csr, &s->csr, fn, s->last_error);
         if (st != CNS_OK) return st;
         ni = s->csr.num_items;
     } else {
         ni = cns_dataset_num_items(c.train);
     }
     if (c.num_items != ni || c.num_items < 1)
-        return cns__msg(s->last_error, CNS_E_SIZE,
-                        "%s: num_items %d differs from the %s's %d", fn, (int)c.num_items,
-                        c.csr != NULL ? "CSR" : "dataset", (int)ni);
+        return cns__msg(s->last_error, CNS_E_SIZE, "%s: num_items %d differs from the %s's %d", fn,
+                        (int)c.num_items, csr != NULL ? "CSR" : "dataset", (int)ni);
     s->ctx = c;
+    s->has_csr = csr != NULL;
     s->item_stride = stride;
     s->has_ctx = 1;
     return CNS_OK;
+}
+
+CNS_API cns_status cns_sampler_set_context(cns_sampler *s, const cns_sampler_context *ctx) {
+    if (s == NULL) return CNS_E_ARG;
+    return set_context(s, "cns_sampler_set_context", ctx, 0, 0, NULL);
+}
+
+CNS_API cns_status cns_sampler_set_context_rows(cns_sampler *s, const cns_sampler_context *ctx,
+                                                int32_t dim, size_t item_stride,
+                                                const cns_csr *csr) {
+    if (s == NULL) return CNS_E_ARG;
+    s->has_ctx = 0;
+    if (dim == 0) /* 0 is the old call's "unchecked"; here the width is required */
+        return cns__msg(s->last_error, CNS_E_SIZE,
+                        "cns_sampler_set_context_rows: dim = 0 but the sampler was created with "
+                        "dim %d",
+                        (int)s->desc.dim);
+    return set_context(s, "cns_sampler_set_context_rows", ctx, dim, item_stride, csr);
 }
 
 /* ---- kernels (§4, §7) ------------------------------------------------------ */
@@ -606,7 +626,7 @@ static cns_status draw_catalogue(cns_sampler *s, const float *user, size_t user_
     const size_t D = (size_t)s->desc.dim, IS = s->item_stride;
     const cns_sampler_context *c = &s->ctx;
     const int dns = s->desc.kind == CNS_SAMPLER_DNS;
-    const int csr = c->csr != NULL;
+    const int csr = s->has_csr;
     const int32_t nu = csr ? s->csr.num_users : c->train->num_users;
     for (size_t r = 0; r < n; ++r) {
         int32_t u = c->users[r];

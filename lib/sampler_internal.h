@@ -52,7 +52,8 @@ struct cns_sampler {
     /* catalogue context (UNIFORM, DNS) */
     int has_ctx;
     cns_sampler_context ctx;
-    cns_csr csr;           /* the context's CSR, copied, when ctx.csr was set */
+    int has_csr;           /* the context's observed items are csr, not ctx.train */
+    cns_csr csr;           /* the context's CSR header, copied (arrays borrowed) */
     size_t item_stride;    /* floats between the context's item rows */
 
     /* draw_rows / train_step_rows: strided rows packed here (3 x cap_pack x dim) */

@@ -154,26 +154,30 @@ START_TEST(test_context_width_and_versions) {
     cns_sampler_context c;
     cns_sampler_context_init(&c);
     c.train = ds, c.item_emb = emb, c.num_items = NI, c.users = users, c.n_rows = 2;
-    c.dim = 5;
-    ck_assert_status(cns_sampler_set_context(s, &c), CNS_E_SIZE);
+    ck_assert_status(cns_sampler_set_context_rows(s, &c, 5, 0, NULL), CNS_E_SIZE);
     const char *m = cns_sampler_last_error(s);
-    ck_assert_msg(strstr(m, "cns_sampler_set_context: ") == m && strstr(m, "5") && strstr(m, "4"),
+    ck_assert_msg(strstr(m, "cns_sampler_set_context_rows: ") == m && strstr(m, "5") && strstr(m, "4"),
                   "%s", m);
-    c.dim = D;
-    c.item_stride = 3;
-    ck_assert_status(cns_sampler_set_context(s, &c), CNS_E_SIZE);
-    c.item_stride = 0;
+    ck_assert_status(cns_sampler_set_context_rows(s, &c, 0, 0, NULL), CNS_E_SIZE);
+    ck_assert_status(cns_sampler_set_context_rows(s, &c, D, 3, NULL), CNS_E_SIZE);
+    ck_assert_ptr_nonnull(strstr(cns_sampler_last_error(s), "item_stride = 3"));
+    ck_assert_status(cns_sampler_set_context_rows(s, &c, D, 0, NULL), CNS_OK);
     ck_assert_status(cns_sampler_set_context(s, &c), CNS_OK);
-    /* A struct from the first release: it ends at out_ids. */
-    c.struct_size = offsetof(cns_sampler_context, out_ids) + sizeof(int32_t *);
-    ck_assert_status(cns_sampler_set_context(s, &c), CNS_OK);
+    /* A longer struct from a newer header is read up to what is known. */
+    struct {
+        cns_sampler_context c;
+        int64_t newer;
+    } big;
+    memset(&big, 0, sizeof big);
+    big.c = c;
+    big.c.struct_size = sizeof big;
+    ck_assert_status(cns_sampler_set_context(s, &big.c), CNS_OK);
     c.struct_size -= 1;
     ck_assert_status(cns_sampler_set_context(s, &c), CNS_E_SIZE);
     c.struct_size = sizeof c;
     cns_csr csr = make_csr();
-    c.csr = &csr;
-    ck_assert_status(cns_sampler_set_context(s, &c), CNS_E_ARG); /* both train and csr */
-    ck_assert_ptr_nonnull(strstr(cns_sampler_last_error(s), "exactly one"));
+    ck_assert_status(cns_sampler_set_context_rows(s, &c, D, 0, &csr), CNS_E_ARG); /* both */
+    ck_assert_ptr_nonnull(strstr(cns_sampler_last_error(s), "not both"));
     cns_sampler_free(s);
     cns_dataset_free(ds);
 }
@@ -199,9 +203,14 @@ START_TEST(test_failed_draw_consumes_context) {
         else /* a width mismatch through the checked call */
             ck_assert_status(cns_sampler_draw_rows(s, D + 1, NULL, 0, NULL, 0, 2, out, 0),
                              CNS_E_SIZE);
+
         ck_assert_status(cns_sampler_draw(s, NULL, NULL, 2, out), CNS_E_STATE);
         ck_assert_ptr_nonnull(strstr(cns_sampler_last_error(s), "set_context before each draw"));
     }
+    /* A set_context that fails leaves no context either. */
+    ck_assert_status(cns_sampler_set_context(s, &c), CNS_OK);
+    ck_assert_status(cns_sampler_set_context_rows(s, &c, D + 1, 0, NULL), CNS_E_SIZE);
+    ck_assert_status(cns_sampler_draw(s, NULL, NULL, 2, out), CNS_E_STATE);
     ck_assert_status(cns_sampler_set_context(s, &c), CNS_OK);
     ck_assert_status(cns_sampler_draw(s, NULL, NULL, 2, out), CNS_OK);
     cns_sampler_free(s);
@@ -234,9 +243,8 @@ START_TEST(test_context_csr_equals_dataset) {
             c.out_ids = ia;
             ck_assert_status(cns_sampler_set_context(a, &c), CNS_OK);
             ck_assert_status(cns_sampler_draw(a, eu, NULL, N, oa), CNS_OK);
-            c.train = NULL, c.csr = &csr, c.item_emb = embs, c.item_stride = IS, c.dim = D;
-            c.out_ids = ib;
-            ck_assert_status(cns_sampler_set_context(b, &c), CNS_OK);
+            c.train = NULL, c.item_emb = embs, c.out_ids = ib;
+            ck_assert_status(cns_sampler_set_context_rows(b, &c, D, IS, &csr), CNS_OK);
             ck_assert_status(cns_sampler_draw_rows(b, D, eu, 0, NULL, 0, N, ob, 0), CNS_OK);
             for (int i = 0; i < N; ++i) {
                 ck_assert_int_eq(ia[i], ib[i]);
@@ -266,21 +274,22 @@ START_TEST(test_context_csr_checked) {
     const int32_t user = 2;
     cns_sampler_context c;
     cns_sampler_context_init(&c);
-    c.csr = &csr, c.item_emb = emb, c.num_items = NI, c.users = &user, c.n_rows = 1;
-    ck_assert_status(cns_sampler_set_context(s, &c), CNS_OK);
+    c.item_emb = emb, c.num_items = NI, c.users = &user, c.n_rows = 1;
+    ck_assert_status(cns_sampler_set_context(s, &c), CNS_E_ARG); /* no observed items at all */
+    ck_assert_status(cns_sampler_set_context_rows(s, &c, D, 0, &csr), CNS_OK);
     ck_assert_status(cns_sampler_draw(s, NULL, NULL, 1, out), CNS_E_ARG);
     ck_assert_msg(strstr(cns_sampler_last_error(s), "item_ids[4] = 2 does not ascend in user 2"),
                   "%s", cns_sampler_last_error(s));
     items[4] = 9; /* out of range */
-    ck_assert_status(cns_sampler_set_context(s, &c), CNS_OK);
+    ck_assert_status(cns_sampler_set_context_rows(s, &c, D, 0, &csr), CNS_OK);
     ck_assert_status(cns_sampler_draw(s, NULL, NULL, 1, out), CNS_E_ARG);
     ck_assert_ptr_nonnull(strstr(cns_sampler_last_error(s), "item_ids[4] = 9 is outside [0, 9)"));
     c.num_items = NI + 1;
-    ck_assert_status(cns_sampler_set_context(s, &c), CNS_E_SIZE);
+    ck_assert_status(cns_sampler_set_context_rows(s, &c, D, 0, &csr), CNS_E_SIZE);
     c.num_items = NI;
     const int64_t bad_ptr[NU + 1] = {1, 2, 3, 6, 7, 8, 10};
     csr.row_ptr = bad_ptr;
-    ck_assert_status(cns_sampler_set_context(s, &c), CNS_E_ARG);
+    ck_assert_status(cns_sampler_set_context_rows(s, &c, D, 0, &csr), CNS_E_ARG);
     ck_assert_ptr_nonnull(strstr(cns_sampler_last_error(s), "row_ptr[0] = 1"));
     cns_dataset *ds = NULL;
     cns_error err;

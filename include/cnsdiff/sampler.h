@@ -155,39 +155,50 @@ CNS_API int32_t cns_sampler_dim(const cns_sampler *s);
  * draw consumes the context (the next draw needs a new set_context),
  * whether it succeeds or fails: a failed draw never leaves an old
  * context behind for the next one.
- * The observed items come from exactly one of train (a cns_dataset) and
- * csr (the host's own CSR arrays, dataset.h); the CSR rows of the batch's
- * users are checked by the draw (CNS_E_ARG naming the entry), which costs
- * O(row length) per row.
- * set_context checks: NULL pointers, both or neither of train and csr, and
- * n_rows == 0 (CNS_E_ARG); a struct_size smaller than the first
- * version's (through out_ids), num_items differing from the dataset's or
- * the CSR's, a dim other than the sampler's, an item_stride below the
- * width (CNS_E_SIZE). Structs from older headers (without the fields
- * after out_ids) are accepted and get the defaults. User ids are checked
- * by the draw (CNS_E_ARG).
+ * set_context checks: NULL pointers and n_rows == 0 (CNS_E_ARG),
+ * struct_size smaller than this version's and num_items differing from the
+ * dataset's (CNS_E_SIZE). User ids are checked by the draw (CNS_E_ARG).
  * DNS draws its M candidates uniformly, with replacement, from the user's
- * unobserved items and keeps the one with the largest <e_u, e_i>. */
+ * unobserved items and keeps the one with the largest <e_u, e_i>.
+ * The width of item_emb is not checked here: prefer
+ * cns_sampler_set_context_rows, which also takes CSR arrays. */
 typedef struct cns_sampler_context {
     size_t struct_size;          /* = sizeof(cns_sampler_context) */
-    const cns_dataset *train;    /* observed items per user (or NULL with csr) */
-    const float *item_emb;       /* num_items rows of the final item embeddings */
-    int32_t num_items;           /* must equal the dataset's (or the CSR's) */
+    const cns_dataset *train;    /* observed items per user */
+    const float *item_emb;       /* num_items x dim final item embeddings */
+    int32_t num_items;           /* must equal cns_dataset_num_items(train) */
     const int32_t *users;        /* n_rows user ids of the batch */
     size_t n_rows;               /* rows the next draw will be called with */
     int32_t *out_ids;            /* optional: receives the chosen item id per row */
-    /* Added after the first release; zero (the _init default) keeps the
-     * first version's behaviour. */
-    int32_t dim;                 /**< width of item_emb rows: 0 = not checked, else must
-                                      equal cns_sampler_dim() (CNS_E_SIZE naming both) */
-    size_t item_stride;          /**< floats between item_emb rows; 0 = the sampler's dim */
-    const cns_csr *csr;          /**< the observed items as CSR arrays, instead of train;
-                                      the struct and its arrays are borrowed like train */
 } cns_sampler_context;
 
 CNS_API void cns_sampler_context_init(cns_sampler_context *ctx);
 CNS_API CNS_NODISCARD cns_status cns_sampler_set_context(cns_sampler *s,
                                                          const cns_sampler_context *ctx);
+
+/** cns_sampler_set_context with the item rows' width checked, item rows at
+ *  any stride, and the observed items as the host's CSR arrays if wished.
+ *
+ *  @param s           the sampler (UNIFORM or DNS; DIFFUSION ignores contexts)
+ *  @param ctx         as for cns_sampler_set_context, except that train
+ *                     must be NULL when csr is given
+ *  @param dim         the width of item_emb's rows; must equal
+ *                     cns_sampler_dim(s), else CNS_E_SIZE naming both
+ *  @param item_stride floats between item_emb rows, 0 means dim
+ *  @param csr         NULL to use ctx->train, or the observed items as CSR
+ *                     arrays (dataset.h); the struct and its arrays are
+ *                     borrowed until the draw, like ctx's pointers.
+ *                     num_items must equal csr->num_items. The draw checks
+ *                     the CSR rows of the batch's users (CNS_E_ARG naming
+ *                     the entry), O(row length) per row.
+ *  @return CNS_OK; the statuses of cns_sampler_set_context; CNS_E_SIZE for
+ *          the width or a stride below it; CNS_E_ARG for both or neither
+ *          of ctx->train and csr, or a malformed csr header. On failure
+ *          no context is set. */
+CNS_API CNS_NODISCARD cns_status cns_sampler_set_context_rows(cns_sampler *s,
+                                                              const cns_sampler_context *ctx,
+                                                              int32_t dim, size_t item_stride,
+                                                              const cns_csr *csr);
 
 /* One synthesized (or chosen) negative per row into out_neg.
  * user_emb, pos_emb: n_rows x dim. For UNIFORM and DNS the context must be
