@@ -419,6 +419,50 @@ START_TEST(test_train_step_nan_names_row) {
 }
 END_TEST
 
+/* ---- the scale of h (docs/EMBEDDING.md) --------------------------------- */
+
+/* mean |row| over n rows of width w */
+static double mean_norm(const float *x, int n, int w) {
+    double sum = 0.0;
+    for (int r = 0; r < n; ++r) {
+        double ss = 0.0;
+        for (int k = 0; k < w; ++k) ss += (double)x[r * w + k] * x[r * w + k];
+        sum += sqrt(ss);
+    }
+    return sum / n;
+}
+
+/* In reference mode |h| is the frozen denoiser's, not the positives':
+ * positives 100 times longer give the same |h| (within 1 %), several
+ * times any item norm of 0.1 - 1. */
+START_TEST(test_reference_h_scale) {
+    enum { N = 256, W = 64 };
+    static float u[N * W], p[N * W], h[N * W];
+    double hn[2];
+    for (int pass = 0; pass < 2; ++pass) {
+        cns_sampler_desc sd; /* the default denoiser, as docs/EMBEDDING.md measures it */
+        cns_sampler_desc_init(&sd);
+        sd.dim = W;
+        cns_sampler *s = NULL;
+        ck_assert_status(cns_sampler_create(&sd, NULL, &s, NULL), CNS_OK);
+        ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_MODE, CNS_MODE_REFERENCE), CNS_OK);
+        const float scale = pass == 0 ? 0.1f : 10.0f;
+        uint64_t r = 77;
+        for (int i = 0; i < N * W; ++i) {
+            u[i] = val(&r);
+            p[i] = scale * val(&r) * 0.2165f; /* |p| ~ scale: sqrt(64 / 3) * 0.2165 = 1 */
+        }
+        ck_assert_status(cns_sampler_draw(s, u, p, N, h), CNS_OK);
+        hn[pass] = mean_norm(h, N, W);
+        const double pn = mean_norm(p, N, W);
+        ck_assert_msg(pn > 0.05 * scale && pn < 2.0 * scale, "|pos| = %g", pn);
+        cns_sampler_free(s);
+    }
+    ck_assert_msg(fabs(hn[0] / hn[1] - 1.0) < 0.01, "|h| %g at |pos| ~ 0.1, %g at ~ 10", hn[0], hn[1]);
+    ck_assert_msg(hn[0] > 3.0 && hn[0] < 5.0, "|h| = %g (docs/EMBEDDING.md: ~3.9 at dim 64)", hn[0]);
+}
+END_TEST
+
 /* ---- one message style for API misuse --------------------------------- */
 
 #define CK_STARTS(msg, fn) ck_assert_msg(strncmp((msg), fn ": ", strlen(fn ": ")) == 0, "'%s'", (msg))
@@ -482,6 +526,7 @@ int main(void) {
     tcase_add_test(th, test_gather);
     tcase_add_test(th, test_train_step_nan_names_row);
     tcase_add_test(th, test_misuse_messages);
+    tcase_add_test(th, test_reference_h_scale);
     suite_add_tcase(s, th);
     return cns_test_run(s);
 }
