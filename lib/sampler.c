@@ -942,3 +942,37 @@ CNS_API cns_status cns_sampler_train_step_rows(cns_sampler *s, int32_t dim, cons
     pack_rows(s->pack, pos_emb, n_rows, pos_stride, D);
     return cns_sampler_train_step(s, s->pack, n_rows, loss);
 }
+
+/* ---- weights (data-parallel hosts) ------------------------------------------- */
+
+CNS_API size_t cns_sampler_weight_count(const cns_sampler *s) {
+    return s != NULL && s->desc.kind == CNS_SAMPLER_DIFFUSION ? s->den.n_params : 0;
+}
+
+CNS_API cns_status cns_sampler_get_weights(const cns_sampler *s, float *out, size_t count) {
+    if (s == NULL || out == NULL) return CNS_E_ARG;
+    if (s->desc.kind != CNS_SAMPLER_DIFFUSION) return CNS_E_UNSUPPORTED;
+    if (count != s->den.n_params) return CNS_E_SIZE;
+    memcpy(out, s->den.params, count * sizeof *out);
+    return CNS_OK;
+}
+
+CNS_API cns_status cns_sampler_set_weights(cns_sampler *s, const float *w, size_t count) {
+    static const char fn[] = "cns_sampler_set_weights";
+    if (s == NULL) return CNS_E_ARG;
+    if (w == NULL) return cns__msg(s->last_error, CNS_E_ARG, "%s: w is NULL", fn);
+    if (s->desc.kind != CNS_SAMPLER_DIFFUSION)
+        return cns__msg(s->last_error, CNS_E_UNSUPPORTED,
+                        "%s: a %s sampler has no denoiser", fn,
+                        s->desc.kind == CNS_SAMPLER_DNS ? "DNS" : "UNIFORM");
+    if (count != s->den.n_params)
+        return cns__msg(s->last_error, CNS_E_SIZE, "%s: count = %zu but the denoiser has %zu weights",
+                        fn, count, s->den.n_params);
+    for (size_t i = 0; i < count; ++i)
+        if (!isfinite(w[i]))
+            return cns__msg(s->last_error, CNS_E_NUMERIC, "%s: w[%zu] = %g is not finite", fn, i,
+                            (double)w[i]);
+    memcpy(s->den.params, w, count * sizeof *w);
+    cns__adam_forget_bounds(&s->adam); /* the weights were written outside a step */
+    return CNS_OK;
+}

@@ -419,6 +419,61 @@ START_TEST(test_train_step_nan_names_row) {
 }
 END_TEST
 
+/* ---- the denoiser's weights ----------------------------------------------- */
+
+/* Weights copied from one sampler make another draw exactly what the first
+ * draws (same seed, so the same draw streams); other weights draw
+ * differently; the count and the values are checked. */
+START_TEST(test_weights_get_set) {
+    enum { N = 8, W = 8 };
+    cns_sampler *a = make_sampler(CNS_SAMPLER_DIFFUSION, W, 1);
+    cns_sampler *b = make_sampler(CNS_SAMPLER_DIFFUSION, W, 1);
+    cns_sampler *z = make_sampler(CNS_SAMPLER_DIFFUSION, W, 7);
+    cns_sampler *c = make_sampler(CNS_SAMPLER_UNIFORM, W, 1);
+    const size_t P = cns_sampler_weight_count(a);
+    /* time_dim 8, hidden 8, dim 8: 8*8 + 8 + 8*(8+8) + 8 + 8*8 + 8 */
+    ck_assert_uint_eq(P, 64 + 8 + 128 + 8 + 64 + 8);
+    ck_assert_uint_eq(cns_sampler_weight_count(c), 0);
+    ck_assert_uint_eq(cns_sampler_weight_count(NULL), 0);
+    float *wa = malloc(P * sizeof *wa), *wz = malloc(P * sizeof *wz), *back = malloc(P * sizeof *back);
+    ck_assert_status(cns_sampler_get_weights(a, wa, P), CNS_OK);
+    ck_assert_status(cns_sampler_get_weights(z, wz, P), CNS_OK);
+    ck_assert(memcmp(wa, wz, P * sizeof *wa) != 0);
+    float u[N * W], p[N * W], oa[N * W], ob[N * W];
+    uint64_t r = 9;
+    for (int i = 0; i < N * W; ++i) u[i] = val(&r), p[i] = val(&r);
+    ck_assert_status(cns_sampler_set_int(a, CNS_SAMPLER_MODE, CNS_MODE_REFERENCE), CNS_OK);
+    ck_assert_status(cns_sampler_set_int(b, CNS_SAMPLER_MODE, CNS_MODE_REFERENCE), CNS_OK);
+    /* b with z's weights draws differently from a */
+    ck_assert_status(cns_sampler_set_weights(b, wz, P), CNS_OK);
+    ck_assert_status(cns_sampler_get_weights(b, back, P), CNS_OK);
+    ck_assert(memcmp(back, wz, P * sizeof *wz) == 0);
+    ck_assert_status(cns_sampler_draw(a, u, p, N, oa), CNS_OK);
+    ck_assert_status(cns_sampler_draw(b, u, p, N, ob), CNS_OK);
+    ck_assert(memcmp(oa, ob, sizeof oa) != 0);
+    /* ... and with a's weights back, the same as a (both at their second draw) */
+    ck_assert_status(cns_sampler_set_weights(b, wa, P), CNS_OK);
+    ck_assert_status(cns_sampler_draw(a, u, p, N, oa), CNS_OK);
+    ck_assert_status(cns_sampler_draw(b, u, p, N, ob), CNS_OK);
+    ck_assert(memcmp(oa, ob, sizeof oa) == 0);
+    /* misuse */
+    ck_assert_status(cns_sampler_set_weights(b, wa, P - 1), CNS_E_SIZE);
+    ck_assert_ptr_nonnull(strstr(cns_sampler_last_error(b), "count = 279 but the denoiser has 280"));
+    ck_assert_status(cns_sampler_get_weights(b, back, P + 1), CNS_E_SIZE);
+    wz[17] = NAN;
+    ck_assert_status(cns_sampler_set_weights(b, wz, P), CNS_E_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(cns_sampler_last_error(b), "w[17]"));
+    ck_assert_status(cns_sampler_get_weights(b, back, P), CNS_OK);
+    ck_assert(memcmp(back, wa, P * sizeof *wa) == 0); /* unchanged by the failed set */
+    ck_assert_status(cns_sampler_set_weights(c, wa, P), CNS_E_UNSUPPORTED);
+    ck_assert_status(cns_sampler_get_weights(c, back, P), CNS_E_UNSUPPORTED);
+    ck_assert_status(cns_sampler_get_weights(a, NULL, P), CNS_E_ARG);
+    ck_assert_status(cns_sampler_set_weights(a, NULL, P), CNS_E_ARG);
+    free(wa), free(wz), free(back);
+    cns_sampler_free(a), cns_sampler_free(b), cns_sampler_free(z), cns_sampler_free(c);
+}
+END_TEST
+
 /* ---- the scale of h (docs/EMBEDDING.md) --------------------------------- */
 
 /* mean |row| over n rows of width w */
@@ -527,6 +582,7 @@ int main(void) {
     tcase_add_test(th, test_train_step_nan_names_row);
     tcase_add_test(th, test_misuse_messages);
     tcase_add_test(th, test_reference_h_scale);
+    tcase_add_test(th, test_weights_get_set);
     suite_add_tcase(s, th);
     return cns_test_run(s);
 }

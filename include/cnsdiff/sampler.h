@@ -269,6 +269,38 @@ CNS_API CNS_NODISCARD cns_status cns_sampler_train_step_rows(cns_sampler *s, int
                                                              size_t pos_stride, size_t n_rows,
                                                              double *loss);
 
+/** The number of denoiser weights of a DIFFUSION sampler (0 for UNIFORM,
+ *  DNS or a NULL handle): td*td + td + hidden*(dim + td) + hidden +
+ *  dim*hidden + dim with td = time_dim. Read-only. */
+CNS_API size_t cns_sampler_weight_count(const cns_sampler *s);
+
+/** Copies the denoiser's weights into out, flat, in the order of the
+ *  checkpoint's 'DNSR' section (docs/CHECKPOINT.md): samplers with the
+ *  same dim, time_dim and hidden share the layout, so data-parallel
+ *  workers can average or broadcast them.
+ *  @param s      the sampler; read-only (may run concurrently with other
+ *                read-only calls, not with a train step or a set)
+ *  @param out    count floats out
+ *  @param count  must equal cns_sampler_weight_count(s)
+ *  @return CNS_OK; CNS_E_ARG (NULL); CNS_E_UNSUPPORTED (not DIFFUSION);
+ *          CNS_E_SIZE (count differs). The handle's message is not
+ *          written (the handle is const). */
+CNS_API CNS_NODISCARD cns_status cns_sampler_get_weights(const cns_sampler *s, float *out,
+                                                         size_t count);
+
+/** Replaces the denoiser's weights with w (same layout as
+ *  cns_sampler_get_weights). The denoiser's Adam moments and step count
+ *  are kept, as a data-parallel step that averages weights expects.
+ *  @param s      the sampler (one thread at a time)
+ *  @param w      count floats, copied
+ *  @param count  must equal cns_sampler_weight_count(s)
+ *  @return CNS_OK; CNS_E_ARG (NULL); CNS_E_UNSUPPORTED (not DIFFUSION);
+ *          CNS_E_SIZE (count differs, the message names both counts);
+ *          CNS_E_NUMERIC (a weight is not finite; the message names its
+ *          index). On failure nothing changes. */
+CNS_API CNS_NODISCARD cns_status cns_sampler_set_weights(cns_sampler *s, const float *w,
+                                                         size_t count);
+
 /* Denoiser checkpoints, same container and guarantees as cns_model_save. */
 CNS_API CNS_NODISCARD cns_status cns_sampler_save(cns_sampler *s, const char *path);
 CNS_API CNS_NODISCARD cns_status cns_sampler_load(const char *path, const cns_allocator *alloc,
