@@ -976,3 +976,105 @@ CNS_API cns_status cns_sampler_set_weights(cns_sampler *s, const float *w, size_
     cns__adam_forget_bounds(&s->adam); /* the weights were written outside a step */
     return CNS_OK;
 }
+
+/* ---- streams: many threads, one sampler -------------------------------------- */
+
+/* A stream is a shadow sampler: the parent's tunables, schedule and desc
+ * are copied in at each draw (all read-only for the parent), its denoiser
+ * is a view whose weights are the parent's and whose per-call and per-row
+ * scratch is its own, and the draw workspace and stream are its own. The
+ * draw code then runs on the shadow unchanged. */
+struct cns_sampler_stream {
+    const cns_sampler *parent;
+    cns_sampler shadow;
+};
+
+#define STREAM_KEY 0x73747265616dull /* "stream" */
+
+CNS_API cns_status cns_sampler_stream_create(const cns_sampler *s, uint64_t stream_id,
+                                             const cns_allocator *alloc, cns_sampler_stream **out,
+                                             cns_error *err) {
+    static const char fn[] = "cns_sampler_stream_create";
+    if (out == NULL) return cns__fail(err, CNS_E_ARG, "%s: out is NULL", fn);
+    *out = NULL;
+    if (s == NULL) return cns__fail(err, CNS_E_ARG, "%s: s is NULL", fn);
+    if (s->desc.kind != CNS_SAMPLER_DIFFUSION)
+        return cns__fail(err, CNS_E_UNSUPPORTED,
+                         "%s: only a DIFFUSION sampler has a denoiser to share (give each thread "
+                         "its own %s sampler)",
+                         fn, s->desc.kind == CNS_SAMPLER_DNS ? "DNS" : "UNIFORM");
+    cns__alloc al;
+    if (cns__alloc_init(&al, alloc) != CNS_OK)
+        return cns__fail(err, CNS_E_ARG, "%s: allocator has a NULL function", fn);
+    cns_sampler_stream *st = cns__calloc(&al, 1, sizeof *st);
+    if (st == NULL) return cns__fail(err, CNS_E_NOMEM, "%s: out of memory", fn);
+    st->parent = s;
+    cns_sampler *sh = &st->shadow;
+    sh->al = al;
+    const cns__denoiser *pd = &s->den;
+    cns__denoiser *v = &sh->den;
+    /* weights and the fixed time embedding: the parent's, read only */
+    v->d = pd->d, v->td = pd->td, v->hid = pd->hid, v->T = pd->T, v->n_params = pd->n_params;
+    v->params = pd->params, v->Wt = pd->Wt, v->bt = pd->bt, v->W1 = pd->W1, v->b1 = pd->b1;
+    v->W2 = pd->W2, v->b2 = pd->b2, v->tau = pd->tau;
+    v->threads = 1;
+    /* per-call scratch of the forward: the stream's own */
+    const size_t T = (size_t)pd->T;
+    v->et = cns__malloc(&al, T * (size_t)pd->td * sizeof(float));
+    v->gt = cns__malloc(&al, T * (size_t)pd->hid * sizeof(float));
+    v->t_used = cns__calloc(&al, T, 1);
+    sh->levels = cns__calloc(&al, T, sizeof(int32_t));
+    if (v->et == NULL || v->gt == NULL || v->t_used == NULL || sh->levels == NULL) {
+        cns_sampler_stream_free(st);
+        return cns__fail(err, CNS_E_NOMEM, "%s: out of memory", fn);
+    }
+    cns__rng_seed(&sh->rng_draw, s->desc.seed, cns__rng_key(STREAM_DRAW, STREAM_KEY, stream_id));
+    *out = st;
+    cns__ok(err);
+    return CNS_OK;
+}
+
+CNS_API void cns_sampler_stream_free(cns_sampler_stream *st) {
+    if (st == NULL) return;
+    cns_sampler *sh = &st->shadow;
+    cns__alloc al = sh->al;
+    /* only what the stream allocated: never the parent's weights */
+    free_draw(sh);
+    cns__free(&al, sh->pack);
+    cns__free(&al, sh->levels);
+    cns__free(&al, sh->den.et);
+    cns__free(&al, sh->den.gt);
+    cns__free(&al, sh->den.t_used);
+    cns__free(&al, sh->den.xin);
+    cns__free(&al, sh->den.mask);
+    cns__free(&al, sh->den.inv_norm);
+    cns__free(&al, sh->den.h);
+    cns__free(&al, sh->den.dh);
+    cns__free(&al, st);
+}
+
+CNS_API const char *cns_sampler_stream_last_error(const cns_sampler_stream *st) {
+    return st ? st->shadow.last_error : "the stream is NULL";
+}
+
+CNS_API cns_status cns_sampler_stream_draw_rows(cns_sampler_stream *st, int32_t dim,
+                                                const float *user_emb, size_t user_stride,
+                                                const float *pos_emb, size_t pos_stride,
+                                                size_t n_rows, float *out_neg, size_t out_stride) {
+    if (st == NULL) return CNS_E_ARG;
+    const cns_sampler *p = st->parent;
+    cns_sampler *sh = &st->shadow;
+    /* The parent's tunables, schedule and shape, as they are now. */
+    sh->desc = p->desc;
+    sh->schedule = p->schedule, sh->reweight = p->reweight, sh->norm = p->norm;
+    sh->sample_start = p->sample_start, sh->stride = p->stride, sh->num_steps = p->num_steps;
+    sh->sampling_noise = p->sampling_noise, sh->mode = p->mode;
+    sh->dns_candidates = p->dns_candidates, sh->threads = p->threads;
+    sh->noise_scale = p->noise_scale, sh->noise_min = p->noise_min, sh->noise_max = p->noise_max;
+    sh->causal_weight = p->causal_weight, sh->denoiser_lr = p->denoiser_lr;
+    sh->dropout = p->dropout;
+    sh->sched = p->sched; /* its arrays are only read by a draw */
+    sh->per_step = p->per_step;
+    return cns_sampler_draw_rows(sh, dim, user_emb, user_stride, pos_emb, pos_stride, n_rows,
+                                 out_neg, out_stride);
+}

@@ -347,7 +347,7 @@ START_TEST(test_evaluator_csr_equals_dataset) {
     }
     ck_assert_close(o2[CNS_METRIC_RECALL], recall1 / NU, 1e-12, 0);
     /* A broken test CSR: named as the test's. */
-    const int64_t bad_ptr[NU + 1] = {0, 1, 2, 3, 4, 5, 7};
+    const int64_t bad_ptr[NU + 1] = {0, 2, 1, 3, 4, 5, 6}; /* decreases at user 1 */
     tcsr.row_ptr = bad_ptr;
     ck_assert_status(cns_evaluator_run_csr(b, ue, NU, ie, NI, D, &tcsr, ks, 2, o2, &n2), CNS_E_ARG);
     const char *m = cns_evaluator_last_error(b);

@@ -269,6 +269,61 @@ CNS_API CNS_NODISCARD cns_status cns_sampler_train_step_rows(cns_sampler *s, int
                                                              size_t pos_stride, size_t n_rows,
                                                              double *loss);
 
+/** A per-thread draw state of a DIFFUSION sampler ("many threads, one
+ *  sampler"): its own workspace and its own random stream, sharing the
+ *  sampler's denoiser weights, schedule and tunables, which it reads at
+ *  each draw.
+ *
+ *  Threads: any number of streams of one sampler may draw at the same time,
+ *  each stream used by one thread at a time, as long as nothing changes
+ *  the sampler meanwhile: no cns_sampler_train_step, _set_*, _set_weights,
+ *  cns_sampler_draw on the sampler itself, and no free. In the frozen
+ *  modes (reference, Gaussian) the sampler never changes, so streams draw
+ *  freely. In trained mode, the host runs train steps while no stream
+ *  draws (e.g. a reader-writer lock: draws shared, the train step
+ *  exclusive, or a barrier per batch); a draw then sees the weights of the
+ *  last train step that completed before it started. The sampler must
+ *  outlive its streams.
+ *
+ *  Reproducibility: a stream's draws depend only on the sampler's seed,
+ *  weights and tunables, the stream_id and the stream's own sequence of
+ *  draws: the same stream_id replays the same draws in any thread, and
+ *  different stream_ids give independent draws. They differ from the
+ *  sampler's own cns_sampler_draw stream.
+ */
+typedef struct cns_sampler_stream cns_sampler_stream;
+
+/** Creates a draw stream of a DIFFUSION sampler.
+ *  @param s          the sampler, only read (now and at each draw)
+ *  @param stream_id  selects the random stream (e.g. the thread index)
+ *  @param alloc      the stream's allocator, NULL for malloc/free
+ *  @param out        receives the stream on success, NULL on failure
+ *  @param err        optional detail
+ *  @return CNS_OK; CNS_E_ARG (NULL); CNS_E_UNSUPPORTED (a UNIFORM or DNS
+ *          sampler: give each thread its own); CNS_E_NOMEM. */
+CNS_API CNS_NODISCARD cns_status cns_sampler_stream_create(const cns_sampler *s,
+                                                           uint64_t stream_id,
+                                                           const cns_allocator *alloc,
+                                                           cns_sampler_stream **out,
+                                                           cns_error *err);
+/** Frees a stream (NULL is a no-op); the sampler is untouched. */
+CNS_API void cns_sampler_stream_free(cns_sampler_stream *st);
+
+/** cns_sampler_draw_rows through a stream: the same arguments, checks and
+ *  statuses, the stream's workspace and random stream. CNS_SAMPLER_THREADS
+ *  of the sampler applies to each stream's draw: a host drawing from many
+ *  threads usually leaves it at 1. */
+CNS_API CNS_NODISCARD cns_status cns_sampler_stream_draw_rows(cns_sampler_stream *st, int32_t dim,
+                                                              const float *user_emb,
+                                                              size_t user_stride,
+                                                              const float *pos_emb,
+                                                              size_t pos_stride, size_t n_rows,
+                                                              float *out_neg, size_t out_stride);
+
+/** The detail of the stream's most recent failed draw ("" if none). Never
+ *  NULL. */
+CNS_API const char *cns_sampler_stream_last_error(const cns_sampler_stream *st);
+
 /** The number of denoiser weights of a DIFFUSION sampler (0 for UNIFORM,
  *  DNS or a NULL handle): td*td + td + hidden*(dim + td) + hidden +
  *  dim*hidden + dim with td = time_dim. Read-only. */
