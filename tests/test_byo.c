@@ -296,6 +296,36 @@ START_TEST(test_context_csr_checked) {
     ck_assert_status(cns_dataset_from_csr(&csr, NULL, &ds, &err), CNS_E_ARG);
     ck_assert_ptr_null(ds);
     ck_assert_msg(strstr(err.message, "cns_dataset_from_csr: ") == err.message, "%s", err.message);
+    /* the header checks, each named */
+    cns_csr h = make_csr();
+    h.struct_size = 8;
+    ck_assert_status(cns_dataset_from_csr(&h, NULL, &ds, &err), CNS_E_SIZE);
+    h = make_csr();
+    h.item_ids = NULL;
+    ck_assert_status(cns_dataset_from_csr(&h, NULL, &ds, &err), CNS_E_ARG);
+    ck_assert_ptr_nonnull(strstr(err.message, "item_ids is NULL"));
+    h = make_csr();
+    h.num_items = 0;
+    ck_assert_status(cns_dataset_from_csr(&h, NULL, &ds, &err), CNS_E_ARG);
+    const int64_t neg_end[NU + 1] = {0, 0, 0, 0, 0, 0, -1};
+    h = make_csr();
+    h.row_ptr = neg_end;
+    ck_assert_status(cns_dataset_from_csr(&h, NULL, &ds, &err), CNS_E_ARG);
+    ck_assert_ptr_nonnull(strstr(err.message, "row_ptr[6] = -1 is negative"));
+    const int64_t none[NU + 1] = {0, 0, 0, 0, 0, 0, 0};
+    h = make_csr();
+    h.row_ptr = none;
+    ck_assert_status(cns_dataset_from_csr(&h, NULL, &ds, &err), CNS_E_EMPTY);
+    ck_assert_status(cns_dataset_from_csr(NULL, NULL, &ds, &err), CNS_E_ARG);
+    ck_assert_status(cns_dataset_from_csr(&h, NULL, NULL, &err), CNS_E_ARG);
+    /* a good CSR: the same dataset as the pairs */
+    h = make_csr();
+    ck_assert_status(cns_dataset_from_csr(&h, NULL, &ds, &err), CNS_OK);
+    ck_assert_int_eq(cns_dataset_num_users(ds), NU);
+    ck_assert_int_eq(cns_dataset_num_items(ds), NI);
+    ck_assert_uint_eq(cns_dataset_num_interactions(ds), NNZ);
+    for (size_t q = 0; q < NNZ; ++q) ck_assert(cns_dataset_contains(ds, k_users[q], k_items[q]));
+    cns_dataset_free(ds);
     cns_sampler_free(s);
 }
 END_TEST
