@@ -1075,6 +1075,15 @@ CNS_API cns_status cns_sampler_stream_draw_rows(cns_sampler_stream *st, int32_t 
     sh->dropout = p->dropout;
     sh->sched = p->sched; /* its arrays are only read by a draw */
     sh->per_step = p->per_step;
-    return cns_sampler_draw_rows(sh, dim, user_emb, user_stride, pos_emb, pos_stride, n_rows,
-                                 out_neg, out_stride);
+    const cns_status rc = cns_sampler_draw_rows(sh, dim, user_emb, user_stride, pos_emb,
+                                                pos_stride, n_rows, out_neg, out_stride);
+    if (rc != CNS_OK && strncmp(sh->last_error, "cns_sampler_draw", 16) == 0) {
+        /* name the call that was made: "cns_sampler_draw_rows: x" and
+         * "cns_sampler_draw: x" become "cns_sampler_stream_draw_rows: x" */
+        const char *colon = strstr(sh->last_error, ": ");
+        char detail[CNS_ERROR_MESSAGE_SIZE];
+        cns__msg_copy(detail, colon != NULL ? colon + 2 : sh->last_error);
+        cns__msg(sh->last_error, rc, "cns_sampler_stream_draw_rows: %s", detail);
+    }
+    return rc;
 }

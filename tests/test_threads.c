@@ -277,7 +277,8 @@ START_TEST(test_streams_share_one_sampler) {
     ck_assert_int_eq(cns_sampler_stream_create(s, 0, NULL, &st, &err), CNS_OK);
     float o[SN * SD];
     ck_assert_int_eq(cns_sampler_stream_draw_rows(st, SD + 1, u, 0, p, 0, SN, o, 0), CNS_E_SIZE);
-    ck_assert_ptr_nonnull(strstr(cns_sampler_stream_last_error(st), "9"));
+    const char *m = cns_sampler_stream_last_error(st);
+    ck_assert_msg(strncmp(m, "cns_sampler_stream_draw_rows: ", 30) == 0 && strstr(m, "9"), "%s", m);
     cns_sampler_stream_free(st);
     cns_sampler_stream_free(NULL);
     cns_sampler_free(uni);
