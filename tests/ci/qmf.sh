@@ -5,8 +5,9 @@
 # examples/hosts/qmf/cnsdiff-bpr.patch applied, whose --cnsdiff flag makes
 # its BPR engine take CNSDiff negatives (reference mode) and the BPR plus
 # contrastive gradients from libcnsdiff (cns_rows_gather,
-# cns_sampler_draw_rows, cns_loss_compute_rows), applied with QMF's own
-# SGD. Both train on Food (../shared/data/food) for a few epochs; the stage
+# cns_sampler_stream_draw_rows, cns_loss_compute_rows), applied with QMF's
+# own SGD; its two Hogwild tasks draw from one shared sampler, each through
+# its own cns_sampler_stream. Both train on Food (../shared/data/food) for a few epochs; the stage
 # prints each run's per-epoch times and QMF's own test metrics (AUC, P@20,
 # R@20 on the same sampled test users) and fails when a build or a run
 # fails, when the patch grows past 80 changed lines, or when the patched
@@ -78,7 +79,7 @@ run_qmf() { # <name> [extra flags...]
   "$work/$name/build/bin/bpr" \
     --train_dataset="$food/train.txt" --test_dataset="$food/test_iid.txt" \
     --nepochs="$epochs" --nfactors=32 --num_negative_samples=3 \
-    --num_hogwild_threads=1 --nthreads="$jobs" \
+    --num_hogwild_threads=2 --nthreads="$jobs" \
     --test_avg_metrics=auc,p@20,r@20 --num_test_users=2000 --eval_seed=42 \
     "$@" >"$work/$name.log" 2>&1 || { tail -40 "$work/$name.log"; return 1; }
   # glog stamps every line: an epoch's time is from the previous epoch's
