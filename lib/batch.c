@@ -45,16 +45,16 @@ CNS_API void cns_batcher_free(cns_batcher *b) { batcher_destroy(b); }
 CNS_API cns_status cns_batcher_create(const cns_dataset *train, size_t batch_size, uint64_t seed,
                                       const cns_allocator *alloc, cns_batcher **out,
                                       cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "out is NULL");
+    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_batcher_create: out is NULL");
     *out = NULL;
-    if (train == NULL) return cns__fail(err, CNS_E_ARG, "train is NULL");
-    if (batch_size == 0) return cns__fail(err, CNS_E_ARG, "batch_size must be at least 1");
-    if (train->nnz == 0) return cns__fail(err, CNS_E_EMPTY, "the training set has no pairs");
+    if (train == NULL) return cns__fail(err, CNS_E_ARG, "cns_batcher_create: train is NULL");
+    if (batch_size == 0) return cns__fail(err, CNS_E_ARG, "cns_batcher_create: batch_size must be at least 1");
+    if (train->nnz == 0) return cns__fail(err, CNS_E_EMPTY, "cns_batcher_create: the training set has no pairs");
     cns__alloc al;
     if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "allocator has a NULL function");
+        return cns__fail(err, CNS_E_ARG, "cns_batcher_create: allocator has a NULL function");
     cns_batcher *b = cns__calloc(&al, 1, sizeof *b);
-    if (b == NULL) return cns__fail(err, CNS_E_NOMEM, "out of memory for the batcher");
+    if (b == NULL) return cns__fail(err, CNS_E_NOMEM, "cns_batcher_create: out of memory for the batcher");
     b->al = al;
     b->ds = train;
     b->batch_size = batch_size;
@@ -67,7 +67,7 @@ CNS_API cns_status cns_batcher_create(const cns_dataset *train, size_t batch_siz
     b->neg = cns__calloc(&al, b->cap, sizeof *b->neg);
     if (!b->order || !b->users || !b->pos || !b->neg) {
         batcher_destroy(b);
-        return cns__fail(err, CNS_E_NOMEM, "out of memory for a batcher over %zu pairs",
+        return cns__fail(err, CNS_E_NOMEM, "cns_batcher_create: out of memory for a batcher over %zu pairs",
                          train->nnz);
     }
     *out = b;
@@ -130,9 +130,9 @@ CNS_API cns_status cns_batcher_next(cns_batcher *b, const int32_t **users, const
                                     const int32_t **neg, size_t *n) {
     if (b == NULL) return CNS_E_ARG;
     if (users == NULL || pos == NULL || neg == NULL || n == NULL)
-        return cns__msg(b->last_error, CNS_E_ARG, "users, pos, neg and n must not be NULL");
+        return cns__msg(b->last_error, CNS_E_ARG, "cns_batcher_next: users, pos, neg and n must not be NULL");
     if (!b->started)
-        return cns__msg(b->last_error, CNS_E_STATE, "next() called before begin_epoch()");
+        return cns__msg(b->last_error, CNS_E_STATE, "cns_batcher_next: next() called before begin_epoch()");
     *users = b->users;
     *pos = b->pos;
     *neg = b->neg;

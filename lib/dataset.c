@@ -109,13 +109,13 @@ CNS_API cns_status cns_dataset_from_arrays(const int32_t *users, const int32_t *
                                            int32_t num_users, int32_t num_items,
                                            const cns_allocator *alloc, cns_dataset **out,
                                            cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "out is NULL");
+    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_dataset_from_arrays: out is NULL");
     *out = NULL;
     if (n > 0 && (users == NULL || items == NULL))
-        return cns__fail(err, CNS_E_ARG, "%s is NULL", users == NULL ? "users" : "items");
+        return cns__fail(err, CNS_E_ARG, "cns_dataset_from_arrays: %s is NULL", users == NULL ? "users" : "items");
     cns__alloc al;
     if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "allocator has a NULL function");
+        return cns__fail(err, CNS_E_ARG, "cns_dataset_from_arrays: allocator has a NULL function");
     return cns__dataset_build(&al, users, items, n, num_users, num_items, out, err);
 }
 

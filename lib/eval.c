@@ -32,6 +32,7 @@ static const char *const k_metric_names[NM] = {"recall",    "ndcg",       "preci
 struct cns_evaluator {
     cns__alloc al;
     const cns_dataset *train;
+    cns_dataset *owned_train; /* built from a CSR by cns_evaluator_create_csr */
     double ips_gamma;
     int64_t block_users;
     int64_t threads;
@@ -79,14 +80,15 @@ static int pop_key_cmp(const void *a, const void *b) {
 
 CNS_API cns_status cns_evaluator_create(const cns_dataset *train, const cns_allocator *alloc,
                                         cns_evaluator **out, cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "out is NULL");
+    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_evaluator_create: out is NULL");
     *out = NULL;
-    if (train == NULL) return cns__fail(err, CNS_E_ARG, "train is NULL");
+    if (train == NULL) return cns__fail(err, CNS_E_ARG, "cns_evaluator_create: train is NULL");
     cns__alloc al;
     if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "allocator has a NULL function");
+        return cns__fail(err, CNS_E_ARG, "cns_evaluator_create: allocator has a NULL function");
     cns_evaluator *ev = cns__calloc(&al, 1, sizeof *ev);
-    if (ev == NULL) return cns__fail(err, CNS_E_NOMEM, "out of memory for the evaluator");
+    if (ev == NULL)
+        return cns__fail(err, CNS_E_NOMEM, "cns_evaluator_create: out of memory for the evaluator");
     ev->al = al;
     ev->train = train;
     ev->ips_gamma = 1.0;
@@ -99,7 +101,7 @@ CNS_API cns_status cns_evaluator_create(const cns_dataset *train, const cns_allo
     if (ev->pop_order == NULL || ev->w == NULL || keys == NULL) {
         cns__free(&al, keys);
         cns_evaluator_free(ev);
-        return cns__fail(err, CNS_E_NOMEM, "out of memory for %zu items", ni);
+        return cns__fail(err, CNS_E_NOMEM, "cns_evaluator_create: out of memory for %zu items", ni);
     }
     /* The most-popular ranking is fixed by train: compute it once. */
     for (size_t i = 0; i < ni; ++i) keys[i] = (pop_key){train->pop[i], (int32_t)i};
@@ -114,6 +116,7 @@ CNS_API cns_status cns_evaluator_create(const cns_dataset *train, const cns_allo
 CNS_API void cns_evaluator_free(cns_evaluator *ev) {
     if (ev == NULL) return;
     cns__alloc al = ev->al;
+    cns_dataset_free(ev->owned_train);
     cns__free(&al, ev->pop_order);
     cns__free(&al, ev->w);
     cns__free(&al, ev->scores);
@@ -149,10 +152,10 @@ CNS_API cns_status cns_evaluator_set_double(cns_evaluator *ev, int param, double
     if (ev == NULL) return CNS_E_ARG;
     const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
     if (p == NULL || p->is_int)
-        return cns__msg(ev->last_error, CNS_E_PARAM, "parameter %d is not a double parameter",
+        return cns__msg(ev->last_error, CNS_E_PARAM, "cns_evaluator_set_double: parameter %d is not a double parameter",
                         param);
     if (!cns__param_in_bounds(p, v))
-        return cns__msg(ev->last_error, CNS_E_ARG, "parameter %d: %g is outside [%g, %g]", param,
+        return cns__msg(ev->last_error, CNS_E_ARG, "cns_evaluator_set_double: parameter %d: %g is outside [%g, %g]", param,
                         v, p->min, p->max);
     ev->ips_gamma = v;
     return CNS_OK;
@@ -170,10 +173,10 @@ CNS_API cns_status cns_evaluator_set_int(cns_evaluator *ev, int param, int64_t v
     if (ev == NULL) return CNS_E_ARG;
     const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
     if (p == NULL || !p->is_int)
-        return cns__msg(ev->last_error, CNS_E_PARAM, "parameter %d is not an int parameter",
+        return cns__msg(ev->last_error, CNS_E_PARAM, "cns_evaluator_set_int: parameter %d is not an int parameter",
                         param);
     if (!cns__param_in_bounds(p, (double)v))
-        return cns__msg(ev->last_error, CNS_E_ARG, "parameter %d: %lld is outside [%g, %g]",
+        return cns__msg(ev->last_error, CNS_E_ARG, "cns_evaluator_set_int: parameter %d: %lld is outside [%g, %g]",
                         param, (long long)v, p->min, p->max);
     if (param == CNS_EVAL_BLOCK_USERS)
         ev->block_users = v;
@@ -426,16 +429,16 @@ static int grow(const cns__alloc *al, void **p, size_t *cap, size_t need, size_t
     return 1;
 }
 
-static cns_status check_ks(cns_evaluator *ev, const int32_t *ks, size_t num_ks, int32_t num_items,
+static cns_status check_ks(const char *fn, cns_evaluator *ev, const int32_t *ks, size_t num_ks, int32_t num_items,
                            size_t *kmax) {
-    if (ks == NULL) return cns__msg(ev->last_error, CNS_E_ARG, "ks is NULL");
+    if (ks == NULL) return cns__msg(ev->last_error, CNS_E_ARG, "%s: ks is NULL", fn);
     if (num_ks == 0 || num_ks > EVAL_MAX_KS)
-        return cns__msg(ev->last_error, CNS_E_ARG, "num_ks = %zu is outside [1, %d]", num_ks,
+        return cns__msg(ev->last_error, CNS_E_ARG, "%s: num_ks = %zu is outside [1, %d]", fn, num_ks,
                         EVAL_MAX_KS);
     *kmax = 0;
     for (size_t q = 0; q < num_ks; ++q) {
         if (ks[q] < 1 || ks[q] > num_items)
-            return cns__msg(ev->last_error, CNS_E_ARG, "ks[%zu] = %d is outside [1, %d items]",
+            return cns__msg(ev->last_error, CNS_E_ARG, "%s: ks[%zu] = %d is outside [1, %d items]", fn,
                             q, (int)ks[q], (int)num_items);
         if ((size_t)ks[q] > *kmax) *kmax = (size_t)ks[q];
     }
@@ -544,22 +547,24 @@ CNS_API cns_status cns_evaluator_run(cns_evaluator *ev, const float *user_emb, i
     if (num_evaluated != NULL) *num_evaluated = 0;
     if (ev == NULL) return CNS_E_ARG;
     if (user_emb == NULL || item_emb == NULL || test == NULL || out == NULL)
-        return cns__msg(ev->last_error, CNS_E_ARG, "%s is NULL",
+        return cns__msg(ev->last_error, CNS_E_ARG, "cns_evaluator_run: %s is NULL",
                         user_emb == NULL   ? "user_emb"
                         : item_emb == NULL ? "item_emb"
                         : test == NULL     ? "test"
                                            : "out");
-    if (dim < 1) return cns__msg(ev->last_error, CNS_E_ARG, "dim = %d must be >= 1", (int)dim);
+    if (dim < 1)
+        return cns__msg(ev->last_error, CNS_E_ARG, "cns_evaluator_run: dim = %d must be >= 1",
+                        (int)dim);
     if (num_users != ev->train->num_users)
         return cns__msg(ev->last_error, CNS_E_SIZE,
-                        "num_users = %d but the training set has %d users", (int)num_users,
-                        (int)ev->train->num_users);
+                        "cns_evaluator_run: num_users = %d but the training set has %d users",
+                        (int)num_users, (int)ev->train->num_users);
     if (num_items != ev->train->num_items)
         return cns__msg(ev->last_error, CNS_E_SIZE,
-                        "num_items = %d but the training set has %d items", (int)num_items,
+                        "cns_evaluator_run: num_items = %d but the training set has %d items", (int)num_items,
                         (int)ev->train->num_items);
     size_t kmax;
-    cns_status st = check_ks(ev, ks, num_ks, num_items, &kmax);
+    cns_status st = check_ks("cns_evaluator_run", ev, ks, num_ks, num_items, &kmax);
     if (st != CNS_OK) return st;
     return run_blocks(ev, user_emb, num_users, item_emb, dim, test, ks, num_ks, kmax, out,
                       num_evaluated);
@@ -571,10 +576,54 @@ CNS_API cns_status cns_evaluator_run_popularity(cns_evaluator *ev, const cns_dat
     if (num_evaluated != NULL) *num_evaluated = 0;
     if (ev == NULL) return CNS_E_ARG;
     if (test == NULL || out == NULL)
-        return cns__msg(ev->last_error, CNS_E_ARG, "%s is NULL", test == NULL ? "test" : "out");
+        return cns__msg(ev->last_error, CNS_E_ARG, "cns_evaluator_run_popularity: %s is NULL",
+                        test == NULL ? "test" : "out");
     size_t kmax;
-    cns_status st = check_ks(ev, ks, num_ks, ev->train->num_items, &kmax);
+    cns_status st = check_ks("cns_evaluator_run_popularity", ev, ks, num_ks, ev->train->num_items, &kmax);
     if (st != CNS_OK) return st;
     return run_blocks(ev, NULL, ev->train->num_users, NULL, 0, test, ks, num_ks, kmax, out,
                       num_evaluated);
+}
+
+CNS_API cns_status cns_evaluator_create_csr(const cns_csr *train, const cns_allocator *alloc,
+                                            cns_evaluator **out, cns_error *err) {
+    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_evaluator_create_csr: out is NULL");
+    *out = NULL;
+    /* The evaluator needs the popularity and the masks for every run: one
+     * copy as a dataset, owned by the evaluator, built here. */
+    cns_dataset *ds = NULL;
+    cns_status st = cns_dataset_from_csr(train, alloc, &ds, err);
+    if (st != CNS_OK) return st;
+    st = cns_evaluator_create(ds, alloc, out, err);
+    if (st != CNS_OK) {
+        cns_dataset_free(ds);
+        return st;
+    }
+    (*out)->owned_train = ds;
+    return CNS_OK;
+}
+
+CNS_API cns_status cns_evaluator_run_csr(cns_evaluator *ev, const float *user_emb,
+                                         int32_t num_users, const float *item_emb,
+                                         int32_t num_items, int32_t dim, const cns_csr *test,
+                                         const int32_t *ks, size_t num_ks, double *out,
+                                         size_t *num_evaluated) {
+    if (num_evaluated != NULL) *num_evaluated = 0;
+    if (ev == NULL) return CNS_E_ARG;
+    cns_error e;
+    cns_dataset *ds = NULL;
+    cns_allocator a = ev->al.a;
+    /* O(nnz) to copy the test rows, small next to scoring every item. */
+    cns_status st = cns_dataset_from_csr(test, &a, &ds, &e);
+    if (st != CNS_OK) {
+        static const char inner[] = "cns_dataset_from_csr: ";
+        const char *detail = e.message;
+        if (strncmp(detail, inner, sizeof inner - 1) == 0) detail += sizeof inner - 1;
+        return cns__msg(ev->last_error, st, "cns_evaluator_run_csr: test: %s", detail);
+        return st;
+    }
+    st = cns_evaluator_run(ev, user_emb, num_users, item_emb, num_items, dim, ds, ks, num_ks, out,
+                           num_evaluated);
+    cns_dataset_free(ds);
+    return st;
 }

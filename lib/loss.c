@@ -172,7 +172,8 @@ CNS_API cns_status cns_loss_param_bounds(int param, double *min, double *max) {
 CNS_API cns_status cns_loss_set_epoch(cns_loss *l, int64_t epoch) {
     if (l == NULL) return CNS_E_ARG;
     if (epoch < 0)
-        return cns__msg(l->last_error, CNS_E_ARG, "epoch = %lld is negative", (long long)epoch);
+        return cns__msg(l->last_error, CNS_E_ARG, "cns_loss_set_epoch: epoch = %lld is negative",
+                        (long long)epoch);
     l->epoch = epoch;
     /* Draws are keyed by (seed, epoch, batch of the epoch): a resumed run
      * that sets the epoch again repeats them exactly. */
@@ -201,30 +202,31 @@ CNS_API void cns_loss_desc_init(cns_loss_desc *desc) {
 
 CNS_API cns_status cns_loss_create(const cns_loss_desc *desc, const cns_allocator *alloc,
                                    cns_loss **out, cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "out is NULL");
+    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_loss_create: out is NULL");
     *out = NULL;
     cns_loss_desc d;
     cns_loss_desc_init(&d);
     if (desc != NULL) {
         size_t sz = desc->struct_size;
         if (sz < sizeof(size_t))
-            return cns__fail(err, CNS_E_SIZE, "desc->struct_size = %zu is too small (call cns_loss_desc_init)", sz);
+            return cns__fail(err, CNS_E_SIZE, "cns_loss_create: desc->struct_size = %zu is too small (call cns_loss_desc_init)", sz);
         /* A newer caller's extra fields are accepted only when left at zero. */
         for (size_t k = sizeof d; k < sz; ++k)
             if (((const unsigned char *)desc)[k] != 0)
                 return cns__fail(err, CNS_E_SIZE,
-                                 "desc->struct_size = %zu: fields beyond the %zu bytes this library knows are set",
+                                 "cns_loss_create: desc->struct_size = %zu: fields beyond the %zu bytes this "
+                                 "library knows are set",
                                  sz, sizeof d);
         memcpy(&d, desc, sz < sizeof d ? sz : sizeof d);
     }
     if (d.dim < 1 || d.dim > LOSS_DIM_MAX)
-        return cns__fail(err, CNS_E_ARG, "desc->dim = %d is outside [1, %d]", (int)d.dim,
+        return cns__fail(err, CNS_E_ARG, "cns_loss_create: desc->dim = %d is outside [1, %d]", (int)d.dim,
                          LOSS_DIM_MAX);
     cns__alloc al;
     if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "allocator has a NULL function");
+        return cns__fail(err, CNS_E_ARG, "cns_loss_create: allocator has a NULL function");
     cns_loss *l = cns__calloc(&al, 1, sizeof *l);
-    if (l == NULL) return cns__fail(err, CNS_E_NOMEM, "out of memory for the loss handle");
+    if (l == NULL) return cns__fail(err, CNS_E_NOMEM, "cns_loss_create: out of memory for the loss handle");
     l->al = al;
     l->dim = d.dim;
     l->seed = d.seed;
@@ -293,11 +295,11 @@ static cns_status ensure_scratch(cns_loss *l, size_t n) {
         !add_segment(&total, nd, sizeof(float), &o_GA) ||
         !add_segment(&total, nd, sizeof(float), &o_GN) ||
         !add_segment(&total, wn, sizeof(float), &o_W))
-        return cns__msg(l->last_error, CNS_E_ARG, "n = %zu rows of dim %zu: sizes overflow", n, d);
+        return cns__msg(l->last_error, CNS_E_ARG, "cns_loss_compute: n = %zu rows of dim %zu: sizes overflow", n, d);
     unsigned char *b = cns__malloc(&l->al, total);
     if (b == NULL)
         return cns__msg(l->last_error, CNS_E_NOMEM,
-                        "out of memory for the loss scratch of %zu rows (%zu bytes)", n, total);
+                        "cns_loss_compute: out of memory for the loss scratch of %zu rows (%zu bytes)", n, total);
     cns__free(&l->al, l->block);
     l->block = b;
     l->cap = n;
@@ -438,6 +440,15 @@ static size_t first_nonfinite(const float *x, size_t count) {
     return count;
 }
 
+/* A batch's rows as the compute reads and writes them: row b of x starts
+ * at x + b * sx (strides in floats, >= dim). */
+typedef struct loss_io {
+    const float *u, *pos, *neg, *synth;
+    size_t su, sp, sn, sh;
+    float *gu, *gp, *gn;
+    size_t sgu, sgp, sgn;
+} loss_io;
+
 /* Per-row λ of §8: the caller's, 0 without mixing, or Beta(α_e, β_e)
  * drawn from the stream (seed, epoch, call) and lifted by min_mix. */
 static void mixing_weights(cns_loss *l, const float *lambda, size_t n, uint64_t call) {
@@ -463,28 +474,28 @@ static void mixing_weights(cns_loss *l, const float *lambda, size_t n, uint64_t 
 }
 
 /* BPR of §9 on n = λ h + (1 - λ) e_neg (plain e_neg without h); writes
- * (overwrites) the three gradients. dL/dx_b = -σ(-x_b) / B. */
-static cns_status bpr_term(cns_loss *l, const float *u, const float *pos, const float *neg,
-                           const float *h, const float *lam, size_t n, float *grad_u,
-                           float *grad_pos, float *grad_neg, double *out) {
+ * (overwrites) the three gradients. dL/dx_b = -σ(-x_b) gscale, with
+ * gscale = 1 / B for the batch mean, 1 for the per-row (summed) form. */
+static cns_status bpr_term(cns_loss *l, const loss_io *io, const float *lam, size_t n,
+                           double gscale, double *out) {
     const size_t d = (size_t)l->dim;
-    const double inv_n = 1.0 / (double)n;
+    const float *h = io->synth;
     double sum = 0.0;
     for (size_t b = 0; b < n; ++b) {
-        const float *restrict ub = u + b * d, *restrict pb = pos + b * d;
-        const float *restrict jb = neg + b * d;
-        const float *restrict hb = h ? h + b * d : jb;
+        const float *restrict ub = io->u + b * io->su, *restrict pb = io->pos + b * io->sp;
+        const float *restrict jb = io->neg + b * io->sn;
+        const float *restrict hb = h ? h + b * io->sh : jb;
         const float lb = h ? lam[b] : 0.0f, ml = 1.0f - lb;
-        float *restrict gu = grad_u + b * d, *restrict gp = grad_pos + b * d;
-        float *restrict gn = grad_neg + b * d;
+        float *restrict gu = io->gu + b * io->sgu, *restrict gp = io->gp + b * io->sgp;
+        float *restrict gn = io->gn + b * io->sgn;
         /* gu holds pos - n for the moment: the score and grad_u share it. */
         for (size_t k = 0; k < d; ++k) gu[k] = pb[k] - (lb * hb[k] + ml * jb[k]);
         const double x = dot_d(ub, gu, d);
         if (!isfinite(x))
             return cns__msg(l->last_error, CNS_E_NUMERIC,
-                            "BPR term: row %zu: the score <u, pos - neg> is %g", b, x);
+                            "cns_loss_compute: BPR term: row %zu: the score <u, pos - neg> is %g", b, x);
         sum += softplus(-x);
-        const float c = (float)(-sigmoid(-x) * inv_n);
+        const float c = (float)(-sigmoid(-x) * gscale);
         const float cn = -c * ml; /* the negative's share; h's share is dropped */
         for (size_t k = 0; k < d; ++k) {
             gu[k] *= c;
@@ -492,7 +503,7 @@ static cns_status bpr_term(cns_loss *l, const float *u, const float *pos, const 
             gn[k] = cn * ub[k];
         }
     }
-    *out = sum * inv_n;
+    *out = sum / (double)n;
     return CNS_OK;
 }
 
@@ -585,6 +596,7 @@ typedef struct rows_job {
     const float *pos, *neg, *h, *eps;
     float *grad_pos, *grad_neg;
     size_t n, d;
+    size_t sp, sn, sh, sgp, sgn; /* row strides of pos, neg, h, grad_pos, grad_neg */
     float s;     /* positive_noise */
     float scale; /* cl_weight / (n tau), for the backward pass */
 } rows_job;
@@ -597,10 +609,11 @@ static void normalize_range(void *arg, size_t b0, size_t b1, int worker) {
     const size_t n = j->n, d = j->d;
     double *na = l->nrm, *np = na + n, *nN = np + n;
     for (size_t b = b0; b < b1; ++b) {
-        na[b] = normalize_row(j->pos + b * d, NULL, 0.0f, l->A + b * d, d);
-        np[b] = normalize_row(j->pos + b * d, j->eps ? j->eps + b * d : NULL, j->s, l->P + b * d, d);
-        nN[b] = normalize_row(j->h + b * d, NULL, 0.0f, l->Nm + b * d, d);
-        nN[n + b] = normalize_row(j->neg + b * d, NULL, 0.0f, l->Nm + (n + b) * d, d);
+        const float *pb = j->pos + b * j->sp;
+        na[b] = normalize_row(pb, NULL, 0.0f, l->A + b * d, d);
+        np[b] = normalize_row(pb, j->eps ? j->eps + b * d : NULL, j->s, l->P + b * d, d);
+        nN[b] = normalize_row(j->h + b * j->sh, NULL, 0.0f, l->Nm + b * d, d);
+        nN[n + b] = normalize_row(j->neg + b * j->sn, NULL, 0.0f, l->Nm + (n + b) * d, d);
     }
 }
 
@@ -620,17 +633,17 @@ static void backward_range(void *arg, size_t b0, size_t b1, int worker) {
         for (size_t k = 0; k < d; ++k) gn[k] += g1[k];
         /* The positive pair: dL/dA -= p / (B τ), dL/dP = -a / (B τ). */
         for (size_t k = 0; k < d; ++k) ga[k] -= scale * p[k];
-        normalize_back(a, ga, 1.0f, na[b], j->grad_pos + b * d, d);
-        normalize_back(p, a, -scale, np[b], j->grad_pos + b * d, d);
-        normalize_back(l->Nm + (n + b) * d, gn, 1.0f, nN[n + b], j->grad_neg + b * d, d);
+        normalize_back(a, ga, 1.0f, na[b], j->grad_pos + b * j->sgp, d);
+        normalize_back(p, a, -scale, np[b], j->grad_pos + b * j->sgp, d);
+        normalize_back(l->Nm + (n + b) * d, gn, 1.0f, nN[n + b], j->grad_neg + b * j->sgn, d);
     }
 }
 
 /* Contrastive term of §9; adds cl_weight * dL_cl/d(pos, neg) into the
- * gradients. Similarities through sgemm in blocks of anchor rows. */
-static cns_status contrastive_term(cns_loss *l, const float *pos, const float *neg, const float *h,
-                                   size_t n, uint64_t call, float *grad_pos, float *grad_neg,
-                                   double *out) {
+ * gradients (times n in the per-row form, gscale = 1). Similarities
+ * through sgemm in blocks of anchor rows. */
+static cns_status contrastive_term(cns_loss *l, const loss_io *io, size_t n, uint64_t call,
+                                   double gscale, double *out) {
     const size_t d = (size_t)l->dim;
     const double tau = l->temperature;
     const float s = (float)l->positive_noise;
@@ -648,12 +661,13 @@ static cns_status contrastive_term(cns_loss *l, const float *pos, const float *n
             eps = l->eps;
         }
     }
-    rows_job rj = {l, pos, neg, h, eps, grad_pos, grad_neg, n, d, s, 0.0f};
+    rows_job rj = {l,  io->pos, io->neg, io->synth, eps,     io->gp,  io->gn, n,
+                   d,  io->sp,  io->sn,  io->sh,    io->sgp, io->sgn, s,      0.0f};
     cns__parallel_for((int)l->threads, n, ROWS_CHUNK, normalize_range, &rj);
     for (size_t b = 0; b < n; ++b) {
         if (!isfinite(na[b] + np[b] + nN[b] + nN[n + b]))
             return cns__msg(l->last_error, CNS_E_NUMERIC,
-                            "contrastive term: row %zu: the norm of %s is not finite", b,
+                            "cns_loss_compute: contrastive term: row %zu: the norm of %s is not finite", b,
                             !isfinite(na[b])   ? "pos"
                             : !isfinite(np[b]) ? "pos + noise"
                             : !isfinite(nN[b]) ? "synth"
@@ -665,14 +679,14 @@ static cns_status contrastive_term(cns_loss *l, const float *pos, const float *n
 
     /* cl_weight folded into the softmax weights' scale: GA, GN come out
      * already weighted. */
-    const float scale = (float)(l->cl_weight / ((double)n * tau));
+    const float scale = (float)(l->cl_weight * gscale / tau);
     /* Rows that are all the same h (CNS_MODE_DIRECTION draws them so) make
      * n equal columns of every softmax row: they collapse to one column of
      * weight n, log(n e^{<a, ĉ>/τ} + Σ_j e^{<a, n_j>/τ}), which drops the h
      * half of the O(n² dim) products. One pass of memcmp finds out. */
     int collapsed = !l->force_general;
     for (size_t b = 1; b < n && collapsed; ++b)
-        collapsed = memcmp(h + b * d, h, d * sizeof *h) == 0;
+        collapsed = memcmp(io->synth + b * io->sh, io->synth, d * sizeof *io->synth) == 0;
     /* The second half's partial dL/dN goes to the noise rows, free now. */
     l->last_collapsed = collapsed;
     cl_job job = {l, n, d, collapsed, tau, scale, {GN, l->eps}, {0.0, 0.0}, {n, n}};
@@ -681,7 +695,7 @@ static cns_status contrastive_term(cns_loss *l, const float *pos, const float *n
     cns__parallel_for((int)l->threads, CL_GROUPS, 1, cl_group, &job);
     size_t bad = job.bad[0] < job.bad[1] ? job.bad[0] : job.bad[1];
     if (bad < n)
-        return cns__msg(l->last_error, CNS_E_NUMERIC, "contrastive term: row %zu: logsumexp is not finite",
+        return cns__msg(l->last_error, CNS_E_NUMERIC, "cns_loss_compute: contrastive term: row %zu: logsumexp is not finite",
                         bad);
     lse_sum = job.lse[0] + job.lse[1];
     rj.scale = scale;
@@ -691,6 +705,85 @@ static cns_status contrastive_term(cns_loss *l, const float *pos, const float *n
 }
 
 /* ---- compute --------------------------------------------------------- */
+
+/* Index of the first row of n (stride st, width d) holding a non-finite
+ * value, or n. */
+static size_t first_bad_row(const float *x, size_t n, size_t st, size_t d) {
+    if (st == d) {
+        size_t nd = n * d, at = first_nonfinite(x, nd);
+        return at < nd ? at / d : n;
+    }
+    for (size_t b = 0; b < n; ++b)
+        if (first_nonfinite(x + b * st, d) < d) return b;
+    return n;
+}
+
+/* The compute behind cns_loss_compute and cns_loss_compute_rows: io is
+ * complete and checked for NULLs; fn names the public call for messages. */
+static cns_status compute(cns_loss *l, const char *fn, const loss_io *io, const float *lambda,
+                          size_t n, int per_row, float *lambda_out, double *loss) {
+    if (n == 0) return cns__msg(l->last_error, CNS_E_ARG, "%s: n = 0: the batch has no rows", fn);
+    const size_t d = (size_t)l->dim;
+    size_t nd;
+    if (n > (size_t)INT_MAX / 2 || !cns__mul_ok(n, d, &nd))
+        return cns__msg(l->last_error, CNS_E_ARG, "%s: n = %zu rows is too many", fn, n);
+    const float *synth = io->synth;
+    if (synth != NULL && lambda != NULL)
+        for (size_t b = 0; b < n; ++b)
+            if (!(lambda[b] >= 0.0f && lambda[b] <= 1.0f))
+                return cns__msg(l->last_error, CNS_E_ARG, "%s: lambda[%zu] = %g is outside [0, 1]",
+                                fn, b, (double)lambda[b]);
+    if (synth != NULL) {
+        cns_status st = ensure_scratch(l, n);
+        if (st != CNS_OK) return st;
+        l->lam_n = 0;
+    }
+    const uint64_t call = l->calls++;
+    /* The per-row form is the gradient of the batch's sum, n times the
+     * mean's: computed with the 1/n left out, not multiplied back in. */
+    const double gscale = per_row ? 1.0 : 1.0 / (double)n;
+
+    double lam_mean = 0.0;
+    if (synth != NULL) {
+        mixing_weights(l, lambda, n, call);
+        for (size_t b = 0; b < n; ++b) lam_mean += l->lam[b];
+        lam_mean /= (double)n;
+    }
+    double bpr = 0.0, cl = 0.0;
+    cns_status st = bpr_term(l, io, l->lam, n, gscale, &bpr);
+    if (st != CNS_OK) return st;
+    if (synth != NULL && l->cl_weight > 0.0) {
+        st = contrastive_term(l, io, n, call, gscale, &cl);
+        if (st != CNS_OK) return st;
+    }
+    const double total = bpr + l->cl_weight * cl;
+    if (!isfinite(total))
+        return cns__msg(l->last_error, CNS_E_NUMERIC,
+                        "%s: total loss is %g (BPR %g, contrastive %g)", fn, total, bpr, cl);
+    float *const grads[3] = {io->gu, io->gp, io->gn};
+    const size_t strides[3] = {io->sgu, io->sgp, io->sgn};
+    static const char *const names[3] = {"u", "pos", "neg"};
+    for (int g = 0; g < 3; ++g) {
+        size_t at = first_bad_row(grads[g], n, strides[g], d);
+        if (at < n)
+            return cns__msg(l->last_error, CNS_E_NUMERIC,
+                            "%s: %s: gradient of %s, row %zu is not finite", fn,
+                            g == 0 ? "BPR term" : "BPR or contrastive term", names[g], at);
+    }
+    l->terms[CNS_TERM_TOTAL] = total;
+    l->terms[CNS_TERM_BPR] = bpr;
+    l->terms[CNS_TERM_CL] = cl;
+    l->terms[CNS_TERM_LAMBDA] = lam_mean;
+    if (synth != NULL) l->lam_n = n;
+    if (lambda_out != NULL) {
+        if (synth != NULL)
+            memcpy(lambda_out, l->lam, n * sizeof *lambda_out);
+        else
+            memset(lambda_out, 0, n * sizeof *lambda_out);
+    }
+    if (loss != NULL) *loss = total;
+    return CNS_OK;
+}
 
 CNS_API cns_status cns_loss_compute(cns_loss *l, const float *u, const float *pos,
                                     const float *neg, const float *synth, const float *lambda,
@@ -704,55 +797,75 @@ CNS_API cns_status cns_loss_compute(cns_loss *l, const float *u, const float *po
                           : grad_pos == NULL ? "grad_pos"
                           : grad_neg == NULL ? "grad_neg"
                                              : NULL;
-    if (missing != NULL) return cns__msg(l->last_error, CNS_E_ARG, "%s is NULL", missing);
-    if (n == 0) return cns__msg(l->last_error, CNS_E_ARG, "n = 0: the batch has no rows");
+    if (missing != NULL)
+        return cns__msg(l->last_error, CNS_E_ARG, "cns_loss_compute: %s is NULL", missing);
     const size_t d = (size_t)l->dim;
-    size_t nd;
-    if (n > (size_t)INT_MAX / 2 || !cns__mul_ok(n, d, &nd))
-        return cns__msg(l->last_error, CNS_E_ARG, "n = %zu rows is too many", n);
-    if (synth != NULL && lambda != NULL)
-        for (size_t b = 0; b < n; ++b)
-            if (!(lambda[b] >= 0.0f && lambda[b] <= 1.0f))
-                return cns__msg(l->last_error, CNS_E_ARG, "lambda[%zu] = %g is outside [0, 1]", b,
-                                (double)lambda[b]);
-    if (synth != NULL) {
-        cns_status st = ensure_scratch(l, n);
-        if (st != CNS_OK) return st;
-        l->lam_n = 0;
-    }
-    const uint64_t call = l->calls++;
+    const loss_io io = {u, pos, neg, synth, d, d, d, d, grad_u, grad_pos, grad_neg, d, d, d};
+    return compute(l, "cns_loss_compute", &io, lambda, n, 0, NULL, loss);
+}
 
-    double lam_mean = 0.0;
-    if (synth != NULL) {
-        mixing_weights(l, lambda, n, call);
-        for (size_t b = 0; b < n; ++b) lam_mean += l->lam[b];
-        lam_mean /= (double)n;
-    }
-    double bpr = 0.0, cl = 0.0;
-    cns_status st = bpr_term(l, u, pos, neg, synth, l->lam, n, grad_u, grad_pos, grad_neg, &bpr);
-    if (st != CNS_OK) return st;
-    if (synth != NULL && l->cl_weight > 0.0) {
-        st = contrastive_term(l, pos, neg, synth, n, call, grad_pos, grad_neg, &cl);
-        if (st != CNS_OK) return st;
-    }
-    const double total = bpr + l->cl_weight * cl;
-    if (!isfinite(total))
-        return cns__msg(l->last_error, CNS_E_NUMERIC, "total loss is %g (BPR %g, contrastive %g)",
-                        total, bpr, cl);
-    const float *grads[3] = {grad_u, grad_pos, grad_neg};
-    static const char *const names[3] = {"u", "pos", "neg"};
-    for (int g = 0; g < 3; ++g) {
-        size_t at = first_nonfinite(grads[g], nd);
-        if (at < nd)
-            return cns__msg(l->last_error, CNS_E_NUMERIC,
-                            "%s: gradient of %s, row %zu is not finite",
-                            g == 0 ? "BPR term" : "BPR or contrastive term", names[g], at / d);
-    }
-    l->terms[CNS_TERM_TOTAL] = total;
-    l->terms[CNS_TERM_BPR] = bpr;
-    l->terms[CNS_TERM_CL] = cl;
-    l->terms[CNS_TERM_LAMBDA] = lam_mean;
-    if (synth != NULL) l->lam_n = n;
-    if (loss != NULL) *loss = total;
-    return CNS_OK;
+CNS_API void cns_loss_rows_init(cns_loss_rows *rows) {
+    if (rows == NULL) return;
+    memset(rows, 0, sizeof *rows);
+    rows->struct_size = sizeof *rows;
+}
+
+CNS_API int32_t cns_loss_dim(const cns_loss *l) { return l ? l->dim : 0; }
+
+/* A stride of 0 means packed rows; a smaller one than the width would make
+ * rows overlap. */
+static int resolve_stride(size_t *st, size_t d) {
+    if (*st == 0) *st = d;
+    return *st >= d;
+}
+
+CNS_API cns_status cns_loss_compute_rows(cns_loss *l, const cns_loss_rows *rows, double *loss) {
+    static const char fn[] = "cns_loss_compute_rows";
+    if (l == NULL) return CNS_E_ARG;
+    if (rows == NULL) return cns__msg(l->last_error, CNS_E_ARG, "%s: rows is NULL", fn);
+    /* Every version of the struct has the fields up to lambda_out. */
+    if (rows->struct_size < offsetof(cns_loss_rows, lambda_out) + sizeof(float *) ||
+        rows->struct_size > 65536)
+        return cns__msg(l->last_error, CNS_E_SIZE,
+                        "%s: rows->struct_size = %zu (use cns_loss_rows_init)", fn,
+                        rows->struct_size);
+    cns_loss_rows r;
+    cns_loss_rows_init(&r);
+    memcpy(&r, rows, rows->struct_size < sizeof r ? rows->struct_size : sizeof r);
+    if (r.dim != l->dim)
+        return cns__msg(l->last_error, CNS_E_SIZE,
+                        "%s: rows->dim = %d but the loss was created with dim %d", fn, (int)r.dim,
+                        (int)l->dim);
+    const char *missing = r.u == NULL          ? "u"
+                          : r.pos == NULL      ? "pos"
+                          : r.neg == NULL      ? "neg"
+                          : r.grad_u == NULL   ? "grad_u"
+                          : r.grad_pos == NULL ? "grad_pos"
+                          : r.grad_neg == NULL ? "grad_neg"
+                                               : NULL;
+    if (missing != NULL) return cns__msg(l->last_error, CNS_E_ARG, "%s: rows->%s is NULL", fn, missing);
+    if (r.per_row != 0 && r.per_row != 1)
+        return cns__msg(l->last_error, CNS_E_ARG, "%s: rows->per_row = %d is not 0 or 1", fn,
+                        (int)r.per_row);
+    const size_t d = (size_t)l->dim;
+    size_t *st[7] = {&r.u_stride,      &r.pos_stride,      &r.neg_stride,     &r.synth_stride,
+                     &r.grad_u_stride, &r.grad_pos_stride, &r.grad_neg_stride};
+    static const char *const sn[7] = {"u_stride",      "pos_stride",      "neg_stride",
+                                      "synth_stride",  "grad_u_stride",   "grad_pos_stride",
+                                      "grad_neg_stride"};
+    for (int k = 0; k < 7; ++k)
+        if (!resolve_stride(st[k], d))
+            return cns__msg(l->last_error, CNS_E_SIZE,
+                            "%s: rows->%s = %zu is smaller than the row width %zu", fn, sn[k],
+                            *st[k], d);
+    /* The last row's end must be addressable: (n - 1) stride + d. */
+    size_t span;
+    for (int k = 0; k < 7; ++k)
+        if (r.n > 0 && (!cns__mul_ok(r.n - 1, *st[k], &span) || span > SIZE_MAX / sizeof(float) - d))
+            return cns__msg(l->last_error, CNS_E_ARG, "%s: n = %zu rows of %s %zu overflow", fn,
+                            r.n, sn[k], *st[k]);
+    const loss_io io = {r.u,      r.pos,        r.neg,        r.synth,      r.u_stride,
+                        r.pos_stride, r.neg_stride, r.synth_stride, r.grad_u, r.grad_pos,
+                        r.grad_neg, r.grad_u_stride, r.grad_pos_stride, r.grad_neg_stride};
+    return compute(l, fn, &io, r.lambda, r.n, (int)r.per_row, r.lambda_out, loss);
 }

@@ -204,10 +204,10 @@ void cns__model_refresh(cns_model *m) {
 CNS_API cns_status cns_model_create(const cns_dataset *train, const cns_model_desc *desc,
                                     const cns_allocator *alloc, cns_model **out,
                                     cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "out is NULL");
+    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_model_create: out is NULL");
     *out = NULL;
-    if (train == NULL) return cns__fail(err, CNS_E_ARG, "train is NULL");
-    if (desc == NULL) return cns__fail(err, CNS_E_ARG, "desc is NULL");
+    if (train == NULL) return cns__fail(err, CNS_E_ARG, "cns_model_create: train is NULL");
+    if (desc == NULL) return cns__fail(err, CNS_E_ARG, "cns_model_create: desc is NULL");
     if (desc->struct_size < CNS__MODEL_DESC_V1_SIZE)
         return cns__fail(err, CNS_E_SIZE,
                          "desc->struct_size = %zu is smaller than the %zu bytes of the first "
@@ -219,7 +219,7 @@ CNS_API cns_status cns_model_create(const cns_dataset *train, const cns_model_de
     memcpy(&dd, desc, desc->struct_size < sizeof dd ? desc->struct_size : sizeof dd);
     cns__alloc al;
     if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "allocator has a NULL function");
+        return cns__fail(err, CNS_E_ARG, "cns_model_create: allocator has a NULL function");
 
     cns__model_shape shape = {cns_dataset_num_users(train), cns_dataset_num_items(train), dd.dim,
                               dd.layers, dd.seed};
@@ -236,7 +236,7 @@ CNS_API cns_status cns_model_create(const cns_dataset *train, const cns_model_de
         if (cns_dataset_user_items(train, u, &row, &cnt) != CNS_OK ||
             at + cnt > cns_dataset_num_interactions(train)) {
             model_destroy(m);
-            return cns__fail(err, CNS_E_ARG, "train: cannot read the items of user %d", (int)u);
+            return cns__fail(err, CNS_E_ARG, "cns_model_create: train: cannot read the items of user %d", (int)u);
         }
         m->user_ptr[u] = at;
         if (cnt) memcpy(m->items + at, row, cnt * sizeof *row);
@@ -367,10 +367,10 @@ CNS_API cns_status cns_model_gather(const cns_model *m, cns_table table, const i
 CNS_API cns_status cns_model_set_ego_row(cns_model *m, cns_table table, int32_t row,
                                          const float *values) {
     if (m == NULL) return CNS_E_ARG;
-    if (!table_ok(table)) return cns__msg(m->last_error, CNS_E_ARG, "unknown table %d", (int)table);
-    if (values == NULL) return cns__msg(m->last_error, CNS_E_ARG, "values is NULL");
+    if (!table_ok(table)) return cns__msg(m->last_error, CNS_E_ARG, "cns_model_set_ego_row: unknown table %d", (int)table);
+    if (values == NULL) return cns__msg(m->last_error, CNS_E_ARG, "cns_model_set_ego_row: values is NULL");
     if (row < 0 || row >= table_rows(m, table))
-        return cns__msg(m->last_error, CNS_E_ARG, "%s row %d is outside [0, %d)",
+        return cns__msg(m->last_error, CNS_E_ARG, "cns_model_set_ego_row: %s row %d is outside [0, %d)",
                         table_name(table), (int)row, (int)table_rows(m, table));
     memcpy(m->ego + (table_base(m, table) + (size_t)row) * m->d, values, m->d * sizeof *values);
     m->ego_unchecked = 1;
@@ -535,13 +535,13 @@ CNS_API cns_status cns_model_zero_grad(cns_model *m) {
 CNS_API cns_status cns_model_accumulate_grad(cns_model *m, cns_table table, const int32_t *ids,
                                              size_t n, const float *grad) {
     if (m == NULL) return CNS_E_ARG;
-    if (!table_ok(table)) return cns__msg(m->last_error, CNS_E_ARG, "unknown table %d", (int)table);
+    if (!table_ok(table)) return cns__msg(m->last_error, CNS_E_ARG, "cns_model_accumulate_grad: unknown table %d", (int)table);
     if (n > 0 && (ids == NULL || grad == NULL))
-        return cns__msg(m->last_error, CNS_E_ARG, "%s is NULL", ids == NULL ? "ids" : "grad");
+        return cns__msg(m->last_error, CNS_E_ARG, "cns_model_accumulate_grad: %s is NULL", ids == NULL ? "ids" : "grad");
     const int32_t rows = table_rows(m, table);
     for (size_t b = 0; b < n; ++b)
         if (ids[b] < 0 || ids[b] >= rows)
-            return cns__msg(m->last_error, CNS_E_ARG, "ids[%zu] = %d is outside [0, %d) (%s table)",
+            return cns__msg(m->last_error, CNS_E_ARG, "cns_model_accumulate_grad: ids[%zu] = %d is outside [0, %d) (%s table)",
                             b, (int)ids[b], (int)rows, table_name(table));
     const size_t d = m->d;
     float *base = m->grad + table_base(m, table) * d;
@@ -593,7 +593,7 @@ CNS_API cns_status cns_model_backward(cns_model *m, const int32_t *users, const 
                                       const int32_t *neg, size_t n, double *reg_loss) {
     if (m == NULL) return CNS_E_ARG;
     if (n > 0 && (users == NULL || pos == NULL))
-        return cns__msg(m->last_error, CNS_E_ARG, "%s is NULL", users == NULL ? "users" : "pos");
+        return cns__msg(m->last_error, CNS_E_ARG, "cns_model_backward: %s is NULL", users == NULL ? "users" : "pos");
     cns_status st = check_batch(m, users, pos, neg, n);
     if (st != CNS_OK) return st;
 

@@ -29,13 +29,19 @@ cns_status cns__param_bounds(const cns__param *tab, size_t n, int id, double *mi
 static cns_status check(const cns__param *tab, size_t n, const char *handle, int id, int is_int,
                         double v, const char *value, char *msg) {
     const cns__param *p = cns__param_find(tab, n, id);
-    if (p == NULL) return cns__msg(msg, CNS_E_PARAM, "unknown %s parameter %d", handle, id);
+    /* "function: detail", the function being the setter that was called */
+    const char *setter = is_int ? "int" : "double";
+    if (p == NULL)
+        return cns__msg(msg, CNS_E_PARAM, "cns_%s_set_%s: unknown %s parameter %d", handle, setter,
+                        handle, id);
     if (p->is_int != is_int)
-        return cns__msg(msg, CNS_E_PARAM, "%s is %s parameter: use cns_%s_set_%s", p->name,
-                        p->is_int ? "an integer" : "a double", handle, p->is_int ? "int" : "double");
+        return cns__msg(msg, CNS_E_PARAM, "cns_%s_set_%s: %s is %s parameter: use cns_%s_set_%s",
+                        handle, setter, p->name, p->is_int ? "an integer" : "a double", handle,
+                        p->is_int ? "int" : "double");
     if (!cns__param_in_bounds(p, v))
-        return cns__msg(msg, CNS_E_ARG, "%s = %s is outside %c%g, %g%c", p->name, value,
-                        p->min_open ? '(' : '[', p->min, p->max, p->max_open ? ')' : ']');
+        return cns__msg(msg, CNS_E_ARG, "cns_%s_set_%s: %s = %s is outside %c%g, %g%c", handle,
+                        setter, p->name, value, p->min_open ? '(' : '[', p->min, p->max,
+                        p->max_open ? ')' : ']');
     return CNS_OK;
 }
 

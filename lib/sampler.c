@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "csr_internal.h"
 #include "dataset_internal.h"
 #include "error.h"
 #include "parallel.h"
@@ -65,6 +66,7 @@ CNS_API void cns_sampler_free(cns_sampler *s) {
     cns__alloc al = s->al;
     free_draw(s);
     free_train(s);
+    cns__free(&al, s->pack);
     cns__denoiser_destroy(&s->den, &al);
     cns__adam_destroy(&s->adam, &al);
     cns__schedule_destroy(&s->sched, &al);
@@ -98,7 +100,7 @@ static cns_status check_desc(const cns_sampler_desc *in, cns_sampler_desc *d, cn
     cns_sampler_desc_init(d);
     if (in->struct_size < offsetof(cns_sampler_desc, kind) + sizeof(int32_t) ||
         in->struct_size > 65536)
-        return cns__fail(err, CNS_E_SIZE, "cns_sampler_desc.struct_size = %zu (use cns_sampler_desc_init)",
+        return cns__fail(err, CNS_E_SIZE, "cns_sampler_create: desc->struct_size = %zu (use cns_sampler_desc_init)",
                          in->struct_size);
     /* Read only the bytes the caller's version of the struct has. */
     size_t n = in->struct_size < sizeof *d ? in->struct_size : sizeof *d;
@@ -106,17 +108,17 @@ static cns_status check_desc(const cns_sampler_desc *in, cns_sampler_desc *d, cn
     d->struct_size = sizeof *d;
     if (d->kind != CNS_SAMPLER_UNIFORM && d->kind != CNS_SAMPLER_DNS &&
         d->kind != CNS_SAMPLER_DIFFUSION)
-        return cns__fail(err, CNS_E_ARG, "desc.kind = %d is not UNIFORM (1), DNS (2) or DIFFUSION (3)",
+        return cns__fail(err, CNS_E_ARG, "cns_sampler_create: desc.kind = %d is not UNIFORM (1), DNS (2) or DIFFUSION (3)",
                          (int)d->kind);
     if (d->dim < 1 || d->dim > MAX_DIM)
-        return cns__fail(err, CNS_E_ARG, "desc.dim = %d is outside [1, %d]", (int)d->dim, MAX_DIM);
+        return cns__fail(err, CNS_E_ARG, "cns_sampler_create: desc.dim = %d is outside [1, %d]", (int)d->dim, MAX_DIM);
     if (d->steps < 2 || d->steps > 1000)
-        return cns__fail(err, CNS_E_ARG, "desc.steps = %d is outside [2, 1000]", (int)d->steps);
+        return cns__fail(err, CNS_E_ARG, "cns_sampler_create: desc.steps = %d is outside [2, 1000]", (int)d->steps);
     if (d->time_dim < 2 || d->time_dim > 4096 || d->time_dim % 2 != 0)
-        return cns__fail(err, CNS_E_ARG, "desc.time_dim = %d must be even and in [2, 4096]",
+        return cns__fail(err, CNS_E_ARG, "cns_sampler_create: desc.time_dim = %d must be even and in [2, 4096]",
                          (int)d->time_dim);
     if (d->hidden < 1 || d->hidden > 4096)
-        return cns__fail(err, CNS_E_ARG, "desc.hidden = %d is outside [1, 4096]", (int)d->hidden);
+        return cns__fail(err, CNS_E_ARG, "cns_sampler_create: desc.hidden = %d is outside [1, 4096]", (int)d->hidden);
     return CNS_OK;
 }
 
@@ -215,12 +217,12 @@ static cns_status reschedule(cns_sampler *s, int64_t kind, double scale, double 
 CNS_API cns_status cns_sampler_set_double(cns_sampler *s, int param, double v) {
     if (s == NULL) return CNS_E_ARG;
     const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
-    if (p == NULL) return cns__msg(s->last_error, CNS_E_PARAM, "unknown sampler parameter %d", param);
+    if (p == NULL) return cns__msg(s->last_error, CNS_E_PARAM, "cns_sampler_set_double: unknown sampler parameter %d", param);
     if (p->is_int)
-        return cns__msg(s->last_error, CNS_E_PARAM, "sampler parameter %s is an int: use cns_sampler_set_int",
+        return cns__msg(s->last_error, CNS_E_PARAM, "cns_sampler_set_double: sampler parameter %s is an int: use cns_sampler_set_int",
                         p->name);
     if (!cns__param_in_bounds(p, v))
-        return cns__msg(s->last_error, CNS_E_ARG, "sampler parameter %s = %g is outside %c%g, %g%c",
+        return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_set_double: sampler parameter %s = %g is outside %c%g, %g%c",
                         p->name, v, p->min_open ? '(' : '[', p->min, p->max, p->max_open ? ')' : ']');
     cns_status st = CNS_OK;
     switch (param) {
@@ -268,7 +270,7 @@ CNS_API cns_status cns_sampler_get_double(const cns_sampler *s, int param, doubl
 CNS_API cns_status cns_sampler_set_int(cns_sampler *s, int param, int64_t v) {
     if (s == NULL) return CNS_E_ARG;
     const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
-    if (p == NULL) return cns__msg(s->last_error, CNS_E_PARAM, "unknown sampler parameter %d", param);
+    if (p == NULL) return cns__msg(s->last_error, CNS_E_PARAM, "cns_sampler_set_int: unknown sampler parameter %d", param);
     if (!p->is_int)
         return cns__msg(s->last_error, CNS_E_PARAM,
                         "sampler parameter %s is a double: use cns_sampler_set_double", p->name);
@@ -278,7 +280,7 @@ CNS_API cns_status cns_sampler_set_int(cns_sampler *s, int param, int64_t v) {
         param == CNS_SAMPLER_NUM_STEPS)
         b.max = (double)s->desc.steps;
     if (!cns__param_in_bounds(&b, (double)v))
-        return cns__msg(s->last_error, CNS_E_ARG, "sampler parameter %s = %lld is outside [%g, %g]",
+        return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_set_int: sampler parameter %s = %lld is outside [%g, %g]",
                         p->name, (long long)v, b.min, b.max);
     switch (param) {
     case CNS_SAMPLER_NOISE_SCHEDULE: {
@@ -386,29 +388,76 @@ cns_status cns__sampler_apply_values(cns_sampler *s, const int *ids, const doubl
 
 /* ---- context -------------------------------------------------------------- */
 
-CNS_API cns_status cns_sampler_set_context(cns_sampler *s, const cns_sampler_context *ctx) {
-    if (s == NULL) return CNS_E_ARG;
+/* The first release's context ends with out_ids: any later, longer
+ * version is read up to what this library knows. */
+#define CTX_V1_SIZE (offsetof(cns_sampler_context, out_ids) + sizeof(int32_t *))
+
+/* Both set_context calls: dim 0 means unchecked (the old call). */
+static cns_status set_context(cns_sampler *s, const char *fn, const cns_sampler_context *ctx,
+                              int32_t dim, size_t item_stride, const cns_csr *csr) {
     s->has_ctx = 0;
-    if (ctx == NULL) return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_set_context: ctx is NULL");
-    if (ctx->struct_size < sizeof *ctx)
+    if (ctx == NULL) return cns__msg(s->last_error, CNS_E_ARG, "%s: ctx is NULL", fn);
+    if (ctx->struct_size < CTX_V1_SIZE || ctx->struct_size > 65536)
         return cns__msg(s->last_error, CNS_E_SIZE,
-                        "cns_sampler_context.struct_size = %zu, expected at least %zu "
+                        "%s: ctx->struct_size = %zu, expected at least %zu "
                         "(use cns_sampler_context_init)",
-                        ctx->struct_size, sizeof *ctx);
-    if (ctx->train == NULL || ctx->item_emb == NULL || ctx->users == NULL)
-        return cns__msg(s->last_error, CNS_E_ARG,
-                        "cns_sampler_set_context: %s is NULL",
-                        ctx->train == NULL ? "train" : ctx->item_emb == NULL ? "item_emb" : "users");
-    if (ctx->n_rows == 0)
-        return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_set_context: n_rows is 0");
-    if (ctx->num_items != cns_dataset_num_items(ctx->train) || ctx->num_items < 1)
+                        fn, ctx->struct_size, (size_t)CTX_V1_SIZE);
+    cns_sampler_context c;
+    cns_sampler_context_init(&c);
+    memcpy(&c, ctx, ctx->struct_size < sizeof c ? ctx->struct_size : sizeof c);
+    c.struct_size = sizeof c;
+    if ((c.train == NULL) == (csr == NULL))
+        return cns__msg(s->last_error, CNS_E_ARG, "%s: %s", fn,
+                        csr == NULL ? "train is NULL"
+                                    : "give ctx->train or csr, not both");
+    if (c.item_emb == NULL || c.users == NULL)
+        return cns__msg(s->last_error, CNS_E_ARG, "%s: %s is NULL", fn,
+                        c.item_emb == NULL ? "item_emb" : "users");
+    if (c.n_rows == 0) return cns__msg(s->last_error, CNS_E_ARG, "%s: n_rows is 0", fn);
+    const size_t D = (size_t)s->desc.dim;
+    if (dim != 0 && dim != s->desc.dim)
         return cns__msg(s->last_error, CNS_E_SIZE,
-                        "cns_sampler_set_context: num_items %d differs from the dataset's %d",
-                        (int)ctx->num_items, (int)cns_dataset_num_items(ctx->train));
-    s->ctx = *ctx;
-    s->ctx.struct_size = sizeof *ctx;
+                        "%s: dim = %d but the sampler was created with dim %d", fn, (int)dim,
+                        (int)s->desc.dim);
+    const size_t stride = item_stride == 0 ? D : item_stride;
+    if (stride < D)
+        return cns__msg(s->last_error, CNS_E_SIZE,
+                        "%s: item_stride = %zu is smaller than the sampler's dim %zu", fn, stride,
+                        D);
+    int32_t ni;
+    if (csr != NULL) {
+        cns_status st = cns__csr_read(csr, &s->csr, fn, s->last_error);
+        if (st != CNS_OK) return st;
+        ni = s->csr.num_items;
+    } else {
+        ni = cns_dataset_num_items(c.train);
+    }
+    if (c.num_items != ni || c.num_items < 1)
+        return cns__msg(s->last_error, CNS_E_SIZE, "%s: num_items %d differs from the %s's %d", fn,
+                        (int)c.num_items, csr != NULL ? "CSR" : "dataset", (int)ni);
+    s->ctx = c;
+    s->has_csr = csr != NULL;
+    s->item_stride = stride;
     s->has_ctx = 1;
     return CNS_OK;
+}
+
+CNS_API cns_status cns_sampler_set_context(cns_sampler *s, const cns_sampler_context *ctx) {
+    if (s == NULL) return CNS_E_ARG;
+    return set_context(s, "cns_sampler_set_context", ctx, 0, 0, NULL);
+}
+
+CNS_API cns_status cns_sampler_set_context_rows(cns_sampler *s, const cns_sampler_context *ctx,
+                                                int32_t dim, size_t item_stride,
+                                                const cns_csr *csr) {
+    if (s == NULL) return CNS_E_ARG;
+    s->has_ctx = 0;
+    if (dim == 0) /* 0 is the old call's "unchecked"; here the width is required */
+        return cns__msg(s->last_error, CNS_E_SIZE,
+                        "cns_sampler_set_context_rows: dim = 0 but the sampler was created with "
+                        "dim %d",
+                        (int)s->desc.dim);
+    return set_context(s, "cns_sampler_set_context_rows", ctx, dim, item_stride, csr);
 }
 
 /* ---- kernels (§4, §7) ------------------------------------------------------ */
@@ -639,20 +688,20 @@ static cns_status draw_diffusion(cns_sampler *s, const float *user, const float 
 
 /* ---- catalogue samplers (§3) ------------------------------------------------ */
 
-/* A uniformly drawn item the user has not interacted with: rejection first,
- * then (for nearly saturated users) an exact pick among the unobserved. */
-static cns_status pick_unobserved(cns_sampler *s, int32_t user, int32_t *item) {
-    const cns_dataset *ds = s->ctx.train;
+/* A uniformly drawn item the user has not interacted with, given the
+ * user's ascending observed items obs[0..deg): rejection first, then (for
+ * nearly saturated users) an exact pick among the unobserved. */
+static cns_status pick_unobserved(cns_sampler *s, int32_t user, const int32_t *obs, size_t deg,
+                                  int32_t *item) {
     const int32_t ni = s->ctx.num_items;
-    size_t lo = ds->user_ptr[user], hi = ds->user_ptr[user + 1];
-    size_t deg = hi - lo;
     if (deg >= (size_t)ni)
         return cns__msg(s->last_error, CNS_E_SATURATED,
-                        "user %d has interacted with all %d items: no negative exists", (int)user,
-                        (int)ni);
+                        "cns_sampler_draw: user %d has interacted with all %d items: no negative "
+                        "exists",
+                        (int)user, (int)ni);
     for (int tries = 0; tries < 64; ++tries) {
         int32_t j = (int32_t)cns__rng_below(&s->rng_pick, (uint32_t)ni);
-        if (!cns_dataset_contains(ds, user, j)) {
+        if (!cns__sorted_contains(obs, deg, j)) {
             *item = j;
             return CNS_OK;
         }
@@ -660,52 +709,72 @@ static cns_status pick_unobserved(cns_sampler *s, int32_t user, int32_t *item) {
     /* k-th unobserved item: walk the sorted observed list */
     uint32_t k = cns__rng_below(&s->rng_pick, (uint32_t)((size_t)ni - deg));
     int32_t cand = (int32_t)k;
-    for (size_t p = lo; p < hi && ds->items[p] <= cand; ++p) ++cand;
+    for (size_t p = 0; p < deg && obs[p] <= cand; ++p) ++cand;
     *item = cand;
     return CNS_OK;
 }
 
-static cns_status draw_catalogue(cns_sampler *s, const float *user, size_t n, float *out) {
-    const size_t D = (size_t)s->desc.dim;
+static cns_status draw_catalogue(cns_sampler *s, const float *user, size_t user_stride, size_t n,
+                                 float *out, size_t out_stride) {
+    const size_t D = (size_t)s->desc.dim, IS = s->item_stride;
     const cns_sampler_context *c = &s->ctx;
     const int dns = s->desc.kind == CNS_SAMPLER_DNS;
-    const int32_t nu = s->ctx.train->num_users;
+    const int csr = s->has_csr;
+    const int32_t nu = csr ? s->csr.num_users : c->train->num_users;
     for (size_t r = 0; r < n; ++r) {
         int32_t u = c->users[r];
         if (u < 0 || u >= nu)
-            return cns__msg(s->last_error, CNS_E_ARG, "context users[%zu] = %d is outside [0, %d)", r,
+            return cns__msg(s->last_error, CNS_E_ARG,
+                            "cns_sampler_draw: context users[%zu] = %d is outside [0, %d)", r,
                             (int)u, (int)nu);
+        const int32_t *obs;
+        size_t deg;
+        if (csr) {
+            cns_status st = cns__csr_check_row(&s->csr, u, "cns_sampler_draw", s->last_error);
+            if (st != CNS_OK) return st;
+            obs = s->csr.item_ids + s->csr.row_ptr[u];
+            deg = (size_t)(s->csr.row_ptr[u + 1] - s->csr.row_ptr[u]);
+        } else {
+            obs = c->train->items + c->train->user_ptr[u];
+            deg = c->train->user_ptr[u + 1] - c->train->user_ptr[u];
+        }
         int32_t best = -1;
         if (!dns) {
-            cns_status st = pick_unobserved(s, u, &best);
+            cns_status st = pick_unobserved(s, u, obs, deg, &best);
             if (st != CNS_OK) return st;
         } else {
             float bs = -INFINITY;
-            const float *eu = user + r * D;
+            const float *eu = user + r * user_stride;
             for (int64_t m = 0; m < s->dns_candidates; ++m) {
                 int32_t j;
-                cns_status st = pick_unobserved(s, u, &j);
+                cns_status st = pick_unobserved(s, u, obs, deg, &j);
                 if (st != CNS_OK) return st;
                 float v;
-                row_dots(eu, c->item_emb + (size_t)j * D, 1, D, &v);
+                row_dots(eu, c->item_emb + (size_t)j * IS, 1, D, &v);
                 if (best < 0 || v > bs) {
                     bs = v;
                     best = j;
                 }
             }
         }
-        memcpy(out + r * D, c->item_emb + (size_t)best * D, D * sizeof(float));
+        memcpy(out + r * out_stride, c->item_emb + (size_t)best * IS, D * sizeof(float));
         if (c->out_ids) c->out_ids[r] = best;
     }
     return CNS_OK;
 }
 
-CNS_API cns_status cns_sampler_draw(cns_sampler *s, const float *user_emb, const float *pos_emb,
-                                    size_t n_rows, float *out_neg) {
-    if (s == NULL) return CNS_E_ARG;
+/* The draw behind cns_sampler_draw and cns_sampler_draw_rows. Strides
+ * are resolved (>= dim); the catalogue kinds read them directly, the
+ * diffusion chain needs packed rows (the caller packs them). */
+static cns_status draw(cns_sampler *s, const float *user_emb, size_t us, const float *pos_emb,
+                       size_t n_rows, float *out_neg, size_t os) {
+    const int32_t kind = s->desc.kind;
+    /* A catalogue draw consumes the context whatever happens below, so a
+     * failed draw never lets the next one run on a stale context. */
+    const int had_ctx = s->has_ctx;
+    s->has_ctx = 0;
     if (out_neg == NULL) return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_draw: out_neg is NULL");
     if (n_rows == 0) return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_draw: n_rows is 0");
-    const int32_t kind = s->desc.kind;
     if (kind == CNS_SAMPLER_DIFFUSION) {
         if (user_emb == NULL || pos_emb == NULL)
             return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_draw: %s is NULL",
@@ -714,7 +783,7 @@ CNS_API cns_status cns_sampler_draw(cns_sampler *s, const float *user_emb, const
     }
     if (kind == CNS_SAMPLER_DNS && user_emb == NULL)
         return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_draw: user_emb is NULL (DNS scores with it)");
-    if (!s->has_ctx)
+    if (!had_ctx)
         return cns__msg(s->last_error, CNS_E_STATE,
                         "cns_sampler_draw: %s needs cns_sampler_set_context before each draw",
                         kind == CNS_SAMPLER_DNS ? "DNS" : "UNIFORM");
@@ -722,9 +791,87 @@ CNS_API cns_status cns_sampler_draw(cns_sampler *s, const float *user_emb, const
         return cns__msg(s->last_error, CNS_E_STATE,
                         "cns_sampler_draw: n_rows %zu differs from the context's %zu", n_rows,
                         s->ctx.n_rows);
-    cns_status st = draw_catalogue(s, user_emb, n_rows, out_neg);
-    s->has_ctx = 0; /* the context's pointers are borrowed for one draw */
-    return st;
+    return draw_catalogue(s, user_emb, us, n_rows, out_neg, os);
+}
+
+CNS_API cns_status cns_sampler_draw(cns_sampler *s, const float *user_emb, const float *pos_emb,
+                                    size_t n_rows, float *out_neg) {
+    if (s == NULL) return CNS_E_ARG;
+    const size_t D = (size_t)s->desc.dim;
+    return draw(s, user_emb, D, pos_emb, n_rows, out_neg, D);
+}
+
+/* Room for k packed blocks of n rows in s->pack. */
+static cns_status reserve_pack(cns_sampler *s, size_t n, const char *fn) {
+    size_t rows;
+    if (!cns__mul_ok(n, 3, &rows))
+        return cns__msg(s->last_error, CNS_E_ARG, "%s: n_rows = %zu is too many", fn, n);
+    if (rows <= s->cap_pack) return CNS_OK;
+    size_t bytes;
+    float *p = cns__mul_ok(rows, (size_t)s->desc.dim * sizeof(float), &bytes)
+                   ? cns__malloc(&s->al, bytes)
+                   : NULL;
+    if (p == NULL)
+        return cns__msg(s->last_error, CNS_E_NOMEM, "%s: out of memory to pack %zu rows", fn, n);
+    cns__free(&s->al, s->pack);
+    s->pack = p;
+    s->cap_pack = rows;
+    return CNS_OK;
+}
+
+static void pack_rows(float *dst, const float *src, size_t n, size_t stride, size_t d) {
+    for (size_t r = 0; r < n; ++r) memcpy(dst + r * d, src + r * stride, d * sizeof *dst);
+}
+
+/* The width and stride checks of the _rows calls; resolves 0 strides. */
+static cns_status check_rows(cns_sampler *s, const char *fn, int32_t dim, size_t n,
+                             size_t *const *strides, const char *const *names, int count) {
+    if (dim != s->desc.dim)
+        return cns__msg(s->last_error, CNS_E_SIZE,
+                        "%s: dim = %d but the sampler was created with dim %d", fn, (int)dim,
+                        (int)s->desc.dim);
+    const size_t D = (size_t)s->desc.dim;
+    for (int k = 0; k < count; ++k) {
+        if (*strides[k] == 0) *strides[k] = D;
+        if (*strides[k] < D)
+            return cns__msg(s->last_error, CNS_E_SIZE, "%s: %s = %zu is smaller than dim %zu", fn,
+                            names[k], *strides[k], D);
+        size_t span;
+        if (n > 0 && (!cns__mul_ok(n - 1, *strides[k], &span) || span > SIZE_MAX / sizeof(float) - D))
+            return cns__msg(s->last_error, CNS_E_ARG, "%s: %zu rows of %s %zu overflow", fn, n,
+                            names[k], *strides[k]);
+    }
+    return CNS_OK;
+}
+
+CNS_API cns_status cns_sampler_draw_rows(cns_sampler *s, int32_t dim, const float *user_emb,
+                                         size_t user_stride, const float *pos_emb,
+                                         size_t pos_stride, size_t n_rows, float *out_neg,
+                                         size_t out_stride) {
+    static const char fn[] = "cns_sampler_draw_rows";
+    if (s == NULL) return CNS_E_ARG;
+    size_t *const strides[3] = {&user_stride, &pos_stride, &out_stride};
+    static const char *const names[3] = {"user_stride", "pos_stride", "out_stride"};
+    cns_status st = check_rows(s, fn, dim, n_rows, strides, names, 3);
+    if (st != CNS_OK) {
+        s->has_ctx = 0; /* consumed, as by any failed draw */
+        return st;
+    }
+    const size_t D = (size_t)s->desc.dim;
+    const int packed = user_stride == D && pos_stride == D && out_stride == D;
+    if (s->desc.kind != CNS_SAMPLER_DIFFUSION || packed || out_neg == NULL || n_rows == 0 ||
+        user_emb == NULL || pos_emb == NULL)
+        return draw(s, user_emb, user_stride, pos_emb, n_rows, out_neg, out_stride);
+    /* The reverse chains read packed rows: pack, draw, unpack. */
+    st = reserve_pack(s, n_rows, fn);
+    if (st != CNS_OK) return st;
+    float *u = s->pack, *p = u + n_rows * D, *o = p + n_rows * D;
+    pack_rows(u, user_emb, n_rows, user_stride, D);
+    pack_rows(p, pos_emb, n_rows, pos_stride, D);
+    st = draw_diffusion(s, u, p, n_rows, o);
+    if (st != CNS_OK) return st;
+    for (size_t r = 0; r < n_rows; ++r) memcpy(out_neg + r * out_stride, o + r * D, D * sizeof *o);
+    return CNS_OK;
 }
 
 /* ---- training (§6) ------------------------------------------------------------ */
@@ -807,6 +954,7 @@ cns_status cns__sampler_diffusion_loss(cns_sampler *s, const float *pos, size_t 
     const double inv_n = 1.0 / (double)n, inv_nd = 1.0 / ((double)n * (double)D);
     const double cw = s->causal_weight;
     double sum_wmse = 0.0, sum_kl = 0.0, sum_t1 = 0.0, max_row = 0.0;
+    size_t bad_row = n; /* the first row whose loss is not finite */
     for (size_t r = 0; r < n; ++r) {
         int32_t t = s->trow[r];
         double w = s->reweight ? sc->weight[t] : 1.0;
@@ -821,7 +969,9 @@ cns_status cns__sampler_diffusion_loss(cns_sampler *s, const float *pos, size_t 
         sum_wmse += wmse;
         if (t == 1) sum_t1 += wmse;
         if (wmse > max_row) max_row = wmse;
-        sum_kl += 0.5 * ((double)D * (-1.0 + lv2 - lv1 + exp(lv1 - lv2)) + (double)sq1 * inv_var2);
+        const double kl = 0.5 * ((double)D * (-1.0 + lv2 - lv1 + exp(lv1 - lv2)) + (double)sq1 * inv_var2);
+        sum_kl += kl;
+        if (bad_row == n && !isfinite(wmse + kl)) bad_row = r;
     }
     s->stat_loss_mse = sum_wmse * inv_n;
     s->stat_loss_kl = cw * sum_kl * inv_nd;
@@ -829,8 +979,16 @@ cns_status cns__sampler_diffusion_loss(cns_sampler *s, const float *pos, size_t 
     s->stat_max_row_share = sum_wmse > 0.0 ? max_row / sum_wmse : 0.0;
     double L = s->stat_loss_mse + s->stat_loss_kl;
     if (loss) *loss = L;
-    if (!isfinite(L))
-        return cns__msg(s->last_error, CNS_E_NUMERIC, "cns_sampler_train_step: diffusion loss is %g", L);
+    if (!isfinite(L)) {
+        if (bad_row < n)
+            return cns__msg(s->last_error, CNS_E_NUMERIC,
+                            "cns_sampler_train_step: diffusion loss is %g: row %zu (t = %d) is "
+                            "not finite (a non-finite pos_emb value or denoiser output)",
+                            L, bad_row, (int)s->trow[bad_row]);
+        return cns__msg(s->last_error, CNS_E_NUMERIC,
+                        "cns_sampler_train_step: diffusion loss is %g (the sum over rows "
+                        "overflowed)", L);
+    }
     cns__denoiser_backward(&s->den, s->xt, s->dout, n, s->trow, 0, NULL);
     return CNS_OK;
 }
@@ -857,4 +1015,168 @@ CNS_API cns_status cns_sampler_train_step(cns_sampler *s, const float *pos_emb, 
                         bad, (double)s->den.grads[bad]);
     ++s->train_steps;
     return CNS_OK;
+}
+
+CNS_API cns_status cns_sampler_train_step_rows(cns_sampler *s, int32_t dim, const float *pos_emb,
+                                               size_t pos_stride, size_t n_rows, double *loss) {
+    static const char fn[] = "cns_sampler_train_step_rows";
+    if (s == NULL) return CNS_E_ARG;
+    size_t *const strides[1] = {&pos_stride};
+    static const char *const names[1] = {"pos_stride"};
+    cns_status st = check_rows(s, fn, dim, n_rows, strides, names, 1);
+    if (st != CNS_OK) return st;
+    const size_t D = (size_t)s->desc.dim;
+    /* Frozen and catalogue samplers train nothing: no need to pack. */
+    if (pos_stride == D || pos_emb == NULL || n_rows == 0 || s->desc.kind != CNS_SAMPLER_DIFFUSION ||
+        s->mode != CNS_MODE_TRAINED)
+        return cns_sampler_train_step(s, pos_emb, n_rows, loss);
+    st = reserve_pack(s, n_rows, fn);
+    if (st != CNS_OK) return st;
+    pack_rows(s->pack, pos_emb, n_rows, pos_stride, D);
+    return cns_sampler_train_step(s, s->pack, n_rows, loss);
+}
+
+/* ---- weights (data-parallel hosts) ------------------------------------------- */
+
+CNS_API size_t cns_sampler_weight_count(const cns_sampler *s) {
+    return s != NULL && s->desc.kind == CNS_SAMPLER_DIFFUSION ? s->den.n_params : 0;
+}
+
+CNS_API cns_status cns_sampler_get_weights(const cns_sampler *s, float *out, size_t count) {
+    if (s == NULL || out == NULL) return CNS_E_ARG;
+    if (s->desc.kind != CNS_SAMPLER_DIFFUSION) return CNS_E_UNSUPPORTED;
+    if (count != s->den.n_params) return CNS_E_SIZE;
+    memcpy(out, s->den.params, count * sizeof *out);
+    return CNS_OK;
+}
+
+CNS_API cns_status cns_sampler_set_weights(cns_sampler *s, const float *w, size_t count) {
+    static const char fn[] = "cns_sampler_set_weights";
+    if (s == NULL) return CNS_E_ARG;
+    if (w == NULL) return cns__msg(s->last_error, CNS_E_ARG, "%s: w is NULL", fn);
+    if (s->desc.kind != CNS_SAMPLER_DIFFUSION)
+        return cns__msg(s->last_error, CNS_E_UNSUPPORTED,
+                        "%s: a %s sampler has no denoiser", fn,
+                        s->desc.kind == CNS_SAMPLER_DNS ? "DNS" : "UNIFORM");
+    if (count != s->den.n_params)
+        return cns__msg(s->last_error, CNS_E_SIZE, "%s: count = %zu but the denoiser has %zu weights",
+                        fn, count, s->den.n_params);
+    for (size_t i = 0; i < count; ++i)
+        if (!isfinite(w[i]))
+            return cns__msg(s->last_error, CNS_E_NUMERIC, "%s: w[%zu] = %g is not finite", fn, i,
+                            (double)w[i]);
+    memcpy(s->den.params, w, count * sizeof *w);
+    cns__adam_forget_bounds(&s->adam); /* the weights were written outside a step */
+    return CNS_OK;
+}
+
+/* ---- streams: many threads, one sampler -------------------------------------- */
+
+/* A stream is a shadow sampler: the parent's tunables, schedule and desc
+ * are copied in at each draw (all read-only for the parent), its denoiser
+ * is a view whose weights are the parent's and whose per-call and per-row
+ * scratch is its own, and the draw workspace and stream are its own. The
+ * draw code then runs on the shadow unchanged. */
+struct cns_sampler_stream {
+    const cns_sampler *parent;
+    cns_sampler shadow;
+};
+
+#define STREAM_KEY 0x73747265616dull /* "stream" */
+
+CNS_API cns_status cns_sampler_stream_create(const cns_sampler *s, uint64_t stream_id,
+                                             const cns_allocator *alloc, cns_sampler_stream **out,
+                                             cns_error *err) {
+    static const char fn[] = "cns_sampler_stream_create";
+    if (out == NULL) return cns__fail(err, CNS_E_ARG, "%s: out is NULL", fn);
+    *out = NULL;
+    if (s == NULL) return cns__fail(err, CNS_E_ARG, "%s: s is NULL", fn);
+    if (s->desc.kind != CNS_SAMPLER_DIFFUSION)
+        return cns__fail(err, CNS_E_UNSUPPORTED,
+                         "%s: only a DIFFUSION sampler has a denoiser to share (give each thread "
+                         "its own %s sampler)",
+                         fn, s->desc.kind == CNS_SAMPLER_DNS ? "DNS" : "UNIFORM");
+    cns__alloc al;
+    if (cns__alloc_init(&al, alloc) != CNS_OK)
+        return cns__fail(err, CNS_E_ARG, "%s: allocator has a NULL function", fn);
+    cns_sampler_stream *st = cns__calloc(&al, 1, sizeof *st);
+    if (st == NULL) return cns__fail(err, CNS_E_NOMEM, "%s: out of memory", fn);
+    st->parent = s;
+    cns_sampler *sh = &st->shadow;
+    sh->al = al;
+    const cns__denoiser *pd = &s->den;
+    cns__denoiser *v = &sh->den;
+    /* weights and the fixed time embedding: the parent's, read only */
+    v->d = pd->d, v->td = pd->td, v->hid = pd->hid, v->T = pd->T, v->n_params = pd->n_params;
+    v->params = pd->params, v->Wt = pd->Wt, v->bt = pd->bt, v->W1 = pd->W1, v->b1 = pd->b1;
+    v->W2 = pd->W2, v->b2 = pd->b2, v->tau = pd->tau;
+    v->threads = 1;
+    /* per-call scratch of the forward: the stream's own */
+    const size_t T = (size_t)pd->T;
+    v->et = cns__malloc(&al, T * (size_t)pd->td * sizeof(float));
+    v->gt = cns__malloc(&al, T * (size_t)pd->hid * sizeof(float));
+    v->t_used = cns__calloc(&al, T, 1);
+    sh->levels = cns__calloc(&al, T, sizeof(int32_t));
+    if (v->et == NULL || v->gt == NULL || v->t_used == NULL || sh->levels == NULL) {
+        cns_sampler_stream_free(st);
+        return cns__fail(err, CNS_E_NOMEM, "%s: out of memory", fn);
+    }
+    cns__rng_seed(&sh->rng_draw, s->desc.seed, cns__rng_key(STREAM_DRAW, STREAM_KEY, stream_id));
+    *out = st;
+    cns__ok(err);
+    return CNS_OK;
+}
+
+CNS_API void cns_sampler_stream_free(cns_sampler_stream *st) {
+    if (st == NULL) return;
+    cns_sampler *sh = &st->shadow;
+    cns__alloc al = sh->al;
+    /* only what the stream allocated: never the parent's weights */
+    free_draw(sh);
+    cns__free(&al, sh->pack);
+    cns__free(&al, sh->levels);
+    cns__free(&al, sh->den.et);
+    cns__free(&al, sh->den.gt);
+    cns__free(&al, sh->den.t_used);
+    cns__free(&al, sh->den.xin);
+    cns__free(&al, sh->den.mask);
+    cns__free(&al, sh->den.inv_norm);
+    cns__free(&al, sh->den.h);
+    cns__free(&al, sh->den.dh);
+    cns__free(&al, st);
+}
+
+CNS_API const char *cns_sampler_stream_last_error(const cns_sampler_stream *st) {
+    return st ? st->shadow.last_error : "the stream is NULL";
+}
+
+CNS_API cns_status cns_sampler_stream_draw_rows(cns_sampler_stream *st, int32_t dim,
+                                                const float *user_emb, size_t user_stride,
+                                                const float *pos_emb, size_t pos_stride,
+                                                size_t n_rows, float *out_neg, size_t out_stride) {
+    if (st == NULL) return CNS_E_ARG;
+    const cns_sampler *p = st->parent;
+    cns_sampler *sh = &st->shadow;
+    /* The parent's tunables, schedule and shape, as they are now. */
+    sh->desc = p->desc;
+    sh->schedule = p->schedule, sh->reweight = p->reweight, sh->norm = p->norm;
+    sh->sample_start = p->sample_start, sh->stride = p->stride, sh->num_steps = p->num_steps;
+    sh->sampling_noise = p->sampling_noise, sh->mode = p->mode;
+    sh->dns_candidates = p->dns_candidates, sh->threads = p->threads;
+    sh->noise_scale = p->noise_scale, sh->noise_min = p->noise_min, sh->noise_max = p->noise_max;
+    sh->causal_weight = p->causal_weight, sh->denoiser_lr = p->denoiser_lr;
+    sh->dropout = p->dropout;
+    sh->sched = p->sched; /* its arrays are only read by a draw */
+    sh->per_step = p->per_step;
+    const cns_status rc = cns_sampler_draw_rows(sh, dim, user_emb, user_stride, pos_emb,
+                                                pos_stride, n_rows, out_neg, out_stride);
+    if (rc != CNS_OK && strncmp(sh->last_error, "cns_sampler_draw", 16) == 0) {
+        /* name the call that was made: "cns_sampler_draw_rows: x" and
+         * "cns_sampler_draw: x" become "cns_sampler_stream_draw_rows: x" */
+        const char *colon = strstr(sh->last_error, ": ");
+        char detail[CNS_ERROR_MESSAGE_SIZE];
+        cns__msg_copy(detail, colon != NULL ? colon + 2 : sh->last_error);
+        cns__msg(sh->last_error, rc, "cns_sampler_stream_draw_rows: %s", detail);
+    }
+    return rc;
 }

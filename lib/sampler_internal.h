@@ -55,6 +55,13 @@ struct cns_sampler {
     /* catalogue context (UNIFORM, DNS) */
     int has_ctx;
     cns_sampler_context ctx;
+    int has_csr;           /* the context's observed items are csr, not ctx.train */
+    cns_csr csr;           /* the context's CSR header, copied (arrays borrowed) */
+    size_t item_stride;    /* floats between the context's item rows */
+
+    /* draw_rows / train_step_rows: strided rows packed here (3 x cap_pack x dim) */
+    float *pack;
+    size_t cap_pack;
 
     /* Statistics of the last train step, to watch the §6 step weights. */
     double stat_loss_mse;      /* mean_rows(w_t mse) */

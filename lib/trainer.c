@@ -40,28 +40,34 @@ CNS_API cns_status cns_trainer_create(cns_model *model, cns_sampler *sampler, cn
                                       const cns_dataset *train, size_t batch_size, uint64_t seed,
                                       const cns_allocator *alloc, cns_trainer **out,
                                       cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "out is NULL");
+    static const char fn[] = "cns_trainer_create";
+    if (out == NULL) return cns__fail(err, CNS_E_ARG, "%s: out is NULL", fn);
     *out = NULL;
-    if (model == NULL) return cns__fail(err, CNS_E_ARG, "model is NULL");
-    if (loss == NULL) return cns__fail(err, CNS_E_ARG, "loss is NULL");
-    if (train == NULL) return cns__fail(err, CNS_E_ARG, "train is NULL");
+    if (model == NULL) return cns__fail(err, CNS_E_ARG, "%s: model is NULL", fn);
+    if (loss == NULL) return cns__fail(err, CNS_E_ARG, "%s: loss is NULL", fn);
+    if (train == NULL) return cns__fail(err, CNS_E_ARG, "%s: train is NULL", fn);
     if (batch_size == 0 || batch_size > ((size_t)1 << 24))
-        return cns__fail(err, CNS_E_ARG, "batch_size %zu is outside [1, 2^24]", batch_size);
+        return cns__fail(err, CNS_E_ARG, "%s: batch_size %zu is outside [1, 2^24]", fn, batch_size);
     if (cns_dataset_num_users(train) != cns_model_num_users(model) ||
         cns_dataset_num_items(train) != cns_model_num_items(model))
         return cns__fail(err, CNS_E_SIZE,
-                         "train has %d users x %d items, the model %d x %d",
+                         "%s: train has %d users x %d items, the model %d x %d", fn,
                          (int)cns_dataset_num_users(train), (int)cns_dataset_num_items(train),
                          (int)cns_model_num_users(model), (int)cns_model_num_items(model));
     int32_t dim = cns_model_dim(model);
-    if (sampler != NULL && cns_sampler_dim(sampler) != dim)
-        return cns__fail(err, CNS_E_SIZE, "sampler dim %d differs from model dim %d",
-                         (int)cns_sampler_dim(sampler), (int)dim);
+    /* Where the sampler and the loss meet: the rows the sampler writes are
+     * the loss's synth rows, so the three widths must agree. */
+    if (sampler != NULL && cns_sampler_dim(sampler) != cns_loss_dim(loss))
+        return cns__fail(err, CNS_E_SIZE, "%s: sampler dim %d differs from loss dim %d", fn,
+                         (int)cns_sampler_dim(sampler), (int)cns_loss_dim(loss));
+    if (cns_loss_dim(loss) != dim)
+        return cns__fail(err, CNS_E_SIZE, "%s: loss dim %d differs from model dim %d", fn,
+                         (int)cns_loss_dim(loss), (int)dim);
     cns__alloc al;
     if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "allocator has a NULL function");
+        return cns__fail(err, CNS_E_ARG, "%s: allocator has a NULL function", fn);
     cns_trainer *t = cns__calloc(&al, 1, sizeof *t);
-    if (t == NULL) return cns__fail(err, CNS_E_NOMEM, "out of memory for the trainer");
+    if (t == NULL) return cns__fail(err, CNS_E_NOMEM, "%s: out of memory for the trainer", fn);
     t->al = al;
     t->model = model;
     t->sampler = sampler;
@@ -78,21 +84,21 @@ CNS_API cns_status cns_trainer_create(cns_model *model, cns_sampler *sampler, cn
     size_t rows;
     if (!cns__mul_ok(batch_size, (size_t)dim, &rows)) {
         trainer_destroy(t);
-        return cns__fail(err, CNS_E_ARG, "batch_size x dim overflows");
+        return cns__fail(err, CNS_E_ARG, "%s: batch_size x dim overflows", fn);
     }
     float **bufs[] = {&t->eu, &t->ep, &t->en, &t->h, &t->gu, &t->gp, &t->gn};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) {
         *bufs[i] = cns__calloc(&al, rows, sizeof(float));
         if (*bufs[i] == NULL) {
             trainer_destroy(t);
-            return cns__fail(err, CNS_E_NOMEM, "out of memory for %zu x %d batch rows",
-                             batch_size, (int)dim);
+            return cns__fail(err, CNS_E_NOMEM, "%s: out of memory for %zu x %d batch rows",
+                             fn, batch_size, (int)dim);
         }
     }
     t->neg_ids = cns__calloc(&al, batch_size, sizeof *t->neg_ids);
     if (t->neg_ids == NULL) {
         trainer_destroy(t);
-        return cns__fail(err, CNS_E_NOMEM, "out of memory for %zu ids", batch_size);
+        return cns__fail(err, CNS_E_NOMEM, "%s: out of memory for %zu ids", fn, batch_size);
     }
     t->last_error[0] = '\0';
     *out = t;
@@ -122,9 +128,9 @@ static cns_status step_failed(cns_trainer *t, cns_status st, int64_t epoch, size
 
 CNS_API cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch, cns_epoch_stats *stats) {
     if (t == NULL) return CNS_E_ARG;
-    if (epoch < 0) return cns__msg(t->last_error, CNS_E_ARG, "epoch %lld is negative", (long long)epoch);
+    if (epoch < 0) return cns__msg(t->last_error, CNS_E_ARG, "cns_trainer_run_epoch: epoch %lld is negative", (long long)epoch);
     if (stats != NULL && stats->struct_size < offsetof(cns_epoch_stats, phase_seconds))
-        return cns__msg(t->last_error, CNS_E_SIZE, "stats->struct_size %zu is too small",
+        return cns__msg(t->last_error, CNS_E_SIZE, "cns_trainer_run_epoch: stats->struct_size %zu is too small",
                         stats->struct_size);
     double t_epoch = cns__now();
     double phase[CNS_PHASE_SLOTS] = {0};

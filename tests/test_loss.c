@@ -1025,6 +1025,226 @@ START_TEST(test_threads_identical) {
 }
 END_TEST
 
+/* ---- cns_loss_compute_rows -------------------------------------------- */
+
+/* n times the mean: the batch sum, whose gradient is the per-row form. */
+static double ref_total_sum(const ref_case *c) { return (double)c->n * ref_total(c); }
+
+#define SPAD 3 /* strided tables: rows of d + SPAD floats, the padding poisoned */
+
+/* Copies n rows of width d into a table of stride d + SPAD, NaN between. */
+static void spread(const float *src, float *dst, size_t n, size_t d) {
+    for (size_t i = 0; i < n * (d + SPAD); ++i) dst[i] = NAN;
+    for (size_t b = 0; b < n; ++b) memcpy(dst + b * (d + SPAD), src + b * d, d * sizeof *dst);
+}
+
+static void gather_back(const float *src, float *dst, size_t n, size_t d) {
+    for (size_t b = 0; b < n; ++b) memcpy(dst + b * d, src + b * (d + SPAD), d * sizeof *dst);
+}
+
+/* Per-row gradients from strided tables: against central differences of
+ * n x the float64 reference (the batch sum), against n x the mean form of
+ * cns_loss_compute, and with the padding between rows left untouched. */
+START_TEST(test_rows_per_row_gradients) {
+    enum { N = 4, D = 5, S = D + SPAD };
+    fixture f;
+    fill(&f, N, D, 21);
+    cns_loss *l = make_loss(D, 1);
+    cns__loss_fix_noise(l, f.eps);
+    float u[N * S], pos[N * S], neg[N * S], h[N * S], gu[N * S], gp[N * S], gn[N * S];
+    spread(f.u, u, N, D);
+    spread(f.pos, pos, N, D);
+    spread(f.neg, neg, N, D);
+    spread(f.h, h, N, D);
+    spread(f.u, gu, N, D); /* poisoned padding, rows overwritten */
+    spread(f.u, gp, N, D);
+    spread(f.u, gn, N, D);
+    float lam_out[N];
+    cns_loss_rows r;
+    cns_loss_rows_init(&r);
+    r.dim = D;
+    r.n = N;
+    r.per_row = 1;
+    r.u = u, r.pos = pos, r.neg = neg, r.synth = h, r.lambda = f.lam;
+    r.u_stride = r.pos_stride = r.neg_stride = r.synth_stride = S;
+    r.grad_u = gu, r.grad_pos = gp, r.grad_neg = gn;
+    r.grad_u_stride = r.grad_pos_stride = r.grad_neg_stride = S;
+    r.lambda_out = lam_out;
+    double loss;
+    ck_assert_status(cns_loss_compute_rows(l, &r, &loss), CNS_OK);
+    for (size_t b = 0; b < N; ++b) {
+        ck_assert(lam_out[b] == f.lam[b]);
+        for (size_t k = D; k < S; ++k) ck_assert(isnan(gu[b * S + k]) && isnan(gn[b * S + k]));
+    }
+    ref_case c;
+    to_ref(&f, &c, 1, 0.01, 2.0, 0.3);
+    /* The loss stays the batch mean. */
+    ck_assert_close(loss, ref_total(&c), 1e-6, 0);
+    fixture g = f;
+    gather_back(gu, g.gu, N, D);
+    gather_back(gp, g.gp, N, D);
+    gather_back(gn, g.gn, N, D);
+    check_grads(&c, ref_total_sum, &g);
+    /* The mean form of the old call, times n: equal up to float rounding
+     * (the per-row form leaves the 1/n out instead of multiplying back). */
+    ck_assert_status(
+        cns_loss_compute(l, f.u, f.pos, f.neg, f.h, f.lam, N, f.gu, f.gp, f.gn, NULL), CNS_OK);
+    for (size_t i = 0; i < N * D; ++i) {
+        ck_assert_close(g.gu[i], N * f.gu[i], 1e-5, 1e-7);
+        ck_assert_close(g.gp[i], N * f.gp[i], 1e-5, 1e-7);
+        ck_assert_close(g.gn[i], N * f.gn[i], 1e-5, 1e-7);
+    }
+    /* per_row = 0 on the strided tables is the old call exactly. */
+    r.per_row = 0;
+    ck_assert_status(cns_loss_compute_rows(l, &r, NULL), CNS_OK);
+    gather_back(gn, g.gn, N, D);
+    gather_back(gp, g.gp, N, D);
+    for (size_t i = 0; i < N * D; ++i) ck_assert(g.gn[i] == f.gn[i] && g.gp[i] == f.gp[i]);
+    cns_loss_free(l);
+}
+END_TEST
+
+/* The contrastive term couples rows: neg row 0's per-row gradient is the
+ * pull of every anchor's denominator, not of row 0's own term alone (the
+ * documented meaning of "per row" for the coupled term). */
+static double ref_cl_row0(const ref_case *c) {
+    ref_case one = *c;
+    /* Row 0's own term: anchor 0 against all 2n negatives. */
+    const size_t n = c->n, d = c->d;
+    double a[MAXD] = {0}, q[MAXD] = {0}, p[MAXD] = {0};
+    ref_unit(one.pos, a, d);
+    for (size_t k = 0; k < d; ++k) q[k] = one.pos[k] + one.s * one.eps[k];
+    ref_unit(q, p, d);
+    double ap = 0.0, z = 0.0;
+    for (size_t k = 0; k < d; ++k) ap += a[k] * p[k];
+    for (size_t j = 0; j < 2 * n; ++j) {
+        double nj[MAXD], sim = 0.0;
+        ref_unit(j < n ? one.h + j * d : one.neg + (j - n) * d, nj, d);
+        for (size_t k = 0; k < d; ++k) sim += a[k] * nj[k];
+        z += exp(sim / one.tau);
+    }
+    return -ap / one.tau + log(z);
+}
+
+START_TEST(test_rows_contrastive_couples_rows) {
+    enum { N = 4, D = 5 };
+    fixture f;
+    fill(&f, N, D, 22);
+    cns_loss *l = make_loss(D, 1);
+    ck_assert_status(cns_loss_set_double(l, CNS_LOSS_POSITIVE_NOISE, 0.0), CNS_OK);
+    ck_assert_status(cns_loss_set_double(l, CNS_LOSS_CL_WEIGHT, 1.0), CNS_OK);
+    float lam0[N] = {0};
+    cns_loss_rows r;
+    cns_loss_rows_init(&r);
+    r.dim = D, r.n = N, r.per_row = 1;
+    r.u = f.u, r.pos = f.pos, r.neg = f.neg, r.synth = f.h, r.lambda = lam0;
+    r.grad_u = f.gu, r.grad_pos = f.gp, r.grad_neg = f.gn;
+    ck_assert_status(cns_loss_compute_rows(l, &r, NULL), CNS_OK);
+    /* BPR (λ = 0) gives neg row 0 -σ(-x_0) (-u_0); remove it to keep the
+     * contrastive share of neg row 0. */
+    ref_case c;
+    to_ref(&f, &c, 1, 0.0, 2.0, 1.0);
+    double x0 = 0.0;
+    for (size_t k = 0; k < D; ++k) x0 += c.u[k] * (c.pos[k] - c.neg[k]);
+    const double sg = 1.0 / (1.0 + exp(x0));
+    double max_diff = 0.0;
+    for (size_t k = 0; k < D; ++k) {
+        const double cl_share = f.gn[k] - sg * c.u[k];
+        const double keep = c.neg[k], step = 1e-5;
+        c.neg[k] = keep + step;
+        double lp = ref_cl_row0(&c);
+        c.neg[k] = keep - step;
+        double lm = ref_cl_row0(&c);
+        c.neg[k] = keep;
+        max_diff = fmax(max_diff, fabs(cl_share - (lp - lm) / (2 * step)));
+    }
+    ck_assert_msg(max_diff > 1e-3, "neg row 0 carries only its own term (max diff %g)", max_diff);
+    cns_loss_free(l);
+}
+END_TEST
+
+/* Drawn λ come back per row; without synth they are zeros. */
+START_TEST(test_rows_lambda_out) {
+    enum { N = 6, D = 4 };
+    fixture f;
+    fill(&f, N, D, 23);
+    cns_loss *l = make_loss(D, 9);
+    float lam_out[N];
+    cns_loss_rows r;
+    cns_loss_rows_init(&r);
+    r.dim = D, r.n = N, r.per_row = 1;
+    r.u = f.u, r.pos = f.pos, r.neg = f.neg, r.synth = f.h;
+    r.grad_u = f.gu, r.grad_pos = f.gp, r.grad_neg = f.gn, r.lambda_out = lam_out;
+    ck_assert_status(cns_loss_set_epoch(l, 60), CNS_OK);
+    ck_assert_status(cns_loss_compute_rows(l, &r, NULL), CNS_OK);
+    size_t n = 0;
+    const float *drawn = cns__loss_lambdas(l, &n);
+    ck_assert_uint_eq(n, N);
+    double mean = 0.0;
+    for (size_t b = 0; b < N; ++b) {
+        ck_assert(lam_out[b] == drawn[b]);
+        ck_assert(lam_out[b] > 0.0f && lam_out[b] < 1.0f);
+        mean += lam_out[b] / N;
+    }
+    ck_assert_close(cns_loss_term_value(l, CNS_TERM_LAMBDA), mean, 1e-6, 0);
+    r.synth = NULL;
+    for (size_t b = 0; b < N; ++b) lam_out[b] = 7.0f;
+    ck_assert_status(cns_loss_compute_rows(l, &r, NULL), CNS_OK);
+    for (size_t b = 0; b < N; ++b) ck_assert(lam_out[b] == 0.0f);
+    cns_loss_free(l);
+}
+END_TEST
+
+/* A width other than the loss's is refused, naming both numbers; so are
+ * strides below the width and broken structs. */
+START_TEST(test_rows_width_checked) {
+    enum { N = 2, D = 8 };
+    fixture f;
+    fill(&f, N, D, 24);
+    cns_loss *l = make_loss(4, 1);
+    ck_assert_int_eq(cns_loss_dim(l), 4);
+    ck_assert_int_eq(cns_loss_dim(NULL), 0);
+    cns_loss_rows r;
+    cns_loss_rows_init(&r);
+    r.dim = D, r.n = N;
+    r.u = f.u, r.pos = f.pos, r.neg = f.neg;
+    r.grad_u = f.gu, r.grad_pos = f.gp, r.grad_neg = f.gn;
+    ck_assert_status(cns_loss_compute_rows(l, &r, NULL), CNS_E_SIZE);
+    const char *m = cns_loss_last_error(l);
+    ck_assert_msg(strstr(m, "cns_loss_compute_rows: ") == m, "%s", m);
+    ck_assert_msg(strstr(m, "8") != NULL && strstr(m, "4") != NULL, "%s", m);
+    r.dim = 4;
+    r.neg_stride = 3;
+    ck_assert_status(cns_loss_compute_rows(l, &r, NULL), CNS_E_SIZE);
+    ck_assert_ptr_nonnull(strstr(cns_loss_last_error(l), "neg_stride = 3"));
+    r.neg_stride = 0;
+    r.per_row = 2;
+    ck_assert_status(cns_loss_compute_rows(l, &r, NULL), CNS_E_ARG);
+    r.per_row = 0;
+    r.grad_pos = NULL;
+    ck_assert_status(cns_loss_compute_rows(l, &r, NULL), CNS_E_ARG);
+    ck_assert_ptr_nonnull(strstr(cns_loss_last_error(l), "grad_pos is NULL"));
+    r.grad_pos = f.gp;
+    r.struct_size = 8;
+    ck_assert_status(cns_loss_compute_rows(l, &r, NULL), CNS_E_SIZE);
+    r.struct_size = sizeof r;
+    ck_assert_status(cns_loss_compute_rows(l, NULL, NULL), CNS_E_ARG);
+    ck_assert_status(cns_loss_compute_rows(NULL, &r, NULL), CNS_E_ARG);
+    /* dim 4 on rows of stride 8: the first 4 of each row, as a packed
+     * 4-wide call would see them. */
+    r.u_stride = r.pos_stride = r.neg_stride = D;
+    ck_assert_status(cns_loss_compute_rows(l, &r, NULL), CNS_OK);
+    /* Misuse of the old call speaks "function: detail" too. */
+    ck_assert_status(cns_loss_compute(l, f.u, NULL, f.neg, NULL, NULL, 1, f.gu, f.gp, f.gn, NULL),
+                     CNS_E_ARG);
+    ck_assert_str_eq(cns_loss_last_error(l), "cns_loss_compute: pos is NULL");
+    ck_assert_status(cns_loss_set_double(l, 4242, 1.0), CNS_E_PARAM);
+    m = cns_loss_last_error(l);
+    ck_assert_msg(strstr(m, "cns_loss_set_double: ") == m, "%s", m);
+    cns_loss_free(l);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("loss");
     TCase *tv = tcase_create("values");
@@ -1057,5 +1277,11 @@ int main(void) {
     tcase_add_test(tm, test_zero_rows_finite);
     tcase_add_test(tm, test_threads_identical);
     suite_add_tcase(s, tm);
+    TCase *tr = tcase_create("rows");
+    tcase_add_test(tr, test_rows_per_row_gradients);
+    tcase_add_test(tr, test_rows_contrastive_couples_rows);
+    tcase_add_test(tr, test_rows_lambda_out);
+    tcase_add_test(tr, test_rows_width_checked);
+    suite_add_tcase(s, tr);
     return cns_test_run(s);
 }

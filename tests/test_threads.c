@@ -186,6 +186,159 @@ START_TEST(test_shared_read_only_model) {
 }
 END_TEST
 
+/* ---- many threads, one sampler (cns_sampler_stream) --------------------- */
+
+enum { SN = 16, SD = 8, ROUNDS = 3, NSTREAMS = 4 };
+
+static cns_sampler *stream_sampler(int mode) {
+    cns_sampler_desc sd;
+    cns_sampler_desc_init(&sd);
+    sd.dim = SD, sd.steps = 6, sd.time_dim = 8, sd.hidden = 16, sd.seed = 5;
+    cns_sampler *s = NULL;
+    if (cns_sampler_create(&sd, NULL, &s, NULL) != CNS_OK) return NULL;
+    if (cns_sampler_set_int(s, CNS_SAMPLER_MODE, mode) != CNS_OK ||
+        cns_sampler_set_int(s, CNS_SAMPLER_SAMPLE_START, 2) != CNS_OK ||
+        cns_sampler_set_int(s, CNS_SAMPLER_STRIDE, 2) != CNS_OK) {
+        cns_sampler_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void stream_inputs(float *u, float *p) {
+    for (int i = 0; i < SN * SD; ++i) {
+        u[i] = (float)((i * 37 % 23) - 11) / 11.0f;
+        p[i] = (float)((i * 53 % 29) - 14) / 14.0f;
+    }
+}
+
+typedef struct stream_job {
+    cns_sampler *s;
+    uint64_t id;
+    const float *u, *p;
+    pthread_rwlock_t *lock; /* trained mode: draws take it shared */
+    float out[ROUNDS][SN * SD];
+    int status;
+    char where[CNS_ERROR_MESSAGE_SIZE];
+} stream_job;
+
+/* One thread's stream: ROUNDS draws (no Check macros off the main thread). */
+static void *stream_draws(void *arg) {
+    stream_job *j = arg;
+    cns_sampler_stream *st = NULL;
+    cns_error err;
+    j->status = cns_sampler_stream_create(j->s, j->id, NULL, &st, &err);
+    if (j->status != CNS_OK) {
+        snprintf(j->where, sizeof j->where, "%s", err.message);
+        return NULL;
+    }
+    for (int r = 0; r < ROUNDS && j->status == CNS_OK; ++r) {
+        if (j->lock) pthread_rwlock_rdlock(j->lock);
+        j->status = cns_sampler_stream_draw_rows(st, SD, j->u, 0, j->p, 0, SN, j->out[r], 0);
+        if (j->lock) pthread_rwlock_unlock(j->lock);
+        if (j->status != CNS_OK) snprintf(j->where, sizeof j->where, "%s", cns_sampler_stream_last_error(st));
+    }
+    cns_sampler_stream_free(st);
+    return NULL;
+}
+
+/* Frozen (reference) mode: NSTREAMS threads draw from one sampler at once,
+ * each through its own stream, and get exactly what the same stream ids
+ * give one after another on one thread; different ids draw differently. */
+START_TEST(test_streams_share_one_sampler) {
+    cns_sampler *s = stream_sampler(CNS_MODE_REFERENCE);
+    ck_assert_ptr_nonnull(s);
+    float u[SN * SD], p[SN * SD];
+    stream_inputs(u, p);
+    static stream_job seq[NSTREAMS], par[NSTREAMS];
+    for (int k = 0; k < NSTREAMS; ++k) {
+        seq[k] = (stream_job){.s = s, .id = (uint64_t)k, .u = u, .p = p};
+        stream_draws(&seq[k]);
+        ck_assert_msg(seq[k].status == CNS_OK, "%s", seq[k].where);
+    }
+    pthread_t th[NSTREAMS];
+    for (int k = 0; k < NSTREAMS; ++k) {
+        par[k] = (stream_job){.s = s, .id = (uint64_t)k, .u = u, .p = p};
+        ck_assert_int_eq(pthread_create(&th[k], NULL, stream_draws, &par[k]), 0);
+    }
+    for (int k = 0; k < NSTREAMS; ++k) ck_assert_int_eq(pthread_join(th[k], NULL), 0);
+    for (int k = 0; k < NSTREAMS; ++k) {
+        ck_assert_msg(par[k].status == CNS_OK, "%s", par[k].where);
+        ck_assert(memcmp(par[k].out, seq[k].out, sizeof par[k].out) == 0);
+        for (int r = 1; r < ROUNDS; ++r) /* the stream moves on between draws */
+            ck_assert(memcmp(seq[k].out[r], seq[k].out[0], sizeof seq[k].out[0]) != 0);
+    }
+    ck_assert(memcmp(seq[0].out, seq[1].out, sizeof seq[0].out) != 0);
+    /* misuse */
+    cns_sampler_stream *st = NULL;
+    cns_error err;
+    ck_assert_int_eq(cns_sampler_stream_create(NULL, 0, NULL, &st, &err), CNS_E_ARG);
+    ck_assert_ptr_null(st);
+    cns_sampler_desc ud;
+    cns_sampler_desc_init(&ud);
+    ud.kind = CNS_SAMPLER_UNIFORM;
+    cns_sampler *uni = NULL;
+    ck_assert_int_eq(cns_sampler_create(&ud, NULL, &uni, NULL), CNS_OK);
+    ck_assert_int_eq(cns_sampler_stream_create(uni, 0, NULL, &st, &err), CNS_E_UNSUPPORTED);
+    ck_assert_int_eq(cns_sampler_stream_create(s, 0, NULL, &st, &err), CNS_OK);
+    float o[SN * SD];
+    ck_assert_int_eq(cns_sampler_stream_draw_rows(st, SD + 1, u, 0, p, 0, SN, o, 0), CNS_E_SIZE);
+    const char *m = cns_sampler_stream_last_error(st);
+    ck_assert_msg(strncmp(m, "cns_sampler_stream_draw_rows: ", 30) == 0 && strstr(m, "9"), "%s", m);
+    cns_sampler_stream_free(st);
+    cns_sampler_stream_free(NULL);
+    cns_sampler_free(uni);
+    cns_sampler_free(s);
+}
+END_TEST
+
+typedef struct train_ctx {
+    cns_sampler *s;
+    const float *p;
+    pthread_rwlock_t *lock;
+    int status;
+} train_ctx;
+
+static void *stream_trainer(void *arg) {
+    train_ctx *c = arg;
+    for (int k = 0; k < 6 && c->status == CNS_OK; ++k) {
+        pthread_rwlock_wrlock(c->lock);
+        c->status = cns_sampler_train_step(c->s, c->p, SN, NULL);
+        pthread_rwlock_unlock(c->lock);
+    }
+    return NULL;
+}
+
+/* Trained mode: one thread trains while the others draw, the host holding
+ * a reader-writer lock as sampler.h asks (TSan checks that nothing else is
+ * shared); every draw succeeds and is finite. */
+START_TEST(test_streams_with_a_trainer) {
+    cns_sampler *s = stream_sampler(CNS_MODE_TRAINED);
+    ck_assert_ptr_nonnull(s);
+    float u[SN * SD], p[SN * SD];
+    stream_inputs(u, p);
+    pthread_rwlock_t lock;
+    ck_assert_int_eq(pthread_rwlock_init(&lock, NULL), 0);
+    static stream_job jobs[NSTREAMS - 1];
+    train_ctx tc = {s, p, &lock, CNS_OK};
+    pthread_t th[NSTREAMS];
+    ck_assert_int_eq(pthread_create(&th[0], NULL, stream_trainer, &tc), 0);
+    for (int k = 0; k < NSTREAMS - 1; ++k) {
+        jobs[k] = (stream_job){.s = s, .id = (uint64_t)k, .u = u, .p = p, .lock = &lock};
+        ck_assert_int_eq(pthread_create(&th[k + 1], NULL, stream_draws, &jobs[k]), 0);
+    }
+    for (int k = 0; k < NSTREAMS; ++k) ck_assert_int_eq(pthread_join(th[k], NULL), 0);
+    ck_assert_int_eq(tc.status, CNS_OK);
+    for (int k = 0; k < NSTREAMS - 1; ++k) {
+        ck_assert_msg(jobs[k].status == CNS_OK, "%s", jobs[k].where);
+        for (int r = 0; r < ROUNDS; ++r)
+            for (int i = 0; i < SN * SD; ++i) ck_assert(isfinite(jobs[k].out[r][i]));
+    }
+    pthread_rwlock_destroy(&lock);
+    cns_sampler_free(s);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("threads");
     TCase *tc = tcase_create("threads");
@@ -193,6 +346,8 @@ int main(void) {
     tcase_add_test(tc, test_independent_training);
     tcase_add_test(tc, test_independent_training_lib_threads);
     tcase_add_test(tc, test_shared_read_only_model);
+    tcase_add_test(tc, test_streams_share_one_sampler);
+    tcase_add_test(tc, test_streams_with_a_trainer);
     suite_add_tcase(s, tc);
     return cns_test_run(s);
 }

@@ -10,6 +10,7 @@
  *   train.h    one-call training epochs
  *   eval.h     top-K evaluation with plain and popularity-debiased metrics
  *   world.h    a synthetic confounded world for demos and tests
+ *   rows.h     gathering rows from a host's own tables (float or double)
  */
 #ifndef CNSDIFF_CNSDIFF_H
 #define CNSDIFF_CNSDIFF_H
@@ -21,6 +22,7 @@
 #include "loss.h"
 #include "model.h"
 #include "preset.h"
+#include "rows.h"
 #include "sampler.h"
 #include "select.h"
 #include "split.h"

@@ -69,6 +69,42 @@ CNS_API CNS_NODISCARD cns_status cns_dataset_from_arrays(const int32_t *users, c
                                                          const cns_allocator *alloc,
                                                          cns_dataset **out, cns_error *err);
 
+/** A host's interactions as borrowed CSR arrays (compressed sparse rows):
+ *  user u's items are item_ids[row_ptr[u] .. row_ptr[u + 1]).
+ *
+ *  Fill with cns_csr_init(). The library reads only the first struct_size
+ *  bytes and never keeps the pointers past the call that received them
+ *  (a sampler context keeps them until its draw, see sampler.h).
+ *  Requirements, checked where the arrays are used (CNS_E_ARG naming the
+ *  field and the index): row_ptr[0] = 0, row_ptr non-decreasing, item ids
+ *  in [0, num_items), strictly ascending within each user's row.
+ */
+typedef struct cns_csr {
+    size_t struct_size;       /**< = sizeof(cns_csr), set by cns_csr_init */
+    int32_t num_users;        /**< rows, >= 1 */
+    int32_t num_items;        /**< columns: every item id is below it, >= 1 */
+    const int64_t *row_ptr;   /**< num_users + 1 offsets into item_ids */
+    const int32_t *item_ids;  /**< row_ptr[num_users] item ids */
+} cns_csr;
+
+/** Sets csr to struct_size = sizeof(cns_csr) and everything else to 0/NULL.
+ *  NULL is a no-op. */
+CNS_API void cns_csr_init(cns_csr *csr);
+
+/** Builds a dataset (a copy) from CSR arrays, with the CSR's user and item
+ *  counts. Every row is checked as cns_csr describes.
+ *  @param csr    the arrays; read only during the call
+ *  @param alloc  NULL for malloc/free
+ *  @param out    receives the dataset on success, NULL on failure
+ *  @param err    optional detail ("cns_dataset_from_csr: item_ids[7] = 3
+ *                does not ascend in user 2's row")
+ *  @return CNS_OK, CNS_E_ARG (NULL, counts < 1, a broken array),
+ *          CNS_E_SIZE (bad struct_size), CNS_E_EMPTY (no interaction),
+ *          CNS_E_NOMEM. Thread-safe. */
+CNS_API CNS_NODISCARD cns_status cns_dataset_from_csr(const cns_csr *csr,
+                                                      const cns_allocator *alloc,
+                                                      cns_dataset **out, cns_error *err);
+
 /* Splits ds: for every user, round(fraction * n_u) of its pairs (halves
  * round up; at most n_u - 1 so every user keeps a pair, hence none for
  * users with a single pair) go to *held_out, the rest to *kept. Which pairs

@@ -55,7 +55,8 @@ CNS_API const char *cns_metric_name(int metric);
 typedef struct cns_evaluator cns_evaluator;
 
 /* train: the training split whose items are masked and whose item
- * popularity gives the IPS weights; kept by pointer, must outlive ev. */
+ * popularity gives the IPS weights; kept by pointer, must outlive ev.
+ * A host with its own CSR arrays uses cns_evaluator_create_csr. */
 CNS_API CNS_NODISCARD cns_status cns_evaluator_create(const cns_dataset *train,
                                                       const cns_allocator *alloc,
                                                       cns_evaluator **out, cns_error *err);
@@ -100,6 +101,30 @@ CNS_API CNS_NODISCARD cns_status cns_evaluator_run_popularity(cns_evaluator *ev,
                                                               const cns_dataset *test,
                                                               const int32_t *ks, size_t num_ks,
                                                               double *out, size_t *num_evaluated);
+
+/** cns_evaluator_create for a host's own CSR arrays: the training split
+ *  is copied into a dataset the evaluator owns (the arrays need not
+ *  outlive the call), with the CSR's user and item counts.
+ *  @param train  the training interactions (dataset.h, cns_csr)
+ *  @param alloc  NULL for malloc/free
+ *  @param out    receives the evaluator on success
+ *  @param err    optional detail
+ *  @return the statuses of cns_dataset_from_csr and cns_evaluator_create. */
+CNS_API CNS_NODISCARD cns_status cns_evaluator_create_csr(const cns_csr *train,
+                                                          const cns_allocator *alloc,
+                                                          cns_evaluator **out, cns_error *err);
+
+/** cns_evaluator_run with the test split as CSR arrays: the same rules,
+ *  metrics and statuses, plus those of a malformed CSR (CNS_E_ARG,
+ *  CNS_E_SIZE, CNS_E_EMPTY; the message starts "cns_evaluator_run_csr:
+ *  test: "). The test rows are copied once per call, O(interactions).
+ *  Works with an evaluator made by either create call. */
+CNS_API CNS_NODISCARD cns_status cns_evaluator_run_csr(cns_evaluator *ev, const float *user_emb,
+                                                       int32_t num_users, const float *item_emb,
+                                                       int32_t num_items, int32_t dim,
+                                                       const cns_csr *test, const int32_t *ks,
+                                                       size_t num_ks, double *out,
+                                                       size_t *num_evaluated);
 
 CNS_API const char *cns_evaluator_last_error(const cns_evaluator *ev);
 

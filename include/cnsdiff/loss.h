@@ -122,11 +122,86 @@ CNS_API double cns_loss_term_value(const cns_loss *l, int term);
  * (the message names it); CNS_E_NOMEM when the scratch cannot grow;
  * CNS_E_NUMERIC when an input, the loss or a gradient is not finite (the
  * message names the term and the row). On failure the gradient buffers
- * hold unspecified values. */
+ * hold unspecified values.
+ * The widths of the rows are not checked here (the call cannot see them):
+ * prefer cns_loss_compute_rows, which is told the width and the strides
+ * and refuses a width other than the loss's with CNS_E_SIZE. */
 CNS_API CNS_NODISCARD cns_status cns_loss_compute(cns_loss *l, const float *u, const float *pos,
                                                   const float *neg, const float *synth,
                                                   const float *lambda, size_t n, float *grad_u,
                                                   float *grad_pos, float *grad_neg, double *loss);
+
+/** The embedding width the loss was created with (desc.dim), or 0 for a
+ *  NULL handle. Read-only. */
+CNS_API int32_t cns_loss_dim(const cns_loss *l);
+
+/** A batch for cns_loss_compute_rows: where its rows are, how wide they
+ *  are, and which form of the gradients to return.
+ *
+ *  Fill with cns_loss_rows_init(), then set the fields. The library reads
+ *  only the first struct_size bytes (fields a newer header appends keep
+ *  their defaults for an older caller). Every pointer is borrowed for the
+ *  call only. Row b of a table x starts at x + b * x_stride (in floats);
+ *  a stride of 0 means dim (packed rows), a stride smaller than dim gives
+ *  CNS_E_SIZE. Inputs and outputs must not overlap.
+ */
+typedef struct cns_loss_rows {
+    size_t struct_size;      /**< = sizeof(cns_loss_rows), set by cns_loss_rows_init */
+    int32_t dim;             /**< width of every row; must equal cns_loss_dim(), else CNS_E_SIZE */
+    int32_t per_row;         /**< 0 (default): gradients of the batch mean, as cns_loss_compute;
+                                  1: gradients of the batch sum (n times the mean's), for a
+                                  host that applies its own learning rate per row */
+    size_t n;                /**< rows in the batch, >= 1 */
+    const float *u;          /**< n rows: the users' final embeddings (required) */
+    size_t u_stride;         /**< floats between u rows, 0 = dim */
+    const float *pos;        /**< n rows: the positives (required) */
+    size_t pos_stride;       /**< floats between pos rows, 0 = dim */
+    const float *neg;        /**< n rows: the random negatives (required) */
+    size_t neg_stride;       /**< floats between neg rows, 0 = dim */
+    const float *synth;      /**< n rows: the synthesized negatives h, or NULL for plain BPR */
+    size_t synth_stride;     /**< floats between synth rows, 0 = dim */
+    const float *lambda;     /**< n mixing weights in [0, 1], or NULL to draw them (§8) */
+    float *grad_u;           /**< n rows out: dL/du (overwritten) */
+    size_t grad_u_stride;    /**< floats between grad_u rows, 0 = dim */
+    float *grad_pos;         /**< n rows out: dL/dpos (overwritten) */
+    size_t grad_pos_stride;  /**< floats between grad_pos rows, 0 = dim */
+    float *grad_neg;         /**< n rows out: dL/dneg (overwritten) */
+    size_t grad_neg_stride;  /**< floats between grad_neg rows, 0 = dim */
+    float *lambda_out;       /**< optional n out: the lambda used for each row (the drawn or
+                                  the given ones; all 0 without synth) */
+} cns_loss_rows;
+
+/** Sets rows to the defaults: struct_size, every pointer NULL, every
+ *  stride 0 (packed), dim 0 (must be set), per_row 0. NULL is a no-op. */
+CNS_API void cns_loss_rows_init(cns_loss_rows *rows);
+
+/** The loss and gradients of cns_loss_compute, with the width checked,
+ *  rows at any stride, and optionally per-row gradients and the lambdas.
+ *
+ *  The loss itself (and cns_loss_term_value) is always the batch mean. The
+ *  gradients: with per_row = 0 they are those of the mean, exactly as
+ *  cns_loss_compute returns them; with per_row = 1 they are those of the
+ *  batch sum, n times larger (computed without the 1/n, not multiplied
+ *  back). For the BPR term row b's gradient is then the gradient of row
+ *  b's own triplet loss. The contrastive term couples the rows: every
+ *  anchor's softmax runs over all 2n negatives, so the neg row b also
+ *  receives the push from the other rows' anchors, and its per-row
+ *  gradient is d(sum of all rows' terms)/d(neg_b), not row b's term
+ *  alone. An SGD or Hogwild host applies row -= lr * grad per row.
+ *
+ *  @param l     the loss handle (used by one thread at a time)
+ *  @param rows  the batch; read only, borrowed for the call
+ *  @param loss  optional out: the total (batch mean)
+ *  @return CNS_OK; CNS_E_SIZE for a bad struct_size, a dim other than the
+ *          loss's (the message names both) or a stride below dim;
+ *          CNS_E_ARG for a NULL handle, row table or output, n = 0,
+ *          per_row not 0 or 1, a lambda outside [0, 1]; CNS_E_NOMEM;
+ *          CNS_E_NUMERIC (the message names the term and the row). The
+ *          messages start with "cns_loss_compute_rows: ". On failure the
+ *          outputs hold unspecified values.
+ */
+CNS_API CNS_NODISCARD cns_status cns_loss_compute_rows(cns_loss *l, const cns_loss_rows *rows,
+                                                       double *loss);
 
 /* The detail of the most recent failed call on l ("" if none; a success
  * does not clear it). Never NULL; valid until the next call on l. */

@@ -179,12 +179,16 @@ CNS_API int32_t cns_sampler_dim(const cns_sampler *s);
 
 /* Context for the catalogue samplers (UNIFORM, DNS), set before each draw.
  * Pointers are borrowed until the next set_context or draw returns; a
- * draw consumes the context (the next draw needs a new set_context).
+ * draw consumes the context (the next draw needs a new set_context),
+ * whether it succeeds or fails: a failed draw never leaves an old
+ * context behind for the next one.
  * set_context checks: NULL pointers and n_rows == 0 (CNS_E_ARG),
  * struct_size smaller than this version's and num_items differing from the
  * dataset's (CNS_E_SIZE). User ids are checked by the draw (CNS_E_ARG).
  * DNS draws its M candidates uniformly, with replacement, from the user's
- * unobserved items and keeps the one with the largest <e_u, e_i>. */
+ * unobserved items and keeps the one with the largest <e_u, e_i>.
+ * The width of item_emb is not checked here: prefer
+ * cns_sampler_set_context_rows, which also takes CSR arrays. */
 typedef struct cns_sampler_context {
     size_t struct_size;          /* = sizeof(cns_sampler_context) */
     const cns_dataset *train;    /* observed items per user */
@@ -199,6 +203,30 @@ CNS_API void cns_sampler_context_init(cns_sampler_context *ctx);
 CNS_API CNS_NODISCARD cns_status cns_sampler_set_context(cns_sampler *s,
                                                          const cns_sampler_context *ctx);
 
+/** cns_sampler_set_context with the item rows' width checked, item rows at
+ *  any stride, and the observed items as the host's CSR arrays if wished.
+ *
+ *  @param s           the sampler (UNIFORM or DNS; DIFFUSION ignores contexts)
+ *  @param ctx         as for cns_sampler_set_context, except that train
+ *                     must be NULL when csr is given
+ *  @param dim         the width of item_emb's rows; must equal
+ *                     cns_sampler_dim(s), else CNS_E_SIZE naming both
+ *  @param item_stride floats between item_emb rows, 0 means dim
+ *  @param csr         NULL to use ctx->train, or the observed items as CSR
+ *                     arrays (dataset.h); the struct and its arrays are
+ *                     borrowed until the draw, like ctx's pointers.
+ *                     num_items must equal csr->num_items. The draw checks
+ *                     the CSR rows of the batch's users (CNS_E_ARG naming
+ *                     the entry), O(row length) per row.
+ *  @return CNS_OK; the statuses of cns_sampler_set_context; CNS_E_SIZE for
+ *          the width or a stride below it; CNS_E_ARG for both or neither
+ *          of ctx->train and csr, or a malformed csr header. On failure
+ *          no context is set. */
+CNS_API CNS_NODISCARD cns_status cns_sampler_set_context_rows(cns_sampler *s,
+                                                              const cns_sampler_context *ctx,
+                                                              int32_t dim, size_t item_stride,
+                                                              const cns_csr *csr);
+
 /* One synthesized (or chosen) negative per row into out_neg.
  * user_emb, pos_emb: n_rows x dim. For UNIFORM and DNS the context must be
  * set with the same n_rows (else CNS_E_STATE); UNIFORM ignores user_emb
@@ -210,10 +238,37 @@ CNS_API CNS_NODISCARD cns_status cns_sampler_set_context(cns_sampler *s,
  * t = s-1 .. 0 (T-1 .. 0 in the reference and Gaussian modes); the
  * candidate with the largest <e_u, x> is written (ties: the lowest level).
  * The DIRECTION mode writes c = norm * d into every row instead (the
- * level parameters are not used, and no random number is drawn). */
+ * level parameters are not used, and no random number is drawn).
+ * The width of the rows is not checked here (the call cannot see it):
+ * prefer cns_sampler_draw_rows, which is told the width and the strides. */
 CNS_API CNS_NODISCARD cns_status cns_sampler_draw(cns_sampler *s, const float *user_emb,
                                                   const float *pos_emb, size_t n_rows,
                                                   float *out_neg);
+
+/** cns_sampler_draw with the row width checked and rows at any stride.
+ *
+ *  Draws exactly what cns_sampler_draw draws for the same rows (the same
+ *  random streams advance the same way).
+ *  @param s          the sampler (one thread at a time)
+ *  @param dim        the width of every row; must equal cns_sampler_dim(s),
+ *                    else CNS_E_SIZE naming both
+ *  @param user_emb   n_rows user rows, row r at user_emb + r * user_stride
+ *                    (NULL allowed for UNIFORM)
+ *  @param user_stride floats between user rows, 0 means dim
+ *  @param pos_emb    n_rows positive rows (NULL allowed for UNIFORM and DNS)
+ *  @param pos_stride floats between pos rows, 0 means dim
+ *  @param n_rows     rows, >= 1
+ *  @param out_neg    n_rows rows out, row r at out_neg + r * out_stride
+ *  @param out_stride floats between out rows, 0 means dim
+ *  @return the statuses of cns_sampler_draw, and CNS_E_SIZE for a width
+ *          mismatch or a stride below dim. Strided rows are packed into
+ *          the sampler's workspace first (grown once per batch size,
+ *          CNS_E_NOMEM if that fails). */
+CNS_API CNS_NODISCARD cns_status cns_sampler_draw_rows(cns_sampler *s, int32_t dim,
+                                                       const float *user_emb, size_t user_stride,
+                                                       const float *pos_emb, size_t pos_stride,
+                                                       size_t n_rows, float *out_neg,
+                                                       size_t out_stride);
 
 /* One Adam step of the denoiser on the diffusion loss of the batch
  * pos_emb (n_rows x dim, treated as constants). loss (optional) receives
@@ -221,10 +276,114 @@ CNS_API CNS_NODISCARD cns_status cns_sampler_draw(cns_sampler *s, const float *u
  * dropout on the denoiser's input). A no-op returning CNS_OK and loss 0
  * for UNIFORM, DNS and the frozen modes (REFERENCE, GAUSSIAN, DIRECTION). CNS_E_ARG for NULL or
  * n_rows == 0. CNS_E_NUMERIC when the loss or a gradient is not finite
- * (the denoiser and its Adam moments are left unchanged). With reweight
- * on, rows at t = 1 (w_1 ~ 9.1e4) carry ~90% of mean_rows(w_t mse). */
+ * (the denoiser and its Adam moments are left unchanged; the message
+ * names the first row whose loss is not finite). With reweight
+ * on, rows at t = 1 (w_1 ~ 9.1e4) carry ~90% of mean_rows(w_t mse).
+ * The width is not checked: prefer cns_sampler_train_step_rows. */
 CNS_API CNS_NODISCARD cns_status cns_sampler_train_step(cns_sampler *s, const float *pos_emb,
                                                         size_t n_rows, double *loss);
+
+/** cns_sampler_train_step with the row width checked and rows at any
+ *  stride.
+ *  @param s          the sampler
+ *  @param dim        the width of every row; must equal cns_sampler_dim(s),
+ *                    else CNS_E_SIZE naming both
+ *  @param pos_emb    n_rows positive rows, row r at pos_emb + r * pos_stride
+ *  @param pos_stride floats between rows, 0 means dim
+ *  @param n_rows     rows, >= 1
+ *  @param loss       optional out: L_diff, as cns_sampler_train_step
+ *  @return the statuses of cns_sampler_train_step, and CNS_E_SIZE. */
+CNS_API CNS_NODISCARD cns_status cns_sampler_train_step_rows(cns_sampler *s, int32_t dim,
+                                                             const float *pos_emb,
+                                                             size_t pos_stride, size_t n_rows,
+                                                             double *loss);
+
+/** A per-thread draw state of a DIFFUSION sampler ("many threads, one
+ *  sampler"): its own workspace and its own random stream, sharing the
+ *  sampler's denoiser weights, schedule and tunables, which it reads at
+ *  each draw.
+ *
+ *  Threads: any number of streams of one sampler may draw at the same time,
+ *  each stream used by one thread at a time, as long as nothing changes
+ *  the sampler meanwhile: no cns_sampler_train_step, _set_*, _set_weights,
+ *  cns_sampler_draw on the sampler itself, and no free. In the frozen
+ *  modes (reference, Gaussian) the sampler never changes, so streams draw
+ *  freely. In trained mode, the host runs train steps while no stream
+ *  draws (e.g. a reader-writer lock: draws shared, the train step
+ *  exclusive, or a barrier per batch); a draw then sees the weights of the
+ *  last train step that completed before it started. The sampler must
+ *  outlive its streams.
+ *
+ *  Reproducibility: a stream's draws depend only on the sampler's seed,
+ *  weights and tunables, the stream_id and the stream's own sequence of
+ *  draws: the same stream_id replays the same draws in any thread, and
+ *  different stream_ids give independent draws. They differ from the
+ *  sampler's own cns_sampler_draw stream.
+ */
+typedef struct cns_sampler_stream cns_sampler_stream;
+
+/** Creates a draw stream of a DIFFUSION sampler.
+ *  @param s          the sampler, only read (now and at each draw)
+ *  @param stream_id  selects the random stream (e.g. the thread index)
+ *  @param alloc      the stream's allocator, NULL for malloc/free
+ *  @param out        receives the stream on success, NULL on failure
+ *  @param err        optional detail
+ *  @return CNS_OK; CNS_E_ARG (NULL); CNS_E_UNSUPPORTED (a UNIFORM or DNS
+ *          sampler: give each thread its own); CNS_E_NOMEM. */
+CNS_API CNS_NODISCARD cns_status cns_sampler_stream_create(const cns_sampler *s,
+                                                           uint64_t stream_id,
+                                                           const cns_allocator *alloc,
+                                                           cns_sampler_stream **out,
+                                                           cns_error *err);
+/** Frees a stream (NULL is a no-op); the sampler is untouched. */
+CNS_API void cns_sampler_stream_free(cns_sampler_stream *st);
+
+/** cns_sampler_draw_rows through a stream: the same arguments, checks and
+ *  statuses, the stream's workspace and random stream. CNS_SAMPLER_THREADS
+ *  of the sampler applies to each stream's draw: a host drawing from many
+ *  threads usually leaves it at 1. */
+CNS_API CNS_NODISCARD cns_status cns_sampler_stream_draw_rows(cns_sampler_stream *st, int32_t dim,
+                                                              const float *user_emb,
+                                                              size_t user_stride,
+                                                              const float *pos_emb,
+                                                              size_t pos_stride, size_t n_rows,
+                                                              float *out_neg, size_t out_stride);
+
+/** The detail of the stream's most recent failed draw ("" if none). Never
+ *  NULL. */
+CNS_API const char *cns_sampler_stream_last_error(const cns_sampler_stream *st);
+
+/** The number of denoiser weights of a DIFFUSION sampler (0 for UNIFORM,
+ *  DNS or a NULL handle): td*td + td + hidden*(dim + td) + hidden +
+ *  dim*hidden + dim with td = time_dim. Read-only. */
+CNS_API size_t cns_sampler_weight_count(const cns_sampler *s);
+
+/** Copies the denoiser's weights into out, flat, in the order of the
+ *  checkpoint's 'DNSR' section (docs/CHECKPOINT.md): samplers with the
+ *  same dim, time_dim and hidden share the layout, so data-parallel
+ *  workers can average or broadcast them.
+ *  @param s      the sampler; read-only (may run concurrently with other
+ *                read-only calls, not with a train step or a set)
+ *  @param out    count floats out
+ *  @param count  must equal cns_sampler_weight_count(s)
+ *  @return CNS_OK; CNS_E_ARG (NULL); CNS_E_UNSUPPORTED (not DIFFUSION);
+ *          CNS_E_SIZE (count differs). The handle's message is not
+ *          written (the handle is const). */
+CNS_API CNS_NODISCARD cns_status cns_sampler_get_weights(const cns_sampler *s, float *out,
+                                                         size_t count);
+
+/** Replaces the denoiser's weights with w (same layout as
+ *  cns_sampler_get_weights). The denoiser's Adam moments and step count
+ *  are kept, as a data-parallel step that averages weights expects.
+ *  @param s      the sampler (one thread at a time)
+ *  @param w      count floats, copied
+ *  @param count  must equal cns_sampler_weight_count(s)
+ *  @return CNS_OK; CNS_E_ARG (NULL); CNS_E_UNSUPPORTED (not DIFFUSION);
+ *          CNS_E_SIZE (count differs, the message names both counts);
+ *          CNS_E_NUMERIC (a weight is not finite; the message names its
+ *          index). On failure nothing changes. */
+CNS_API CNS_NODISCARD cns_status cns_sampler_set_weights(cns_sampler *s, const float *w,
+                                                         size_t count);
 
 /* Denoiser checkpoints, same container and guarantees as cns_model_save. */
 CNS_API CNS_NODISCARD cns_status cns_sampler_save(cns_sampler *s, const char *path);
