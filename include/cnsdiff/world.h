@@ -57,7 +57,7 @@ typedef struct cns_world_desc {
     double test_fraction;       /* share for the IID test, default 0.2 */
     int32_t ood_exposure;       /* cns_ood_exposure, default CNS_OOD_UNIFORM */
     uint64_t seed;              /* default 1 */
-    /* Appended in 0.2 (older callers get the defaults): */
+    /* Appended after 0.1 (older callers get the defaults): */
     double pop_relevance;       /* propensity exponent of relevance, default 0.25; 0 = none */
     double degree_spread;       /* std of log user activity, default 1.1; 0 = equal degrees */
 } cns_world_desc;
