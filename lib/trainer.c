@@ -7,6 +7,7 @@
 #include "error.h"
 #include "model_internal.h"
 #include "parallel.h"
+#include "trainer_internal.h"
 
 struct cns_trainer {
     cns__alloc al;
@@ -120,7 +121,10 @@ static cns_status step_failed(cns_trainer *t, cns_status st, int64_t epoch, size
     return st;
 }
 
-CNS_API cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch, cns_epoch_stats *stats) {
+/* max_batches 0: the whole epoch; otherwise it stops after that many
+ * batches (ending, like a whole epoch, with a full forward). */
+static cns_status run_epoch(cns_trainer *t, int64_t epoch, size_t max_batches,
+                            cns_epoch_stats *stats) {
     if (t == NULL) return CNS_E_ARG;
     if (epoch < 0) return cns__msg(t->last_error, CNS_E_ARG, "epoch %lld is negative", (long long)epoch);
     if (stats != NULL && stats->struct_size < offsetof(cns_epoch_stats, phase_seconds))
@@ -151,6 +155,7 @@ CNS_API cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch, cns_epoc
          * batch rows only, so the last layer skips the others; DNS scores
          * candidates from the whole catalogue. The epoch ends with a full
          * forward: the host sees every row as of the last step. */
+        if (max_batches > 0 && batches == max_batches) n = 0; /* a partial epoch ends here */
         const int batch_rows = n > 0 && t->kind != CNS_SAMPLER_DNS;
         st = batch_rows ? cns__model_forward_batch(m, users, pos, neg, n) : cns_model_forward(m);
         t->stale = batch_rows;
@@ -247,4 +252,19 @@ CNS_API cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch, cns_epoc
         memcpy(stats, &s, keep < sizeof s ? keep : sizeof s);
     }
     return CNS_OK;
+}
+
+CNS_API cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch, cns_epoch_stats *stats) {
+    return run_epoch(t, epoch, 0, stats);
+}
+
+cns_status cns__trainer_run_batches(cns_trainer *t, int64_t epoch, size_t max_batches,
+                                    cns_epoch_stats *stats) {
+    if (t != NULL && max_batches == 0)
+        return cns__msg(t->last_error, CNS_E_ARG, "max_batches is 0");
+    return run_epoch(t, epoch, max_batches, stats);
+}
+
+size_t cns__trainer_batches_per_epoch(const cns_trainer *t) {
+    return t ? cns_batcher_num_batches(t->batcher) : 0;
 }

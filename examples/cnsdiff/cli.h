@@ -15,5 +15,6 @@ int cmd_world(int argc, char **argv);
 /* Benchmarks under `cnsdiff bench`. */
 int bench_sampler(int argc, char **argv);
 int bench_eval(int argc, char **argv);
+int bench_scale(int argc, char **argv);
 
 #endif

@@ -8,8 +8,11 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: cnsdiff bench sampler [--batch B] [--dim D] [--threads T] [--repeat R]\n"
             "       cnsdiff bench eval    --train FILE --test FILE [--dim D] [--repeat R]\n"
+            "       cnsdiff bench scale   [--sizes 0.1,0.3,1,3,10] [--report F.json] [...]\n"
             "\n"
-            "Prints one line per figure, 'name value unit', medians over R runs.\n");
+            "sampler and eval print one line per figure, 'name value unit', medians over\n"
+            "R runs; scale prints a table of epoch cost against data size (see\n"
+            "cnsdiff bench scale --help).\n");
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -19,6 +22,7 @@ int cmd_bench(int argc, char **argv) {
     }
     if (strcmp(argv[1], "sampler") == 0) return bench_sampler(argc - 1, argv + 1);
     if (strcmp(argv[1], "eval") == 0) return bench_eval(argc - 1, argv + 1);
+    if (strcmp(argv[1], "scale") == 0) return bench_scale(argc - 1, argv + 1);
     fprintf(stderr, "cnsdiff bench: unknown benchmark '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -18,7 +18,7 @@ static const command k_commands[] = {
     {"recommend", cmd_recommend, "top-K items for a user from a saved model"},
     {"demo", cmd_demo, "the confounded-world demo: uniform vs DNS vs CNSDiff, IID and OOD"},
     {"world", cmd_world, "generate a confounded world and write its splits to files"},
-    {"bench", cmd_bench, "micro-benchmarks (bench sampler)"},
+    {"bench", cmd_bench, "benchmarks (bench sampler, eval, scale)"},
 };
 
 static void usage(FILE *f) {

@@ -378,3 +378,8 @@ done:
     cns_model_free(model);
     return st;
 }
+
+int run_apply_config(const run_config *cfg, cns_model *m, cns_sampler *s, cns_loss *l,
+                     run_result *res) {
+    return apply_params(cfg, m, s, l, res);
+}
