@@ -26,13 +26,15 @@
 void openblas_set_num_threads(int num_threads);
 
 #define MAX_SIZES 16
-#define PROBE_BATCHES 4 /* batches timed twice over for an extrapolated epoch */
+#define PROBE_BATCHES 2 /* batches timed twice over for an extrapolated epoch */
+#define BATCH 2048        /* the tool's batch size: the exact path */
+#define FOOD_BATCHES 52   /* batches of a Food epoch at BATCH (106 253 pairs) */
 
 typedef struct scale_opts {
     double sizes[MAX_SIZES];
     int n_sizes;
     const char *report;
-    int threads, epochs, dim, batch;
+    int threads, epochs, dim;
     double budget; /* seconds an epoch may take before it is extrapolated */
     uint64_t seed;
 } scale_opts;
@@ -42,8 +44,10 @@ typedef struct scale_row {
     int ok;
     size_t interactions;
     int layers, sampler;
+    size_t batch;
     double epoch_seconds, load_seconds, eval_seconds, peak_rss_mb;
     int extrapolated;
+    double phase_ms[CNS_PHASE_SLOTS]; /* per batch, of the last timed run */
     char error[1024];
 } scale_row;
 
@@ -55,14 +59,18 @@ static void usage(FILE *f) {
             "Generates a world per size (millions of training interactions, docs/WORLD.md;\n"
             "shape in docs/BENCHMARKS.md \"Scale\"), writes its training and IID test\n"
             "splits to a temporary directory, and for MF (layers 0) and LightGCN (layers\n"
-            "2), each with uniform and CNSDiff negatives (the tool's configuration), runs\n"
-            "a child process that loads the training file, trains and evaluates once.\n"
+            "2), each with uniform and CNSDiff negatives (the tool's configuration), and\n"
+            "each on two paths -- exact (batch 2048) and batch-scaled (batch\n"
+            "max(2048, ceil(interactions / 52)): Food's 52 batches per epoch) -- runs a\n"
+            "child process that loads the training file and trains; the first point of\n"
+            "a size also evaluates test_iid once (the time is the size's).\n"
             "Prints one table row per point: the median epoch seconds over E epochs\n"
             "(default 3), seconds per million interactions, load and evaluation seconds,\n"
             "and the child's peak RSS. An epoch estimated above S / E seconds (S:\n"
             "default 30) is timed over %d and %d batches (after %d of warm-up), scaled\n"
             "to the whole epoch and marked extrapolated. --report writes the rows as\n"
-            "JSON. Threads default to 2.\n",
+            "JSON. Threads default to 2. stderr gets each point's milliseconds per batch\n"
+            "by phase (cns_epoch_stats.phase_seconds).\n",
             PROBE_BATCHES, 2 * PROBE_BATCHES, PROBE_BATCHES);
 }
 
@@ -135,7 +143,7 @@ static int load_shaped(const char *path, const cns_dataset *train, cns_dataset *
 
 /* One point, in the child. */
 static void run_point(const scale_opts *o, const char *dir, int layers, int sampler_kind,
-                      scale_row *row) {
+                      int scaled, int eval, scale_row *row) {
     char path[4096];
     cns_error err = {0, ""};
     cns_dataset *train = NULL, *test = NULL;
@@ -190,7 +198,11 @@ static void run_point(const scale_opts *o, const char *dir, int layers, int samp
     if (cns_loss_set_int(loss, CNS_LOSS_THREADS, o->threads) != CNS_OK)
         FAIL("loss: %s", cns_loss_last_error(loss));
     if (run_apply_config(&cfg, model, sampler, loss, &res) != CNS_OK) FAIL("%s", res.error);
-    if (cns_trainer_create(model, sampler, loss, train, (size_t)o->batch, o->seed, NULL, &trainer, &err) !=
+    /* The batch-scaled path keeps Food's number of batches per epoch. */
+    row->batch = BATCH;
+    if (scaled && (row->interactions + FOOD_BATCHES - 1) / FOOD_BATCHES > BATCH)
+        row->batch = (row->interactions + FOOD_BATCHES - 1) / FOOD_BATCHES;
+    if (cns_trainer_create(model, sampler, loss, train, row->batch, o->seed, NULL, &trainer, &err) !=
         CNS_OK)
         FAIL("trainer: %s", err.message);
 
@@ -226,6 +238,13 @@ static void run_point(const scale_opts *o, const char *dir, int layers, int samp
         row->extrapolated = 1;
     }
 
+    for (int p = 0; p < CNS_PHASE_SLOTS; ++p)
+        row->phase_ms[p] = es.batches ? 1e3 * es.phase_seconds[p] / (double)es.batches : 0.0;
+
+    if (!eval) {
+        row->ok = 1;
+        goto done;
+    }
     if (cns_evaluator_create(train, NULL, &ev, &err) != CNS_OK) FAIL("evaluator: %s", err.message);
     if (cns_evaluator_set_int(ev, CNS_EVAL_THREADS, o->threads) != CNS_OK)
         FAIL("evaluator: %s", cns_evaluator_last_error(ev));
@@ -253,7 +272,7 @@ done:
 
 /* Runs fn in a child and reads its row; the parent's memory stays small. */
 static int in_child(const scale_opts *o, const char *dir, double millions, int layers, int kind,
-                    int generate, scale_row *row) {
+                    int scaled, int generate, int eval, scale_row *row) {
     int fd[2];
     memset(row, 0, sizeof *row);
     if (pipe(fd) != 0) {
@@ -289,7 +308,7 @@ static int in_child(const scale_opts *o, const char *dir, double millions, int l
         } else {
             r.layers = layers;
             r.sampler = kind;
-            run_point(o, dir, layers, kind, &r);
+            run_point(o, dir, layers, kind, scaled, eval, &r);
         }
         ssize_t wr = write(fd[1], &r, sizeof r);
         _exit(wr == (ssize_t)sizeof r ? 0 : 1);
@@ -332,7 +351,6 @@ int bench_scale(int argc, char **argv) {
     o.threads = 2;
     o.epochs = 3;
     o.dim = 64;
-    o.batch = 2048;
     o.budget = 30.0;
     o.seed = 1;
     for (int a = 1; a < argc; ++a) {
@@ -384,8 +402,8 @@ int bench_scale(int argc, char **argv) {
         return 1;
     }
     if (rep) fprintf(rep, "{\"rows\": [");
-    printf("%12s  %-8s  %-7s  %-5s  %9s  %8s  %7s  %7s  %8s  %s\n", "interactions", "encoder", "sampler",
-           "path", "epoch s", "s / M", "load s", "eval s", "peak MB", "extrapolated");
+    printf("%12s  %-8s  %-7s  %-12s  %6s  %9s  %8s  %7s  %7s  %8s  %s\n", "interactions", "encoder",
+           "sampler", "path", "batch", "epoch s", "s / M", "load s", "eval s", "peak MB", "extrapolated");
     int failed = 0, first = 1;
     static const int layers_of[2] = {0, 2};
     static const int kinds[2] = {CNS_SAMPLER_UNIFORM, CNS_SAMPLER_DIFFUSION};
@@ -397,7 +415,7 @@ int bench_scale(int argc, char **argv) {
             break;
         }
         scale_row g;
-        if (in_child(&o, dir, o.sizes[s], 0, 0, 1, &g) != 0) {
+        if (in_child(&o, dir, o.sizes[s], 0, 0, 0, 1, 0, &g) != 0) {
             fprintf(stderr, "cnsdiff bench scale: %g M: %s\n", o.sizes[s], g.error);
             remove_dir(dir);
             failed = 1;
@@ -405,30 +423,50 @@ int bench_scale(int argc, char **argv) {
         }
         fprintf(stderr, "world of %.2f M training interactions: %zu, generated and written in %.1f s\n",
                 o.sizes[s], g.interactions, g.epoch_seconds);
+        double eval_seconds = 0.0;
         for (int e = 0; e < 2 && !failed; ++e)
             for (int k = 0; k < 2 && !failed; ++k) {
-                scale_row r;
-                if (in_child(&o, dir, o.sizes[s], layers_of[e], kinds[k], 0, &r) != 0) {
-                    fprintf(stderr, "cnsdiff bench scale: %g M, %s, %s: %s\n", o.sizes[s],
-                            e ? "lightgcn" : "mf", k ? "cnsdiff" : "uniform", r.error);
-                    failed = 1;
-                    break;
-                }
-                double spm = r.epoch_seconds / ((double)r.interactions / 1e6);
-                printf("%12zu  %-8s  %-7s  %-5s  %9.3f  %8.3f  %7.2f  %7.2f  %8.0f  %s\n", r.interactions,
-                       e ? "lightgcn" : "mf", k ? "cnsdiff" : "uniform", "exact", r.epoch_seconds, spm,
-                       r.load_seconds, r.eval_seconds, r.peak_rss_mb, r.extrapolated ? "yes" : "no");
-                fflush(stdout);
-                if (rep) {
-                    fprintf(rep,
-                            "%s\n  {\"interactions\": %zu, \"encoder\": \"%s\", \"sampler\": \"%s\", "
-                            "\"path\": \"exact\", \"epoch_seconds_median\": %.6f, "
-                            "\"seconds_per_million\": %.6f, \"load_seconds\": %.6f, "
-                            "\"eval_seconds\": %.6f, \"peak_rss_mb\": %.1f, \"extrapolated\": %s}",
-                            first ? "" : ",", r.interactions, e ? "lightgcn" : "mf",
-                            k ? "cnsdiff" : "uniform", r.epoch_seconds, spm, r.load_seconds,
-                            r.eval_seconds, r.peak_rss_mb, r.extrapolated ? "true" : "false");
-                    first = 0;
+                scale_row exact;
+                for (int scaled = 0; scaled < 2 && !failed; ++scaled) {
+                    scale_row r;
+                    const char *path = scaled ? "batch-scaled" : "exact";
+                    if (scaled && (g.interactions + FOOD_BATCHES - 1) / FOOD_BATCHES <= BATCH) {
+                        r = exact; /* the same run: the rule keeps the batch at BATCH */
+                    } else if (in_child(&o, dir, o.sizes[s], layers_of[e], kinds[k], scaled, 0,
+                                        e + k + scaled == 0, &r) != 0) {
+                        fprintf(stderr, "cnsdiff bench scale: %g M, %s, %s, %s: %s\n", o.sizes[s],
+                                e ? "lightgcn" : "mf", k ? "cnsdiff" : "uniform", path, r.error);
+                        failed = 1;
+                        break;
+                    }
+                    if (!scaled) exact = r;
+                    /* One evaluation per size (the first point): its cost
+                     * depends on the shapes only, which all points share. */
+                    if (e + k + scaled == 0)
+                        eval_seconds = r.eval_seconds;
+                    else
+                        r.eval_seconds = eval_seconds;
+                    double spm = r.epoch_seconds / ((double)r.interactions / 1e6);
+                    printf("%12zu  %-8s  %-7s  %-12s  %6zu  %9.3f  %8.3f  %7.2f  %7.2f  %8.0f  %s\n",
+                           r.interactions, e ? "lightgcn" : "mf", k ? "cnsdiff" : "uniform", path,
+                           r.batch, r.epoch_seconds, spm, r.load_seconds, r.eval_seconds, r.peak_rss_mb,
+                           r.extrapolated ? "yes" : "no");
+                    fflush(stdout);
+                    fprintf(stderr, "  ms per batch: propagation %.2f  batch %.2f  sampler train %.2f  draw %.2f"
+                            "  loss %.2f  backward %.2f  adam %.2f\n", r.phase_ms[0], r.phase_ms[1],
+                            r.phase_ms[2], r.phase_ms[3], r.phase_ms[4], r.phase_ms[5], r.phase_ms[6]);
+                    if (rep) {
+                        fprintf(rep,
+                                "%s\n  {\"interactions\": %zu, \"encoder\": \"%s\", \"sampler\": \"%s\", "
+                                "\"path\": \"%s\", \"batch_size\": %zu, \"epoch_seconds_median\": %.6f, "
+                                "\"seconds_per_million\": %.6f, \"load_seconds\": %.6f, "
+                                "\"eval_seconds\": %.6f, \"peak_rss_mb\": %.1f, \"extrapolated\": %s}",
+                                first ? "" : ",", r.interactions, e ? "lightgcn" : "mf",
+                                k ? "cnsdiff" : "uniform", path, r.batch, r.epoch_seconds, spm,
+                                r.load_seconds, r.eval_seconds, r.peak_rss_mb,
+                                r.extrapolated ? "true" : "false");
+                        first = 0;
+                    }
                 }
             }
         remove_dir(dir);
