@@ -29,6 +29,10 @@ void openblas_set_num_threads(int num_threads);
 #define PROBE_BATCHES 2 /* batches timed twice over for an extrapolated epoch */
 #define BATCH 2048        /* the tool's batch size: the exact path */
 #define FOOD_BATCHES 52   /* batches of a Food epoch at BATCH (106 253 pairs) */
+/* CNSDiff's contrastive term costs O(B^2 d) per batch (ALGORITHM.md §15):
+ * the batch-scaled path would make its epoch quadratic, and a single batch
+ * above this size takes minutes. Such points are skipped and said so. */
+#define CL_BATCH_MAX 32768
 
 typedef struct scale_opts {
     double sizes[MAX_SIZES];
@@ -62,7 +66,8 @@ static void usage(FILE *f) {
             "2), each with uniform and CNSDiff negatives (the tool's configuration), and\n"
             "each on two paths -- exact (batch 2048) and batch-scaled (batch\n"
             "max(2048, ceil(interactions / 52)): Food's 52 batches per epoch) -- runs a\n"
-            "child process that loads the training file and trains; the first point of\n"
+            "child process that loads the training file and trains (batch-scaled CNSDiff\n"
+            "is skipped above batch %d: its contrastive term is O(B^2)); the first point of\n"
             "a size also evaluates test_iid once (the time is the size's).\n"
             "Prints one table row per point: the median epoch seconds over E epochs\n"
             "(default 3), seconds per million interactions, load and evaluation seconds,\n"
@@ -71,7 +76,7 @@ static void usage(FILE *f) {
             "to the whole epoch and marked extrapolated. --report writes the rows as\n"
             "JSON. Threads default to 2. stderr gets each point's milliseconds per batch\n"
             "by phase (cns_epoch_stats.phase_seconds).\n",
-            PROBE_BATCHES, 2 * PROBE_BATCHES, PROBE_BATCHES);
+            CL_BATCH_MAX, PROBE_BATCHES, 2 * PROBE_BATCHES, PROBE_BATCHES);
 }
 
 static int parse_sizes(const char *s, scale_opts *o) {
@@ -430,8 +435,13 @@ int bench_scale(int argc, char **argv) {
                 for (int scaled = 0; scaled < 2 && !failed; ++scaled) {
                     scale_row r;
                     const char *path = scaled ? "batch-scaled" : "exact";
-                    if (scaled && (g.interactions + FOOD_BATCHES - 1) / FOOD_BATCHES <= BATCH) {
+                    const size_t sb = (g.interactions + FOOD_BATCHES - 1) / FOOD_BATCHES;
+                    if (scaled && sb <= BATCH) {
                         r = exact; /* the same run: the rule keeps the batch at BATCH */
+                    } else if (scaled && kinds[k] == CNS_SAMPLER_DIFFUSION && sb > CL_BATCH_MAX) {
+                        printf("%12zu  %-8s  %-7s  %-12s  %6zu  skipped: the contrastive term is O(B^2)\n",
+                               g.interactions, e ? "lightgcn" : "mf", "cnsdiff", path, sb);
+                        continue;
                     } else if (in_child(&o, dir, o.sizes[s], layers_of[e], kinds[k], scaled, 0,
                                         e + k + scaled == 0, &r) != 0) {
                         fprintf(stderr, "cnsdiff bench scale: %g M, %s, %s, %s: %s\n", o.sizes[s],
