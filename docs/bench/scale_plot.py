@@ -7,7 +7,8 @@ usage: scale_plot.py REPORT.json [REPORT.json ...] OUT.svg
 Rows of several reports are merged (a later report's row replaces an earlier
 one of the same point). Extrapolated points are drawn hollow. A dashed grey
 line of slope 1 through the smallest point of the first series shows linear
-cost. Pure python, writes SVG.
+cost. Pure python, writes SVG, and prints the merged rows as the markdown
+table of docs/BENCHMARKS.md "Scale".
 """
 import json
 import math
@@ -82,6 +83,13 @@ def main():
     out.append(f'<text x="{W - R + 38}" y="{ly}">linear cost</text>')
     out.append(f'<text x="{W - R + 12}" y="{ly + 18}">hollow: extrapolated</text>')
     out.append("</svg>")
+    print("| interactions | encoder | sampler | path | batch | epoch s | s per M | load s | eval s | peak RSS MB | extrapolated |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for key in sorted(rows, key=lambda k: (k[3], k[0] != "mf", k[1] != "uniform", k[2] != "exact")):
+        r = rows[key]
+        print(f'| {r["interactions"]:,} | {r["encoder"]} | {r["sampler"]} | {r["path"]} | {r.get("batch_size", "")} '
+              f'| {r["epoch_seconds_median"]:.3g} | {r["seconds_per_million"]:.3g} | {r["load_seconds"]:.2f} '
+              f'| {r["eval_seconds"]:.2f} | {r["peak_rss_mb"]:.0f} | {"yes" if r["extrapolated"] else "no"} |')
     with open(sys.argv[-1], "w") as f:
         f.write("\n".join(out) + "\n")
 
