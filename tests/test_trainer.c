@@ -2,6 +2,7 @@
  * falls, runs are reproducible, and a NaN stops training with a status
  * that names the step instead of reaching the weights. */
 #include "train_rig.h"
+#include "trainer_internal.h"
 
 /* 60 users in two groups, each liking one half of 40 items, so a trained
  * model must rank the group's half higher; default sampler shapes. */
@@ -187,6 +188,58 @@ START_TEST(test_trainer_matches_host_loop) {
 }
 END_TEST
 
+/* The internal partial epoch of `cnsdiff bench scale`: k batches take k
+ * Adam steps and end with a full forward; a limit beyond the epoch is the
+ * whole epoch, bit for bit; 0 is refused. */
+START_TEST(test_partial_epoch) {
+    const int kinds[] = {0, CNS_SAMPLER_DIFFUSION};
+    for (size_t q = 0; q < 2; ++q) {
+        const rig_spec spec = {.users = 120, .items = 240, .data_state = rig_data_state(7),
+                               .dim = 16, .seed = 13, .kind = kinds[q], .model_threads = 2,
+                               .batch = 32};
+        rig a, b, c;
+        rig_make(&a, &spec);
+        rig_make(&b, &spec);
+        rig_make(&c, &spec);
+        /* ceil(interactions / 32) batches, counted independently. */
+        const size_t n = cns_dataset_num_interactions(a.train);
+        ck_assert_uint_eq(cns__trainer_batches_per_epoch(a.trainer), (n + 31) / 32);
+        ck_assert_uint_gt(n, 3 * 32);
+        cns_epoch_stats s;
+        memset(&s, 0, sizeof s);
+        s.struct_size = sizeof s;
+        ck_assert_status(cns__trainer_run_batches(a.trainer, 0, 3, &s), CNS_OK);
+        ck_assert_uint_eq(s.batches, 3);
+        ck_assert_uint_eq(cns_model_steps_taken(a.model), 3);
+        /* The embeddings are a full forward of the weights, not batch rows only. */
+        const size_t items = (size_t)cns_model_num_items(a.model) * 16;
+        float *keep = malloc(items * sizeof *keep);
+        ck_assert_ptr_nonnull(keep);
+        memcpy(keep, cns_model_embeddings(a.model, CNS_TABLE_ITEMS), items * sizeof *keep);
+        ck_assert_status(cns_model_forward(a.model), CNS_OK);
+        ck_assert_int_eq(memcmp(keep, cns_model_embeddings(a.model, CNS_TABLE_ITEMS), items * sizeof *keep), 0);
+        free(keep);
+        /* A limit past the end is the whole epoch. */
+        ck_assert_status(cns__trainer_run_batches(b.trainer, 0, (size_t)1 << 40, &s), CNS_OK);
+        cns_epoch_stats w;
+        memset(&w, 0, sizeof w);
+        w.struct_size = sizeof w;
+        ck_assert_status(cns_trainer_run_epoch(c.trainer, 0, &w), CNS_OK);
+        ck_assert_uint_eq(s.batches, w.batches);
+        ck_assert_uint_eq(s.batches, (n + 31) / 32);
+        ck_assert_int_eq(memcmp(cns_model_embeddings(b.model, CNS_TABLE_ITEMS),
+                                cns_model_embeddings(c.model, CNS_TABLE_ITEMS), items * sizeof(float)), 0);
+        ck_assert_status(cns__trainer_run_batches(a.trainer, 1, 0, &s), CNS_E_ARG);
+        ck_assert_ptr_nonnull(strstr(cns_trainer_last_error(a.trainer), "max_batches"));
+        rig_free(&a);
+        rig_free(&b);
+        rig_free(&c);
+    }
+    ck_assert_status(cns__trainer_run_batches(NULL, 0, 1, NULL), CNS_E_ARG);
+    ck_assert_uint_eq(cns__trainer_batches_per_epoch(NULL), 0);
+}
+END_TEST
+
 /* A step that fails after the batch-rows forward leaves the host no stale
  * rows: the embeddings are those of a full forward of the weights. */
 START_TEST(test_failed_epoch_leaves_full_embeddings) {
@@ -316,6 +369,7 @@ int main(void) {
     tcase_add_test(tc, test_loss_falls);
     tcase_add_test(tc, test_reproducible);
     tcase_add_test(tc, test_trainer_matches_host_loop);
+    tcase_add_test(tc, test_partial_epoch);
     tcase_add_test(tc, test_failed_epoch_leaves_full_embeddings);
     tcase_add_test(tc, test_overflow_outside_the_batch_is_caught);
     tcase_add_test(tc, test_nan_stops_training);
