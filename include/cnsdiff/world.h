@@ -1,19 +1,21 @@
 /* libcnsdiff — a synthetic confounded world (the `cnsdiff demo` data).
  *
- * Users and items have latent factors that decide relevance; item
- * popularity decides exposure (the confounder). A user interacts with an
- * item only when the item was exposed to the user and is relevant, so the
- * observed data over-represent popular items. Train, validation and IID
- * test splits come from the confounded exposure; the OOD test split comes
- * from exposure that ignores popularity (uniform) or runs against it, over
- * the user's other relevant items. The model, its constants and the
- * measured statistics of the default world are in docs/WORLD.md.
+ * Users and items have latent topic weights that decide relevance (with
+ * item popularity carrying some of it); item popularity decides exposure
+ * (the confounder). A user interacts with an item only when the item was
+ * exposed to the user and is relevant, so the observed data over-represent
+ * popular items. Train, validation and IID test splits come from the
+ * confounded exposure; the OOD test and validation splits come from
+ * exposure that ignores popularity (uniform) or runs against it, over the
+ * user's other items. The model, its constants, its calibration to real
+ * data and the measured statistics are in docs/WORLD.md.
  *
  * Every random draw is keyed by (seed, purpose, user or item): the same
  * descriptor gives the same world, and a user's draws do not depend on the
- * order users are generated in. The defaults (2000 users, 1000 items,
- * 40 + 10 interactions per user: a 56 000-pair training split) are sized
- * for a demo that trains three samplers in under a minute.
+ * order users are generated in. The defaults (3000 users x 2400 items, a
+ * mean of 22 + 6 interactions per user: a 45 600-pair training split)
+ * reproduce the shape of Food and Coat: sparsity, long-tailed user
+ * degrees, popularity that carries some relevance (docs/WORLD.md §2).
  *
  * Threads: generation is a pure function of the descriptor; a world is
  * read-only once built, and its datasets may be read by several threads.
@@ -70,7 +72,8 @@ CNS_API void cns_world_desc_init(cns_world_desc *desc);
  * alloc: NULL for malloc/free. Returns CNS_OK, CNS_E_ARG (a NULL argument,
  * a field out of range, or parameters under which some user gets no OOD
  * test item because no item outside its interactions is seen often enough
- * in training: the message names the field and the user), CNS_E_SIZE (struct_size), CNS_E_NOMEM. */
+ * in training: the message names the field and the user), CNS_E_SIZE
+ * (struct_size), CNS_E_NOMEM. */
 CNS_API CNS_NODISCARD cns_status cns_world_create(const cns_world_desc *desc,
                                                   const cns_allocator *alloc, cns_world **out,
                                                   cns_error *err);
@@ -90,7 +93,8 @@ typedef enum cns_world_split {
  * confounded pairs (at least 1; at most max(per_user, num_items / 4)), of
  * which round(valid_fraction * k_u) go to valid and round(test_fraction *
  * k_u) to test_iid (lowered when they would leave no training pair), and
- * o_u = round(ood_per_user * a_u) OOD test pairs (at least 1) plus
+ * o_u = round(ood_per_user * a_u) OOD test pairs (at least 1; at most
+ * max(ood_per_user, num_items / 8)) plus
  * round(valid_fraction / (1 - valid_fraction) * o_u) OOD validation pairs.
  * A user whose draws keep repeating items may get fewer (docs/WORLD.md).
  * A user's five item sets are disjoint. A zero valid_fraction gives empty
@@ -98,8 +102,8 @@ typedef enum cns_world_split {
  * shape. NULL for an unknown split or a NULL world. */
 CNS_API const cns_dataset *cns_world_dataset(const cns_world *w, int split);
 
-/* Writes train.txt, valid.txt, test_iid.txt, test_ood.txt, valid_ood.txt into the
- * existing directory dir as "user item" lines in user-major order, each
+/* Writes train.txt, valid.txt, test_iid.txt, test_ood.txt and valid_ood.txt
+ * into the existing directory dir as "user item" lines in user-major order, each
  * crash-safely (temporary file, fsync, rename, then the directory is
  * synced); existing files are replaced. An empty split is an empty file.
  * A file does not record the counts: load the test files with the training
