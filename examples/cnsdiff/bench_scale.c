@@ -40,6 +40,7 @@ typedef struct scale_opts {
     const char *report;
     int threads, epochs, dim;
     double budget; /* seconds an epoch may take before it is extrapolated */
+    int paths;     /* bit p: run path p (0 exact, 1 batch-scaled, 2 stale) */
     uint64_t seed;
 } scale_opts;
 
@@ -48,7 +49,7 @@ typedef struct scale_row {
     int ok;
     size_t interactions;
     int layers, sampler;
-    size_t batch;
+    size_t batch, refresh;
     double epoch_seconds, load_seconds, eval_seconds, peak_rss_mb;
     int extrapolated;
     double phase_ms[CNS_PHASE_SLOTS]; /* per batch, of the last timed run */
@@ -58,14 +59,17 @@ typedef struct scale_row {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: cnsdiff bench scale [--sizes 0.1,0.3,1,3,10] [--report F.json]\n"
-            "                           [--threads T] [--epochs E] [--budget S] [--seed N]\n"
+            "                           [--paths exact,batch-scaled,stale] [--threads T]\n"
+            "                           [--epochs E] [--budget S] [--seed N]\n"
             "\n"
             "Generates a world per size (millions of training interactions, docs/WORLD.md;\n"
             "shape in docs/BENCHMARKS.md \"Scale\"), writes its training and IID test\n"
             "splits to a temporary directory, and for MF (layers 0) and LightGCN (layers\n"
             "2), each with uniform and CNSDiff negatives (the tool's configuration), and\n"
-            "each on two paths -- exact (batch 2048) and batch-scaled (batch\n"
-            "max(2048, ceil(interactions / 52)): Food's 52 batches per epoch) -- runs a\n"
+            "each on the paths exact (batch 2048), batch-scaled (batch max(2048,\n"
+            "ceil(interactions / 52)): Food's 52 batches per epoch) and, for LightGCN,\n"
+            "stale (batch 2048, CNS_MODEL_REFRESH_EVERY = ceil(batches / 52): Food's 52\n"
+            "propagations per epoch; timed in whole refresh cycles) -- runs a\n"
             "child process that loads the training file and trains (batch-scaled CNSDiff\n"
             "is skipped above batch %d: its contrastive term is O(B^2)); the first point of\n"
             "a size also evaluates test_iid once (the time is the size's).\n"
@@ -147,6 +151,7 @@ static int load_shaped(const char *path, const cns_dataset *train, cns_dataset *
     } while (0)
 
 /* One point, in the child. */
+/* path: 0 exact, 1 batch-scaled, 2 stale propagation refreshed 52 times an epoch. */
 static void run_point(const scale_opts *o, const char *dir, int layers, int sampler_kind,
                       int scaled, int eval, scale_row *row) {
     char path[4096];
@@ -205,15 +210,26 @@ static void run_point(const scale_opts *o, const char *dir, int layers, int samp
     if (run_apply_config(&cfg, model, sampler, loss, &res) != CNS_OK) FAIL("%s", res.error);
     /* The batch-scaled path keeps Food's number of batches per epoch. */
     row->batch = BATCH;
-    if (scaled && (row->interactions + FOOD_BATCHES - 1) / FOOD_BATCHES > BATCH)
+    if (scaled == 1 && (row->interactions + FOOD_BATCHES - 1) / FOOD_BATCHES > BATCH)
         row->batch = (row->interactions + FOOD_BATCHES - 1) / FOOD_BATCHES;
+    /* The stale path keeps Food's 52 propagations per epoch: K = ceil(batches / 52). */
+    size_t refresh = 1;
+    if (scaled == 2) {
+        size_t nbat = (row->interactions + BATCH - 1) / BATCH;
+        refresh = (nbat + FOOD_BATCHES - 1) / FOOD_BATCHES;
+        if (cns_model_set_int(model, CNS_MODEL_REFRESH_EVERY, (int64_t)refresh) != CNS_OK)
+            FAIL("model: %s", cns_model_last_error(model));
+    }
+    row->refresh = refresh;
     if (cns_trainer_create(model, sampler, loss, train, row->batch, o->seed, NULL, &trainer, &err) !=
         CNS_OK)
         FAIL("trainer: %s", err.message);
 
     /* A warm-up of k batches (threads, caches), then k timed batches decide. */
     const size_t nb = cns__trainer_batches_per_epoch(trainer);
-    const size_t k = nb < PROBE_BATCHES ? nb : PROBE_BATCHES;
+    /* A stale run is timed in whole refresh cycles of K batches. */
+    const size_t want = refresh > 1 ? refresh : PROBE_BATCHES;
+    const size_t k = nb < want ? nb : want;
     cns_epoch_stats es;
     memset(&es, 0, sizeof es);
     es.struct_size = sizeof es;
@@ -358,6 +374,7 @@ int bench_scale(int argc, char **argv) {
     o.dim = 64;
     o.budget = 30.0;
     o.seed = 1;
+    o.paths = 7;
     for (int a = 1; a < argc; ++a) {
         const char *opt = argv[a];
         if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
@@ -387,6 +404,22 @@ int bench_scale(int argc, char **argv) {
         } else if (strcmp(opt, "--budget") == 0) {
             o.budget = strtod(val, &end);
             good = *end == '\0' && o.budget > 0 && o.budget <= 1e6;
+        } else if (strcmp(opt, "--paths") == 0) {
+            o.paths = 0;
+            for (const char *p = val; good && *p;) {
+                size_t len = strcspn(p, ",");
+                if (len == 5 && strncmp(p, "exact", 5) == 0)
+                    o.paths |= 1;
+                else if (len == 12 && strncmp(p, "batch-scaled", 12) == 0)
+                    o.paths |= 2;
+                else if (len == 5 && strncmp(p, "stale", 5) == 0)
+                    o.paths |= 4;
+                else
+                    good = 0;
+                p += len;
+                if (*p == ',') ++p;
+            }
+            good = good && o.paths != 0;
         } else if (strcmp(opt, "--seed") == 0) {
             unsigned long long v = strtoull(val, &end, 10);
             good = *end == '\0' && *val != '-';
@@ -429,33 +462,43 @@ int bench_scale(int argc, char **argv) {
         fprintf(stderr, "world of %.2f M training interactions: %zu, generated and written in %.1f s\n",
                 o.sizes[s], g.interactions, g.epoch_seconds);
         double eval_seconds = 0.0;
+        int evaluated = 0;
         for (int e = 0; e < 2 && !failed; ++e)
             for (int k = 0; k < 2 && !failed; ++k) {
                 scale_row exact;
-                for (int scaled = 0; scaled < 2 && !failed; ++scaled) {
+                int have_exact = 0;
+                for (int scaled = 0; scaled < 2 + e && !failed; ++scaled) {
+                    if (!(o.paths & (1 << scaled))) continue;
                     scale_row r;
-                    const char *path = scaled ? "batch-scaled" : "exact";
+                    static const char *const paths[3] = {"exact", "batch-scaled", "stale"};
+                    const char *path = paths[scaled];
                     const size_t sb = (g.interactions + FOOD_BATCHES - 1) / FOOD_BATCHES;
-                    if (scaled && sb <= BATCH) {
-                        r = exact; /* the same run: the rule keeps the batch at BATCH */
-                    } else if (scaled && kinds[k] == CNS_SAMPLER_DIFFUSION && sb > CL_BATCH_MAX) {
+                    const size_t nbat = (g.interactions + BATCH - 1) / BATCH;
+                    if (have_exact && ((scaled == 1 && sb <= BATCH) || (scaled == 2 && nbat <= FOOD_BATCHES))) {
+                        r = exact; /* the same run: the rule keeps the batch, or refreshes every step */
+                    } else if (scaled == 1 && kinds[k] == CNS_SAMPLER_DIFFUSION && sb > CL_BATCH_MAX) {
                         printf("%12zu  %-8s  %-7s  %-12s  %6zu  skipped: the contrastive term is O(B^2)\n",
                                g.interactions, e ? "lightgcn" : "mf", "cnsdiff", path, sb);
                         continue;
                     } else if (in_child(&o, dir, o.sizes[s], layers_of[e], kinds[k], scaled, 0,
-                                        e + k + scaled == 0, &r) != 0) {
+                                        !evaluated, &r) != 0) {
                         fprintf(stderr, "cnsdiff bench scale: %g M, %s, %s, %s: %s\n", o.sizes[s],
                                 e ? "lightgcn" : "mf", k ? "cnsdiff" : "uniform", path, r.error);
                         failed = 1;
                         break;
                     }
-                    if (!scaled) exact = r;
-                    /* One evaluation per size (the first point): its cost
-                     * depends on the shapes only, which all points share. */
-                    if (e + k + scaled == 0)
+                    if (!scaled) {
+                        exact = r;
+                        have_exact = 1;
+                    }
+                    /* One evaluation per size (the first point run): its
+                     * cost depends on the shapes only, which all points share. */
+                    if (!evaluated) {
                         eval_seconds = r.eval_seconds;
-                    else
+                        evaluated = 1;
+                    } else {
                         r.eval_seconds = eval_seconds;
+                    }
                     double spm = r.epoch_seconds / ((double)r.interactions / 1e6);
                     printf("%12zu  %-8s  %-7s  %-12s  %6zu  %9.3f  %8.3f  %7.2f  %7.2f  %8.0f  %s\n",
                            r.interactions, e ? "lightgcn" : "mf", k ? "cnsdiff" : "uniform", path,
@@ -468,11 +511,13 @@ int bench_scale(int argc, char **argv) {
                     if (rep) {
                         fprintf(rep,
                                 "%s\n  {\"interactions\": %zu, \"encoder\": \"%s\", \"sampler\": \"%s\", "
-                                "\"path\": \"%s\", \"batch_size\": %zu, \"epoch_seconds_median\": %.6f, "
+                                "\"path\": \"%s\", \"batch_size\": %zu, \"refresh_every\": %zu, "
+                                "\"epoch_seconds_median\": %.6f, "
                                 "\"seconds_per_million\": %.6f, \"load_seconds\": %.6f, "
                                 "\"eval_seconds\": %.6f, \"peak_rss_mb\": %.1f, \"extrapolated\": %s}",
                                 first ? "" : ",", r.interactions, e ? "lightgcn" : "mf",
-                                k ? "cnsdiff" : "uniform", path, r.batch, r.epoch_seconds, spm,
+                                k ? "cnsdiff" : "uniform", path, r.batch,
+                                r.refresh ? r.refresh : (size_t)1, r.epoch_seconds, spm,
                                 r.load_seconds, r.eval_seconds, r.peak_rss_mb,
                                 r.extrapolated ? "true" : "false");
                         first = 0;

@@ -31,7 +31,7 @@ endforeach()
 expect_match("world stats" "${out}" "popularity ratio +test_ood [0-9.]+")
 expect_match("world time" "${out}" "generated in [0-9.]+ s")
 
-# Two tiny sizes, one epoch each: 2 encoders x 2 samplers x 2 paths per size.
+# Two tiny sizes, one epoch each: 2 samplers x (2 MF paths + 3 LightGCN paths) per size.
 set(R ${WORK}/scale.json)
 run(0 bench scale --sizes 0.005,0.01 --epochs 1 --threads 1 --report ${R})
 expect_match("table" "${out}" "interactions +encoder +sampler +path")
@@ -39,20 +39,20 @@ expect_match("rows" "${out}" "mf +uniform +exact.*mf +cnsdiff +batch-scaled.*lig
 file(READ ${R} report)
 string(REGEX MATCHALL "\"interactions\": [0-9]+" rows "${report}")
 list(LENGTH rows n)
-if(NOT n EQUAL 16)
-  message(FATAL_ERROR "expected 16 rows in ${R}, got ${n}: ${report}")
+if(NOT n EQUAL 20)
+  message(FATAL_ERROR "expected 20 rows in ${R}, got ${n}: ${report}")
 endif()
 expect_match("row keys" "${report}"
-  "^\\{\"rows\": \\[.*\\{\"interactions\": [0-9]+, \"encoder\": \"mf\", \"sampler\": \"uniform\", \"path\": \"exact\", \"batch_size\": 2048, \"epoch_seconds_median\": [0-9.]+, \"seconds_per_million\": [0-9.]+, \"load_seconds\": [0-9.]+, \"eval_seconds\": [0-9.]+, \"peak_rss_mb\": [0-9.]+, \"extrapolated\": false\\}")
-expect_match("lightgcn" "${report}" "\"encoder\": \"lightgcn\", \"sampler\": \"cnsdiff\", \"path\": \"batch-scaled\"")
+  "^\\{\"rows\": \\[.*\\{\"interactions\": [0-9]+, \"encoder\": \"mf\", \"sampler\": \"uniform\", \"path\": \"exact\", \"batch_size\": 2048, \"refresh_every\": 1, \"epoch_seconds_median\": [0-9.]+, \"seconds_per_million\": [0-9.]+, \"load_seconds\": [0-9.]+, \"eval_seconds\": [0-9.]+, \"peak_rss_mb\": [0-9.]+, \"extrapolated\": false\\}")
+expect_match("lightgcn" "${report}" "\"encoder\": \"lightgcn\", \"sampler\": \"cnsdiff\", \"path\": \"batch-scaled\".*\"encoder\": \"lightgcn\", \"sampler\": \"cnsdiff\", \"path\": \"stale\"")
 
 # A tiny budget makes every epoch of at least 4 batches (10 000 pairs: 5) extrapolated.
 run(0 bench scale --sizes 0.01 --epochs 1 --threads 1 --budget 0.000001 --report ${R})
 file(READ ${R} report)
 string(REGEX MATCHALL "\"extrapolated\": true" ext "${report}")
 list(LENGTH ext n)
-if(NOT n EQUAL 8)
-  message(FATAL_ERROR "expected 8 extrapolated rows, got ${n}: ${report}")
+if(NOT n EQUAL 10)
+  message(FATAL_ERROR "expected 10 extrapolated rows, got ${n}: ${report}")
 endif()
 
 run(2 bench scale --sizes abc)
