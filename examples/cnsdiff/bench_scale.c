@@ -41,6 +41,7 @@ typedef struct scale_opts {
     int threads, epochs, dim;
     double budget; /* seconds an epoch may take before it is extrapolated */
     int paths;     /* bit p: run path p (0 exact, 1 batch-scaled, 2 stale) */
+    int no_eval;   /* skip the evaluation (eval_seconds 0) */
     uint64_t seed;
 } scale_opts;
 
@@ -60,7 +61,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: cnsdiff bench scale [--sizes 0.1,0.3,1,3,10] [--report F.json]\n"
             "                           [--paths exact,batch-scaled,stale] [--threads T]\n"
-            "                           [--epochs E] [--budget S] [--seed N]\n"
+            "                           [--epochs E] [--budget S] [--seed N] [--no-eval]\n"
             "\n"
             "Generates a world per size (millions of training interactions, docs/WORLD.md;\n"
             "shape in docs/BENCHMARKS.md \"Scale\"), writes its training and IID test\n"
@@ -72,7 +73,7 @@ static void usage(FILE *f) {
             "propagations per epoch; timed in whole refresh cycles) -- runs a\n"
             "child process that loads the training file and trains (batch-scaled CNSDiff\n"
             "is skipped above batch %d: its contrastive term is O(B^2)); the first point of\n"
-            "a size also evaluates test_iid once (the time is the size's).\n"
+            "a size also evaluates test_iid once (the time is the size's; --no-eval: 0).\n"
             "Prints one table row per point: the median epoch seconds over E epochs\n"
             "(default 3), seconds per million interactions, load and evaluation seconds,\n"
             "and the child's peak RSS. An epoch estimated above S / E seconds (S:\n"
@@ -381,6 +382,10 @@ int bench_scale(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
+        if (strcmp(opt, "--no-eval") == 0) {
+            o.no_eval = 1;
+            continue;
+        }
         if (a + 1 >= argc) {
             fprintf(stderr, "cnsdiff bench scale: %s needs a value\n", opt);
             usage(stderr);
@@ -481,7 +486,7 @@ int bench_scale(int argc, char **argv) {
                                g.interactions, e ? "lightgcn" : "mf", "cnsdiff", path, sb);
                         continue;
                     } else if (in_child(&o, dir, o.sizes[s], layers_of[e], kinds[k], scaled, 0,
-                                        !evaluated, &r) != 0) {
+                                        !evaluated && !o.no_eval, &r) != 0) {
                         fprintf(stderr, "cnsdiff bench scale: %g M, %s, %s, %s: %s\n", o.sizes[s],
                                 e ? "lightgcn" : "mf", k ? "cnsdiff" : "uniform", path, r.error);
                         failed = 1;

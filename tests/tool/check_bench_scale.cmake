@@ -55,6 +55,17 @@ if(NOT n EQUAL 10)
   message(FATAL_ERROR "expected 10 extrapolated rows, got ${n}: ${report}")
 endif()
 
+# --paths picks paths (stale: LightGCN only), --no-eval reports 0 s.
+run(0 bench scale --sizes 0.005 --paths stale --no-eval --epochs 1 --threads 1 --report ${R})
+file(READ ${R} report)
+string(REGEX MATCHALL "\"path\": \"stale\"" st "${report}")
+list(LENGTH st n)
+if(NOT n EQUAL 2)
+  message(FATAL_ERROR "expected 2 stale rows, got ${n}: ${report}")
+endif()
+expect_match("no eval" "${report}" "\"encoder\": \"lightgcn\".*\"eval_seconds\": 0.000000")
+
+run(2 bench scale --paths bogus)
 run(2 bench scale --sizes abc)
 expect_match("bad sizes" "${err}" "bad value 'abc' for --sizes")
 run(2 bench scale --epochs 0)
