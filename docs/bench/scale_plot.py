@@ -83,11 +83,13 @@ def main():
     out.append(f'<text x="{W - R + 38}" y="{ly}">linear cost</text>')
     out.append(f'<text x="{W - R + 12}" y="{ly + 18}">hollow: extrapolated</text>')
     out.append("</svg>")
-    print("| interactions | encoder | sampler | path | batch | epoch s | s per M | load s | eval s | peak RSS MB | extrapolated |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for key in sorted(rows, key=lambda k: (k[3], k[0] != "mf", k[1] != "uniform", k[2] != "exact")):
+    print("| interactions | encoder | sampler | path | batch | K | epoch s | s per M | load s | eval s | peak RSS MB | extrapolated |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    order = {"exact": 0, "batch-scaled": 1, "stale": 2}
+    for key in sorted(rows, key=lambda k: (k[3], k[0] != "mf", k[1] != "uniform", order.get(k[2], 3))):
         r = rows[key]
         print(f'| {r["interactions"]:,} | {r["encoder"]} | {r["sampler"]} | {r["path"]} | {r.get("batch_size", "")} '
+              f'| {r.get("refresh_every", 1)} '
               f'| {r["epoch_seconds_median"]:.3g} | {r["seconds_per_million"]:.3g} | {r["load_seconds"]:.2f} '
               f'| {r["eval_seconds"]:.2f} | {r["peak_rss_mb"]:.0f} | {"yes" if r["extrapolated"] else "no"} |')
     with open(sys.argv[-1], "w") as f:
