@@ -356,6 +356,42 @@ START_TEST(test_stale_step_arithmetic) {
 }
 END_TEST
 
+/* Setting K >= 2 allocates the E0 snapshot: a failed allocation is
+ * CNS_E_NOMEM with the value unchanged, and the exact path keeps working. */
+typedef struct gate {
+    int fail;
+} gate;
+static void *gate_alloc(void *user, size_t n) { return ((gate *)user)->fail ? NULL : malloc(n); }
+static void gate_free(void *user, void *p) {
+    (void)user;
+    free(p);
+}
+
+START_TEST(test_refresh_setter_out_of_memory) {
+    cns_dataset *train = NULL;
+    ck_assert_status(rig_dataset(20, 16, rig_data_state(3), &train), CNS_OK);
+    gate g = {0};
+    cns_allocator a = {gate_alloc, gate_free, &g};
+    cns_model_desc md;
+    cns_model_desc_init(&md);
+    md.dim = 8;
+    cns_model *m = NULL;
+    ck_assert_status(cns_model_create(train, &md, &a, &m, NULL), CNS_OK);
+    g.fail = 1;
+    ck_assert_status(cns_model_set_int(m, CNS_MODEL_REFRESH_EVERY, 3), CNS_E_NOMEM);
+    ck_assert_ptr_nonnull(strstr(cns_model_last_error(m), "CNS_MODEL_REFRESH_EVERY"));
+    int64_t k = -1;
+    ck_assert_status(cns_model_get_int(m, CNS_MODEL_REFRESH_EVERY, &k), CNS_OK);
+    ck_assert_int_eq(k, 0);
+    ck_assert_status(cns_model_set_int(m, CNS_MODEL_REFRESH_EVERY, 1), CNS_OK); /* needs no memory */
+    g.fail = 0;
+    ck_assert_status(cns_model_set_int(m, CNS_MODEL_REFRESH_EVERY, 3), CNS_OK);
+    ck_assert_status(cns_model_forward(m), CNS_OK);
+    cns_model_free(m);
+    cns_dataset_free(train);
+}
+END_TEST
+
 /* A step that fails after the batch-rows forward leaves the host no stale
  * rows: the embeddings are those of a full forward of the weights. */
 START_TEST(test_failed_epoch_leaves_full_embeddings) {
@@ -489,6 +525,7 @@ int main(void) {
     tcase_add_test(tc, test_refresh_one_is_exact);
     tcase_add_test(tc, test_stale_reuses_propagation);
     tcase_add_test(tc, test_stale_step_arithmetic);
+    tcase_add_test(tc, test_refresh_setter_out_of_memory);
     tcase_add_test(tc, test_failed_epoch_leaves_full_embeddings);
     tcase_add_test(tc, test_overflow_outside_the_batch_is_caught);
     tcase_add_test(tc, test_nan_stops_training);
