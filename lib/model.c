@@ -49,6 +49,7 @@ static void model_destroy(cns_model *m) {
     cns__free(&al, m->grad_ego);
     cns__free(&al, m->s1);
     cns__free(&al, m->s2);
+    cns__free(&al, m->ego_snap);
     cns__model_train_view_free(m);
     cns_idmap_free(m->idmap);
     if (m->adam.m != NULL || m->adam.v != NULL) cns__adam_destroy(&m->adam, &al);
@@ -266,6 +267,7 @@ static const cns__param k_params[] = {
     {CNS_MODEL_ADAM_BETA2, 0, 0.0, 1.0, 0, 1, "CNS_MODEL_ADAM_BETA2"},
     {CNS_MODEL_ADAM_EPS, 0, 0.0, 1.0, 1, 0, "CNS_MODEL_ADAM_EPS"},
     {CNS_MODEL_THREADS, 1, 1.0, (double)CNS__MODEL_MAX_THREADS, 0, 0, "CNS_MODEL_THREADS"},
+    {CNS_MODEL_REFRESH_EVERY, 1, 0.0, 1e9, 0, 0, "CNS_MODEL_REFRESH_EVERY"},
 };
 #define N_PARAMS (sizeof k_params / sizeof k_params[0])
 
@@ -298,15 +300,28 @@ CNS_API cns_status cns_model_get_double(const cns_model *m, int param, double *v
 CNS_API cns_status cns_model_set_int(cns_model *m, int param, int64_t v) {
     if (m == NULL) return CNS_E_ARG;
     cns_status st = cns__param_check_int(k_params, N_PARAMS, "model", param, v, m->last_error);
-    if (st == CNS_OK) m->threads = (int)v; /* CNS_MODEL_THREADS is the only integer parameter */
-    return st;
+    if (st != CNS_OK) return st;
+    if (param == CNS_MODEL_THREADS) {
+        m->threads = (int)v;
+        return CNS_OK;
+    }
+    /* CNS_MODEL_REFRESH_EVERY: the stale path needs E0 of the last refresh. */
+    if (v >= 2 && m->ego_snap == NULL) {
+        m->ego_snap = cns__calloc(&m->al, m->rows * m->d, sizeof *m->ego_snap);
+        if (m->ego_snap == NULL)
+            return cns__msg(m->last_error, CNS_E_NOMEM,
+                            "CNS_MODEL_REFRESH_EVERY = %lld: out of memory for %zu x %zu floats",
+                            (long long)v, m->rows, m->d);
+    }
+    m->refresh_every = v;
+    return CNS_OK;
 }
 
 CNS_API cns_status cns_model_get_int(const cns_model *m, int param, int64_t *v) {
     if (m == NULL || v == NULL) return CNS_E_ARG;
     const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
     if (p == NULL || !p->is_int) return CNS_E_PARAM;
-    *v = m->threads;
+    *v = param == CNS_MODEL_THREADS ? m->threads : m->refresh_every;
     return CNS_OK;
 }
 
@@ -465,6 +480,7 @@ static cns_status forward(cns_model *m, const cns__prop_rows *rows) {
         m->ego_unchecked = 0;
     }
     /* Finite ego values can still overflow in the sums over neighbours. */
+    m->propagations++;
     if (cns__lightgcn_propagate(&m->adj, m->shape.layers, m->d, m->ego, rows, m->emb, m->s1,
                                 m->s2, m->threads)) {
         locate(m, first_nonfinite(m->emb, n), &t, &row);
@@ -589,20 +605,11 @@ static double l2_row(float *restrict g, const float *restrict e, size_t d, float
 /* Batch triples fetched ahead by the L2 term (4 before: no better). */
 #define L2_AHEAD 8
 
-CNS_API cns_status cns_model_backward(cns_model *m, const int32_t *users, const int32_t *pos,
-                                      const int32_t *neg, size_t n, double *reg_loss) {
-    if (m == NULL) return CNS_E_ARG;
-    if (n > 0 && (users == NULL || pos == NULL))
-        return cns__msg(m->last_error, CNS_E_ARG, "%s is NULL", users == NULL ? "users" : "pos");
-    cns_status st = check_batch(m, users, pos, neg, n);
-    if (st != CNS_OK) return st;
-
-    m->grad_ready = 0;
+/* L2 on the batch's ego rows into grad_ego (cns_model_backward); returns
+ * the sum of squares and flags a non-finite gradient row in *nf. */
+static double add_l2(cns_model *m, const int32_t *users, const int32_t *pos, const int32_t *neg,
+                     size_t n, uint32_t *nf_out) {
     const size_t d = m->d, nu = (size_t)m->shape.num_users;
-    /* dL/dE0 = 1/(L+1) sum_k Â^k dL/dE (§2; Â is symmetric). */
-    cns__prop_rows live = {m->grad_live, m->live_row_ptr, m->live_col, m->live_val, NULL, 0};
-    int bad = cns__lightgcn_propagate(&m->adj, m->shape.layers, d, m->grad, &live, m->grad_ego,
-                                      m->s1, m->s2, m->threads);
     /* L2 on the batch's ego rows: reg (|e_u|^2 + |e_i+|^2 + |e_j|^2) / (2n),
      * gradient reg e0 / n per occurrence. Only these rows change, so only
      * they need another finiteness check. */
@@ -626,11 +633,99 @@ CNS_API cns_status cns_model_backward(cns_model *m, const int32_t *users, const 
                 sq += l2_row(m->grad_ego + r[q] * d, m->ego + r[q] * d, d, coef, &nf);
         }
     }
+    *nf_out = nf;
+    return sq;
+}
+
+CNS_API cns_status cns_model_backward(cns_model *m, const int32_t *users, const int32_t *pos,
+                                      const int32_t *neg, size_t n, double *reg_loss) {
+    if (m == NULL) return CNS_E_ARG;
+    if (n > 0 && (users == NULL || pos == NULL))
+        return cns__msg(m->last_error, CNS_E_ARG, "%s is NULL", users == NULL ? "users" : "pos");
+    cns_status st = check_batch(m, users, pos, neg, n);
+    if (st != CNS_OK) return st;
+
+    m->grad_ready = 0;
+    const size_t d = m->d;
+    /* dL/dE0 = 1/(L+1) sum_k Â^k dL/dE (§2; Â is symmetric). */
+    cns__prop_rows live = {m->grad_live, m->live_row_ptr, m->live_col, m->live_val, NULL, 0};
+    m->propagations++;
+    int bad = cns__lightgcn_propagate(&m->adj, m->shape.layers, d, m->grad, &live, m->grad_ego,
+                                      m->s1, m->s2, m->threads);
+    uint32_t nf = 0;
+    const double sq = add_l2(m, users, pos, neg, n, &nf);
     if (bad || nf) {
         const size_t total = m->rows * d;
         cns_table t;
         int32_t row;
         locate(m, first_nonfinite(m->grad_ego, total), &t, &row);
+        return cns__msg(m->last_error, CNS_E_NUMERIC,
+                        "gradient of ego %s row %d is not finite (a non-finite dL/dE or ego "
+                        "value); no gradient is kept",
+                        table_name(t), (int)row);
+    }
+    if (reg_loss != NULL) *reg_loss = n > 0 ? m->reg * sq / (2.0 * (double)n) : 0.0;
+    m->grad_ready = 1;
+    return CNS_OK;
+}
+
+/* ---- the stale path (ALGORITHM.md §17) ------------------------------------ */
+
+void cns__model_snapshot(cns_model *m) {
+    memcpy(m->ego_snap, m->ego, m->rows * m->d * sizeof *m->ego);
+}
+
+cns_status cns__model_gather_stale(cns_model *m, cns_table table, const int32_t *ids, size_t n,
+                                   float *out) {
+    if (m->ego_snap == NULL)
+        return cns__msg(m->last_error, CNS_E_STATE, "no propagation to reuse (CNS_MODEL_REFRESH_EVERY < 2)");
+    if (!table_ok(table)) return cns__msg(m->last_error, CNS_E_ARG, "unknown table %d", (int)table);
+    const int32_t rows = table_rows(m, table);
+    const size_t d = m->d, base = table_base(m, table);
+    /* E's ego term is E0 / (L + 1) (§2): only that part of the batch's rows
+     * is brought up to date; the neighbours' terms are the last refresh's. */
+    const float c = 1.0f / (float)(m->shape.layers + 1);
+    uint32_t bad = 0;
+    for (size_t b = 0; b < n; ++b) {
+        if (ids[b] < 0 || ids[b] >= rows)
+            return cns__msg(m->last_error, CNS_E_ARG, "ids[%zu] = %d is outside [0, %d) (%s table)",
+                            b, (int)ids[b], (int)rows, table_name(table));
+        const size_t r = (base + (size_t)ids[b]) * d;
+        for (size_t k = 0; k < d; ++k) {
+            float v = m->emb[r + k] + c * (m->ego[r + k] - m->ego_snap[r + k]);
+            out[b * d + k] = v;
+            bad |= !isfinite(v);
+        }
+    }
+    if (bad)
+        return cns__msg(m->last_error, CNS_E_NUMERIC,
+                        "a reused %s embedding is not finite; a full forward is needed",
+                        table_name(table));
+    return CNS_OK;
+}
+
+cns_status cns__model_backward_self(cns_model *m, const int32_t *users, const int32_t *pos,
+                                    const int32_t *neg, size_t n, double *reg_loss) {
+    cns_status st = check_batch(m, users, pos, neg, n);
+    if (st != CNS_OK) return st;
+    m->grad_ready = 0;
+    const size_t d = m->d;
+    const float c = 1.0f / (float)(m->shape.layers + 1);
+    memset(m->grad_ego, 0, m->rows * d * sizeof *m->grad_ego);
+    uint32_t bad = 0;
+    for (size_t r = 0; r < m->rows; ++r)
+        if (m->grad_live[r])
+            for (size_t k = 0; k < d; ++k) {
+                float g = c * m->grad[r * d + k];
+                m->grad_ego[r * d + k] = g;
+                bad |= !isfinite(g);
+            }
+    uint32_t nf = 0;
+    const double sq = add_l2(m, users, pos, neg, n, &nf);
+    if (bad || nf) {
+        cns_table t;
+        int32_t row;
+        locate(m, first_nonfinite(m->grad_ego, m->rows * d), &t, &row);
         return cns__msg(m->last_error, CNS_E_NUMERIC,
                         "gradient of ego %s row %d is not finite (a non-finite dL/dE or ego "
                         "value); no gradient is kept",

@@ -65,6 +65,9 @@ struct cns_model {
     int grad_ready;      /* grad_ego holds a backward not yet stepped */
     int ego_unchecked;   /* ego written from outside (set_ego_row, a loader):
                             the next forward scans it for non-finite values */
+    int64_t refresh_every; /* CNS_MODEL_REFRESH_EVERY; >= 2: the trainer's stale path */
+    float *ego_snap;     /* rows x d, with refresh_every >= 2: E0 of the last refresh */
+    uint64_t propagations; /* calls of the propagation kernel (forward or backward) */
 
     char last_error[CNS_ERROR_MESSAGE_SIZE];
 
@@ -108,6 +111,25 @@ void cns__model_refresh(cns_model *m);
  * out of range. */
 cns_status cns__model_forward_batch(cns_model *m, const int32_t *users, const int32_t *pos,
                                     const int32_t *neg, size_t n);
+
+/* ---- the stale path of ALGORITHM.md §17 (CNS_MODEL_REFRESH_EVERY >= 2) ---- */
+
+/* Records E0 as the ego of the full forward just run (ego_snap must exist). */
+void cns__model_snapshot(cns_model *m);
+
+/* out[b] = E[ids[b]] + (E0 - E0_snap)[ids[b]] / (layers + 1): the last full
+ * forward's rows, corrected by the change of the rows' own ego term since.
+ * CNS_E_NUMERIC (rows unchanged in E) when a value is not finite,
+ * CNS_E_STATE without a snapshot, CNS_E_ARG for an id out of range. */
+cns_status cns__model_gather_stale(cns_model *m, cns_table table, const int32_t *ids, size_t n,
+                                   float *out);
+
+/* The backward of a stale step: dL/dE0 = dL/dE / (layers + 1) on the rows
+ * the host accumulated (the E0 term of the exact backward), zero elsewhere,
+ * plus the L2 term of cns_model_backward; same statuses and the same
+ * grad_ready contract, no propagation. */
+cns_status cns__model_backward_self(cns_model *m, const int32_t *users, const int32_t *pos,
+                                    const int32_t *neg, size_t n, double *reg_loss);
 
 /* ---- checkpoints and the training-data view (model_io.c) ---------------- */
 

@@ -7,6 +7,7 @@
 #include "error.h"
 #include "model_internal.h"
 #include "parallel.h"
+#include "trainer_internal.h"
 
 struct cns_trainer {
     cns__alloc al;
@@ -120,7 +121,10 @@ static cns_status step_failed(cns_trainer *t, cns_status st, int64_t epoch, size
     return st;
 }
 
-CNS_API cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch, cns_epoch_stats *stats) {
+/* max_batches 0: the whole epoch; otherwise it stops after that many
+ * batches (ending, like a whole epoch, with a full forward). */
+static cns_status run_epoch(cns_trainer *t, int64_t epoch, size_t max_batches,
+                            cns_epoch_stats *stats) {
     if (t == NULL) return CNS_E_ARG;
     if (epoch < 0) return cns__msg(t->last_error, CNS_E_ARG, "epoch %lld is negative", (long long)epoch);
     if (stats != NULL && stats->struct_size < offsetof(cns_epoch_stats, phase_seconds))
@@ -131,6 +135,10 @@ CNS_API cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch, cns_epoc
     double sum_loss = 0, sum_bpr = 0, sum_cl = 0, sum_reg = 0, sum_diff = 0, sum_lambda = 0;
     size_t batches = 0;
     cns_model *m = t->model;
+
+    /* The stale path (ALGORITHM.md §17): refresh every K steps, reuse between. */
+    const int64_t K = t->kind == CNS_SAMPLER_DNS ? 0 : m->refresh_every;
+    const int stale_path = K >= 2;
 
     cns_status st = cns_loss_set_epoch(t->loss, epoch);
     if (st != CNS_OK) return step_failed(t, st, epoch, 0, "loss", cns_loss_last_error(t->loss));
@@ -151,18 +159,32 @@ CNS_API cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch, cns_epoc
          * batch rows only, so the last layer skips the others; DNS scores
          * candidates from the whole catalogue. The epoch ends with a full
          * forward: the host sees every row as of the last step. */
-        const int batch_rows = n > 0 && t->kind != CNS_SAMPLER_DNS;
-        st = batch_rows ? cns__model_forward_batch(m, users, pos, neg, n) : cns_model_forward(m);
-        t->stale = batch_rows;
-        if (st != CNS_OK)
-            return step_failed(t, st, epoch, batches, "forward", cns_model_last_error(m));
+        if (max_batches > 0 && batches == max_batches) n = 0; /* a partial epoch ends here */
+        /* A stale step reuses the last refresh's propagation: no forward. */
+        const int reuse = stale_path && n > 0 && (int64_t)(batches % (uint64_t)K) != 0;
+        if (!reuse) {
+            const int batch_rows = n > 0 && t->kind != CNS_SAMPLER_DNS && !stale_path;
+            st = batch_rows ? cns__model_forward_batch(m, users, pos, neg, n) : cns_model_forward(m);
+            t->stale = batch_rows;
+            if (st != CNS_OK)
+                return step_failed(t, st, epoch, batches, "forward", cns_model_last_error(m));
+            if (stale_path && n > 0) cns__model_snapshot(m);
+        }
         const double t_fwd = cns__now();
         phase[CNS_PHASE_PROPAGATION] += t_fwd - t1;
         if (n == 0) break;
-        if ((st = cns_model_gather(m, CNS_TABLE_USERS, users, n, t->eu)) != CNS_OK ||
-            (st = cns_model_gather(m, CNS_TABLE_ITEMS, pos, n, t->ep)) != CNS_OK ||
-            (st = cns_model_gather(m, CNS_TABLE_ITEMS, neg, n, t->en)) != CNS_OK)
+        if (reuse) {
+            /* E is a full forward of older weights: a failure must refresh it. */
+            t->stale = 1;
+            if ((st = cns__model_gather_stale(m, CNS_TABLE_USERS, users, n, t->eu)) != CNS_OK ||
+                (st = cns__model_gather_stale(m, CNS_TABLE_ITEMS, pos, n, t->ep)) != CNS_OK ||
+                (st = cns__model_gather_stale(m, CNS_TABLE_ITEMS, neg, n, t->en)) != CNS_OK)
+                return step_failed(t, st, epoch, batches, "gather", cns_model_last_error(m));
+        } else if ((st = cns_model_gather(m, CNS_TABLE_USERS, users, n, t->eu)) != CNS_OK ||
+                   (st = cns_model_gather(m, CNS_TABLE_ITEMS, pos, n, t->ep)) != CNS_OK ||
+                   (st = cns_model_gather(m, CNS_TABLE_ITEMS, neg, n, t->en)) != CNS_OK) {
             return step_failed(t, st, epoch, batches, "gather", cns_model_last_error(m));
+        }
         const double t2 = cns__now();
         phase[CNS_PHASE_BATCH] += t2 - t_fwd;
 
@@ -212,7 +234,8 @@ CNS_API cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch, cns_epoc
             (st = cns_model_accumulate_grad(m, CNS_TABLE_USERS, users, n, t->gu)) != CNS_OK ||
             (st = cns_model_accumulate_grad(m, CNS_TABLE_ITEMS, pos, n, t->gp)) != CNS_OK ||
             (st = cns_model_accumulate_grad(m, CNS_TABLE_ITEMS, neg_ids, n, t->gn)) != CNS_OK ||
-            (st = cns_model_backward(m, users, pos, neg_ids, n, &reg)) != CNS_OK)
+            (st = reuse ? cns__model_backward_self(m, users, pos, neg_ids, n, &reg)
+                        : cns_model_backward(m, users, pos, neg_ids, n, &reg)) != CNS_OK)
             return step_failed(t, st, epoch, batches, "backward", cns_model_last_error(m));
         double t6 = cns__now();
         phase[CNS_PHASE_BACKWARD] += t6 - t5;
@@ -247,4 +270,19 @@ CNS_API cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch, cns_epoc
         memcpy(stats, &s, keep < sizeof s ? keep : sizeof s);
     }
     return CNS_OK;
+}
+
+CNS_API cns_status cns_trainer_run_epoch(cns_trainer *t, int64_t epoch, cns_epoch_stats *stats) {
+    return run_epoch(t, epoch, 0, stats);
+}
+
+cns_status cns__trainer_run_batches(cns_trainer *t, int64_t epoch, size_t max_batches,
+                                    cns_epoch_stats *stats) {
+    if (t != NULL && max_batches == 0)
+        return cns__msg(t->last_error, CNS_E_ARG, "max_batches is 0");
+    return run_epoch(t, epoch, max_batches, stats);
+}
+
+size_t cns__trainer_batches_per_epoch(const cns_trainer *t) {
+    return t ? cns_batcher_num_batches(t->batcher) : 0;
 }

@@ -2,6 +2,7 @@
  * relevance, item propensity decides exposure, and a user interacts with
  * an item only when it is both exposed and relevant. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,80 +14,86 @@
 #include "world_internal.h"
 
 /* Constants of the generative model; docs/WORLD.md explains each. */
-#define WORLD_REL_FRACTION 0.15 /* share of the items relevant to each user (at least) */
-#define WORLD_REL_NOISE 0.5     /* std of the per-pair relevance noise (signal std is 1) */
-#define WORLD_PROP_SIGMA 1.0    /* std of log propensity: log pi_i ~ N(0, sigma^2) */
-#define WORLD_OOD_MIN_POP 5     /* an OOD item must be seen this often in train */
-#define WORLD_MAX_CONFOUNDING 5.0
+#define WORLD_TOPIC_SHARPNESS 2.0 /* theta_u = softmax(2 h_u), phi_i = softmax(2 g_i) */
+#define WORLD_PROP_SIGMA 1.0      /* std of log propensity: log pi_i ~ N(0, sigma^2) */
+#define WORLD_OOD_MIN_POP 5       /* an OOD item must be seen this often in train */
+#define WORLD_MAX_EXPONENT 5.0    /* bound of confounding and pop_relevance */
+#define WORLD_MAX_SPREAD 3.0      /* bound of degree_spread */
+#define WORLD_MAX_FACTORS 1024
+#define WORLD_DRAWS_PER_ITEM 16 /* rejection budget: 16 k + 256 draws for k distinct items */
+
+/* Bytes of the first release's descriptor (fields up to seed). */
+#define WORLD_DESC_V1_SIZE (offsetof(cns_world_desc, seed) + sizeof(uint64_t))
 
 /* Stream purposes: every random draw is keyed by (seed, purpose, id), so a
  * user's data never depends on the order users are generated in. */
 enum { STREAM_ITEM = 1, STREAM_USER = 2, STREAM_EXPOSE = 3, STREAM_SPLIT = 4, STREAM_OOD = 5 };
 
+enum { NSPLIT = 5 };
+
 struct cns_world {
     cns__alloc al;
     cns_world_desc desc;
-    int32_t relevant; /* R: items relevant to each user */
-    double *user_f;   /* num_users x factors */
-    double *item_f;   /* num_items x factors */
+    double *user_f;   /* num_users x factors topic weights theta_u (rows sum to 1) */
+    double *item_f;   /* num_items x factors topic weights phi_i (rows sum to 1) */
     double *log_prop; /* num_items */
-    cns_dataset *split[4];
+    cns_dataset *split[NSPLIT];
 };
-
-typedef struct keyed {
-    double key;
-    int32_t idx;
-} keyed;
-
-/* Total order (ties by index) so qsort's result is deterministic. */
-static int keyed_asc(const void *a, const void *b) {
-    const keyed *x = a, *y = b;
-    if (x->key < y->key) return -1;
-    if (x->key > y->key) return 1;
-    return (x->idx > y->idx) - (x->idx < y->idx);
-}
-
-static int keyed_desc(const void *a, const void *b) { return keyed_asc(b, a); }
 
 CNS_API void cns_world_desc_init(cns_world_desc *desc) {
     if (desc == NULL) return;
     memset(desc, 0, sizeof *desc);
     desc->struct_size = sizeof *desc;
-    desc->num_users = 2000;
-    desc->num_items = 1000;
-    desc->factors = 8;
-    desc->per_user = 40;
-    desc->ood_per_user = 10;
-    desc->confounding = 1.5;
+    desc->num_users = 3000;
+    desc->num_items = 2400;
+    desc->factors = 16;
+    desc->per_user = 22;
+    desc->ood_per_user = 6;
+    desc->confounding = 0.55;
     desc->valid_fraction = 0.1;
     desc->test_fraction = 0.2;
     desc->ood_exposure = CNS_OOD_UNIFORM;
     desc->seed = 1;
+    desc->pop_relevance = 0.25;
+    desc->degree_spread = 1.1;
 }
 
-/* Per-user split counts; the same for every user since per_user is fixed. */
 static int32_t round_share(double fraction, int32_t n) { return (int32_t)floor(fraction * n + 0.5); }
 
 static cns_status world_validate(const cns_world_desc *in, cns_world_desc *d, cns_error *err) {
-    if (in->struct_size != sizeof *d)
+    size_t sz = in->struct_size;
+    if (sz < WORLD_DESC_V1_SIZE || sz > 65536)
         return cns__fail(err, CNS_E_SIZE,
-                         "struct_size = %zu, this library's cns_world_desc has %zu bytes "
-                         "(call cns_world_desc_init)",
-                         in->struct_size, sizeof *d);
-    *d = *in;
+                         "struct_size = %zu, expected %zu to %zu bytes (call cns_world_desc_init)",
+                         sz, (size_t)WORLD_DESC_V1_SIZE, sizeof *d);
+    /* A newer caller's extra fields are accepted only when left at zero. */
+    for (size_t k = sizeof *d; k < sz; ++k)
+        if (((const unsigned char *)in)[k] != 0)
+            return cns__fail(err, CNS_E_SIZE,
+                             "struct_size = %zu: fields beyond the %zu bytes this library knows are set",
+                             sz, sizeof *d);
+    cns_world_desc_init(d);
+    memcpy(d, in, sz < sizeof *d ? sz : sizeof *d);
+    d->struct_size = sizeof *d;
     if (d->num_users < 1) return cns__fail(err, CNS_E_ARG, "num_users = %d must be >= 1", (int)d->num_users);
     if (d->num_items < 2) return cns__fail(err, CNS_E_ARG, "num_items = %d must be >= 2", (int)d->num_items);
-    if (d->factors < 1) return cns__fail(err, CNS_E_ARG, "factors = %d must be >= 1", (int)d->factors);
+    if (d->factors < 1 || d->factors > WORLD_MAX_FACTORS)
+        return cns__fail(err, CNS_E_ARG, "factors = %d must be in [1, %d]", (int)d->factors,
+                         WORLD_MAX_FACTORS);
     if (d->per_user < 1) return cns__fail(err, CNS_E_ARG, "per_user = %d must be >= 1", (int)d->per_user);
     if (d->ood_per_user < 1)
         return cns__fail(err, CNS_E_ARG, "ood_per_user = %d must be >= 1", (int)d->ood_per_user);
-    /* Relevance needs R >= 2 (per_user + ood_per_user) items per user to stay selective. */
+    /* Distinct items per user are drawn by rejection: keep them a minority. */
     if ((int64_t)d->per_user + d->ood_per_user > d->num_items / 2)
         return cns__fail(err, CNS_E_ARG,
                          "per_user + ood_per_user = %lld must be <= num_items / 2 = %d",
                          (long long)d->per_user + d->ood_per_user, (int)(d->num_items / 2));
-    if (!(d->confounding >= 0.0 && d->confounding <= WORLD_MAX_CONFOUNDING))
+    if (!(d->confounding >= 0.0 && d->confounding <= WORLD_MAX_EXPONENT))
         return cns__fail(err, CNS_E_ARG, "confounding = %g must be in [0, 5]", d->confounding);
+    if (!(d->pop_relevance >= 0.0 && d->pop_relevance <= WORLD_MAX_EXPONENT))
+        return cns__fail(err, CNS_E_ARG, "pop_relevance = %g must be in [0, 5]", d->pop_relevance);
+    if (!(d->degree_spread >= 0.0 && d->degree_spread <= WORLD_MAX_SPREAD))
+        return cns__fail(err, CNS_E_ARG, "degree_spread = %g must be in [0, 3]", d->degree_spread);
     if (!(d->valid_fraction >= 0.0 && d->valid_fraction < 1.0))
         return cns__fail(err, CNS_E_ARG, "valid_fraction = %g must be in [0, 1)", d->valid_fraction);
     if (!(d->test_fraction >= 0.0 && d->test_fraction < 1.0))
@@ -94,20 +101,12 @@ static cns_status world_validate(const cns_world_desc *in, cns_world_desc *d, cn
     if (!(d->valid_fraction + d->test_fraction < 1.0))
         return cns__fail(err, CNS_E_ARG, "valid_fraction + test_fraction = %g must be < 1",
                          d->valid_fraction + d->test_fraction);
-    int32_t nv = round_share(d->valid_fraction, d->per_user);
-    int32_t nt = round_share(d->test_fraction, d->per_user);
-    if (nv + nt >= d->per_user)
-        return cns__fail(err, CNS_E_ARG,
-                         "valid_fraction and test_fraction take %d + %d of per_user = %d "
-                         "interactions: none is left for training",
-                         (int)nv, (int)nt, (int)d->per_user);
     if (d->ood_exposure != CNS_OOD_UNIFORM && d->ood_exposure != CNS_OOD_ANTI_POPULAR)
         return cns__fail(err, CNS_E_ARG, "ood_exposure = %d is not a cns_ood_exposure",
                          (int)d->ood_exposure);
     size_t cells;
     if (!cns__mul_ok((size_t)d->num_users + (size_t)d->num_items, (size_t)d->factors, &cells) ||
-        !cns__mul_ok(cells, sizeof(double), &cells) ||
-        !cns__mul_ok((size_t)d->num_users, (size_t)d->num_items, &cells))
+        !cns__mul_ok(cells, sizeof(double) + sizeof(int32_t), &cells))
         return cns__fail(err, CNS_E_ARG, "num_users = %d, num_items = %d, factors = %d overflow sizes",
                          (int)d->num_users, (int)d->num_items, (int)d->factors);
     return CNS_OK;
@@ -140,64 +139,242 @@ static cns_status build_split(const cns__alloc *al, const int32_t *u, const int3
     return cns__dataset_build(al, u, i, n, nu, ni, out, err);
 }
 
-static double dot(const double *restrict a, const double *restrict b, int32_t n) {
-    double s = 0.0;
-    for (int32_t k = 0; k < n; ++k) s += a[k] * b[k];
-    return s;
+/* row = softmax(sharpness * z), z ~ N(0, I): a point of the simplex whose
+ * mass sits on a few topics. */
+static void topic_weights(cns__rng *r, double *row, int32_t F) {
+    double mx = -INFINITY, sum = 0.0;
+    for (int32_t k = 0; k < F; ++k) {
+        row[k] = WORLD_TOPIC_SHARPNESS * cns__rng_normal(r);
+        if (row[k] > mx) mx = row[k];
+    }
+    for (int32_t k = 0; k < F; ++k) sum += row[k] = exp(row[k] - mx);
+    for (int32_t k = 0; k < F; ++k) row[k] /= sum;
 }
 
-/* log E, E ~ Exp(1). Sorting log(E_i) - log(w_i) ascending gives the order
- * of a weighted draw without replacement with probability ∝ w
- * (Efraimidis-Spirakis exponential keys). */
-static double log_exp_key(cns__rng *r) { return log(-log(1.0 - cns__rng_uniform(r))); }
+/* Walker's alias tables, one per topic, over the items (Vose's stable
+ * construction): drawing item i of topic z costs O(1) whatever M. */
+typedef struct alias_set {
+    int32_t F, M;
+    double *prob;   /* F x M acceptance probabilities */
+    int32_t *alias; /* F x M alias items */
+    double *mass;   /* F: total weight of each topic */
+    int32_t *small, *large; /* M: construction work lists */
+    double *scaled;         /* M */
+} alias_set;
+
+/* Table z from weights w (>= 0); mass[z] = their sum (0 leaves the table unused). */
+static void alias_build(alias_set *a, int32_t z, const double *w) {
+    const int32_t M = a->M;
+    double *prob = a->prob + (size_t)z * M;
+    int32_t *alias = a->alias + (size_t)z * M;
+    double total = 0.0;
+    for (int32_t i = 0; i < M; ++i) total += w[i];
+    a->mass[z] = total;
+    if (!(total > 0.0)) return;
+    int32_t ns = 0, nl = 0;
+    for (int32_t i = 0; i < M; ++i) {
+        a->scaled[i] = w[i] * (double)M / total;
+        if (a->scaled[i] < 1.0)
+            a->small[ns++] = i;
+        else
+            a->large[nl++] = i;
+    }
+    while (ns > 0 && nl > 0) {
+        int32_t s = a->small[--ns], l = a->large[nl - 1];
+        prob[s] = a->scaled[s];
+        alias[s] = l;
+        a->scaled[l] -= 1.0 - a->scaled[s];
+        if (a->scaled[l] < 1.0) {
+            --nl;
+            a->small[ns++] = l;
+        }
+    }
+    /* What is left has weight 1 up to rounding. */
+    while (nl > 0) {
+        int32_t l = a->large[--nl];
+        prob[l] = 1.0;
+        alias[l] = l;
+    }
+    while (ns > 0) {
+        int32_t s = a->small[--ns];
+        prob[s] = 1.0;
+        alias[s] = s;
+    }
+}
+
+/* All topics' tables from item weights phi_iz * exp(expo * log pi_i), with
+ * items where keep[i] == 0 (if keep) at weight 0. w: M scratch. */
+static void alias_build_all(alias_set *a, const double *phi, const double *log_prop, double expo,
+                            const uint8_t *keep, double *w) {
+    for (int32_t z = 0; z < a->F; ++z) {
+        for (int32_t i = 0; i < a->M; ++i)
+            w[i] = (keep == NULL || keep[i]) ? phi[(size_t)i * a->F + z] * exp(expo * log_prop[i]) : 0.0;
+        alias_build(a, z, w);
+    }
+}
+
+static int32_t alias_draw(const alias_set *a, int32_t z, cns__rng *r) {
+    int32_t j = (int32_t)cns__rng_below(r, (uint32_t)a->M);
+    return cns__rng_uniform(r) < a->prob[(size_t)z * a->M + j] ? j : a->alias[(size_t)z * a->M + j];
+}
+
+/* Draws up to want distinct items, none marked, from the user's mixture
+ * sum_z theta_uz mass_z (table z); cum: F scratch. Marks what it draws and
+ * returns how many it got (fewer only when 16 want + 256 draws kept
+ * repeating items). Returns -1 when the mixture has no mass. */
+static int32_t draw_distinct(const alias_set *a, const double *theta, double *cum, uint8_t *mark,
+                             int32_t want, int32_t *out, cns__rng *r) {
+    double total = 0.0;
+    for (int32_t z = 0; z < a->F; ++z) cum[z] = total += theta[z] * a->mass[z];
+    if (!(total > 0.0)) return -1;
+    int32_t got = 0;
+    int64_t budget = (int64_t)WORLD_DRAWS_PER_ITEM * want + 256;
+    while (got < want && budget-- > 0) {
+        double x = cns__rng_uniform(r) * total;
+        int32_t lo = 0, hi = a->F - 1; /* first z with cum[z] > x */
+        while (lo < hi) {
+            int32_t mid = (lo + hi) / 2;
+            if (cum[mid] > x)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        if (!(a->mass[lo] > 0.0)) continue; /* x fell on a rounding edge of an empty topic */
+        int32_t i = alias_draw(a, lo, r);
+        if (mark[i]) continue;
+        mark[i] = 1;
+        out[got++] = i;
+    }
+    return got;
+}
+
+static void shuffle(int32_t *v, int32_t n, cns__rng *r) {
+    for (int32_t j = n - 1; j > 0; --j) {
+        int32_t t = (int32_t)cns__rng_below(r, (uint32_t)j + 1);
+        int32_t tmp = v[j];
+        v[j] = v[t];
+        v[t] = tmp;
+    }
+}
 
 /* Scratch of one generation, freed together. */
 typedef struct gen_scratch {
-    int32_t *rel;   /* num_users x R relevant items, by decreasing noisy score */
-    int32_t *conf;  /* num_users x per_user confounded items, in split order */
-    keyed *keys;    /* num_items */
-    uint8_t *mark;  /* num_items */
-    int32_t *pu[4]; /* pair users per split */
-    int32_t *pi[4]; /* pair items per split */
+    alias_set a;
+    int32_t *kc, *ko;   /* num_users: target confounded and OOD test counts */
+    size_t *conf_ptr;   /* num_users + 1 */
+    int32_t *conf;      /* drawn confounded items, user-major */
+    double *w;          /* num_items */
+    double *cum;        /* factors */
+    uint8_t *mark;      /* num_items */
+    uint8_t *keep;      /* num_items */
+    int32_t *draw;      /* draws of one user */
+    int32_t *pu[NSPLIT]; /* pair users per split */
+    int32_t *pi[NSPLIT]; /* pair items per split */
+    size_t n[NSPLIT];
 } gen_scratch;
 
 static void scratch_free(const cns__alloc *al, gen_scratch *s) {
-    cns__free(al, s->rel);
+    cns__free(al, s->a.prob);
+    cns__free(al, s->a.alias);
+    cns__free(al, s->a.mass);
+    cns__free(al, s->a.small);
+    cns__free(al, s->a.large);
+    cns__free(al, s->a.scaled);
+    cns__free(al, s->kc);
+    cns__free(al, s->ko);
+    cns__free(al, s->conf_ptr);
     cns__free(al, s->conf);
-    cns__free(al, s->keys);
+    cns__free(al, s->w);
+    cns__free(al, s->cum);
     cns__free(al, s->mark);
-    for (int k = 0; k < 4; ++k) {
+    cns__free(al, s->keep);
+    cns__free(al, s->draw);
+    for (int k = 0; k < NSPLIT; ++k) {
         cns__free(al, s->pu[k]);
         cns__free(al, s->pi[k]);
     }
 }
 
+/* OOD validation pairs that go with o OOD test pairs: a valid_fraction
+ * share of the user's OOD sample, as valid is of its confounded one. */
+static int32_t ood_valid_count(const cns_world_desc *d, int32_t o) {
+    return round_share(d->valid_fraction / (1.0 - d->valid_fraction), o);
+}
+
+static void push(gen_scratch *s, int k, int32_t u, int32_t i) {
+    s->pu[k][s->n[k]] = u;
+    s->pi[k][s->n[k]] = i;
+    s->n[k]++;
+}
+
 static cns_status world_generate(cns_world *w, cns_error *err) {
     const cns_world_desc *d = &w->desc;
     const cns__alloc *al = &w->al;
-    const int32_t U = d->num_users, M = d->num_items, F = d->factors, K = d->per_user;
-    const int32_t KO = d->ood_per_user;
-    const int32_t nv = round_share(d->valid_fraction, K), nt = round_share(d->test_fraction, K);
-    const int32_t ntr = K - nv - nt;
-    int32_t R = (int32_t)ceil(WORLD_REL_FRACTION * M);
-    if (R < 2 * (K + KO)) R = 2 * (K + KO); /* <= M by validation */
-    w->relevant = R;
+    const int32_t U = d->num_users, M = d->num_items, F = d->factors;
+    const int32_t kc_max = d->per_user > M / 4 ? d->per_user : M / 4;
+    const int32_t ko_max = d->ood_per_user > M / 8 ? d->ood_per_user : M / 8;
+    const double sig = d->degree_spread;
 
+    gen_scratch s;
+    memset(&s, 0, sizeof s);
+    s.a.F = F;
+    s.a.M = M;
     w->user_f = cns__calloc(al, (size_t)U * (size_t)F, sizeof(double));
     w->item_f = cns__calloc(al, (size_t)M * (size_t)F, sizeof(double));
     w->log_prop = cns__calloc(al, (size_t)M, sizeof(double));
-    gen_scratch s;
-    memset(&s, 0, sizeof s);
-    const size_t per_split[4] = {(size_t)ntr, (size_t)nv, (size_t)nt, (size_t)KO};
-    s.rel = cns__calloc(al, (size_t)U * (size_t)R, sizeof *s.rel);
-    s.conf = cns__calloc(al, (size_t)U * (size_t)K, sizeof *s.conf);
-    s.keys = cns__calloc(al, (size_t)M, sizeof *s.keys);
-    s.mark = cns__calloc(al, (size_t)M, sizeof *s.mark);
-    int ok = w->user_f && w->item_f && w->log_prop && s.rel && s.conf && s.keys && s.mark;
-    for (int k = 0; k < 4 && ok; ++k) {
-        s.pu[k] = cns__calloc(al, (size_t)U * per_split[k] + 1, sizeof(int32_t));
-        s.pi[k] = cns__calloc(al, (size_t)U * per_split[k] + 1, sizeof(int32_t));
-        ok = s.pu[k] && s.pi[k];
+    s.a.prob = cns__calloc(al, (size_t)F * (size_t)M, sizeof(double));
+    s.a.alias = cns__calloc(al, (size_t)F * (size_t)M, sizeof(int32_t));
+    s.a.mass = cns__calloc(al, (size_t)F, sizeof(double));
+    s.a.small = cns__calloc(al, (size_t)M, sizeof(int32_t));
+    s.a.large = cns__calloc(al, (size_t)M, sizeof(int32_t));
+    s.a.scaled = cns__calloc(al, (size_t)M, sizeof(double));
+    s.kc = cns__calloc(al, (size_t)U, sizeof(int32_t));
+    s.ko = cns__calloc(al, (size_t)U, sizeof(int32_t));
+    s.conf_ptr = cns__calloc(al, (size_t)U + 1, sizeof(size_t));
+    s.w = cns__calloc(al, (size_t)M, sizeof(double));
+    s.cum = cns__calloc(al, (size_t)F, sizeof(double));
+    s.mark = cns__calloc(al, (size_t)M, 1);
+    s.keep = cns__calloc(al, (size_t)M, 1);
+    int ok = w->user_f && w->item_f && w->log_prop && s.a.prob && s.a.alias && s.a.mass &&
+             s.a.small && s.a.large && s.a.scaled && s.kc && s.ko && s.conf_ptr && s.w && s.cum &&
+             s.mark && s.keep;
+
+    /* Items: topic weights and propensity. Users: topic weights and activity. */
+    cns__rng r;
+    if (ok) {
+        for (int32_t i = 0; i < M; ++i) {
+            cns__rng_seed(&r, d->seed, cns__rng_key(STREAM_ITEM, (uint64_t)i, 0));
+            topic_weights(&r, w->item_f + (size_t)i * F, F);
+            w->log_prop[i] = WORLD_PROP_SIGMA * cns__rng_normal(&r);
+        }
+    }
+    size_t total_c = 0, total_o = 0, total_vo = 0;
+    int32_t draw_max = 1;
+    for (int32_t u = 0; u < U && ok; ++u) {
+        cns__rng_seed(&r, d->seed, cns__rng_key(STREAM_USER, (uint64_t)u, 0));
+        topic_weights(&r, w->user_f + (size_t)u * F, F);
+        /* Log-normal activity of mean 1: long-tailed degrees (WORLD.md §2). */
+        double act = exp(sig * cns__rng_normal(&r) - 0.5 * sig * sig);
+        double kc = floor(d->per_user * act + 0.5), ko = floor(d->ood_per_user * act + 0.5);
+        s.kc[u] = kc < 1 ? 1 : kc > kc_max ? kc_max : (int32_t)kc;
+        s.ko[u] = ko < 1 ? 1 : ko > ko_max ? ko_max : (int32_t)ko;
+        total_c += (size_t)s.kc[u];
+        total_o += (size_t)s.ko[u];
+        total_vo += (size_t)ood_valid_count(d, s.ko[u]);
+        if (s.kc[u] > draw_max) draw_max = s.kc[u];
+        if (s.ko[u] + ood_valid_count(d, s.ko[u]) > draw_max)
+            draw_max = s.ko[u] + ood_valid_count(d, s.ko[u]);
+    }
+    if (ok) {
+        s.conf = cns__calloc(al, total_c + 1, sizeof(int32_t));
+        s.draw = cns__calloc(al, (size_t)draw_max, sizeof(int32_t));
+        const size_t cap[NSPLIT] = {total_c, total_c, total_c, total_o, total_vo};
+        for (int k = 0; k < NSPLIT && ok; ++k) {
+            s.pu[k] = cns__calloc(al, cap[k] + 1, sizeof(int32_t));
+            s.pi[k] = cns__calloc(al, cap[k] + 1, sizeof(int32_t));
+            ok = s.pu[k] && s.pi[k];
+        }
+        ok = ok && s.conf && s.draw;
     }
     if (!ok) {
         scratch_free(al, &s);
@@ -205,98 +382,69 @@ static cns_status world_generate(cns_world *w, cns_error *err) {
                          (int)U, (int)M);
     }
 
-    /* Factors with per-coordinate variance 1/sqrt(F): <p_u, q_i> has unit variance. */
-    const double fscale = pow((double)F, -0.25);
-    cns__rng r;
-    for (int32_t i = 0; i < M; ++i) {
-        cns__rng_seed(&r, d->seed, cns__rng_key(STREAM_ITEM, (uint64_t)i, 0));
-        for (int32_t k = 0; k < F; ++k) w->item_f[(size_t)i * F + k] = fscale * cns__rng_normal(&r);
-        w->log_prop[i] = WORLD_PROP_SIGMA * cns__rng_normal(&r);
-    }
+    /* Confounded interactions: u meets item i with probability
+     * ∝ pi_i^confounding (exposure) x pi_i^pop_relevance <theta_u, phi_i>
+     * (relevance), without replacement. */
+    alias_build_all(&s.a, w->item_f, w->log_prop, d->confounding + d->pop_relevance, NULL, s.w);
     for (int32_t u = 0; u < U; ++u) {
-        cns__rng_seed(&r, d->seed, cns__rng_key(STREAM_USER, (uint64_t)u, 0));
-        for (int32_t k = 0; k < F; ++k) w->user_f[(size_t)u * F + k] = fscale * cns__rng_normal(&r);
-    }
-
-    /* Confounded interactions: the first K relevant items in the user's
-     * exposure order, exposure ∝ pi_i^confounding. */
-    for (int32_t u = 0; u < U; ++u) {
-        const double *p = w->user_f + (size_t)u * F;
-        int32_t *rel = s.rel + (size_t)u * R, *conf = s.conf + (size_t)u * K;
+        int32_t *conf = s.conf + s.conf_ptr[u];
         cns__rng_seed(&r, d->seed, cns__rng_key(STREAM_EXPOSE, (uint64_t)u, 0));
-        for (int32_t i = 0; i < M; ++i) {
-            s.keys[i].key = dot(p, w->item_f + (size_t)i * F, F) + WORLD_REL_NOISE * cns__rng_normal(&r);
-            s.keys[i].idx = i;
-        }
-        qsort(s.keys, (size_t)M, sizeof *s.keys, keyed_desc);
-        for (int32_t j = 0; j < R; ++j) rel[j] = s.keys[j].idx;
-        /* Exposing items one by one and keeping the relevant ones draws the
-         * relevant items in the same weighted order as this. */
-        for (int32_t j = 0; j < R; ++j) {
-            s.keys[j].idx = rel[j];
-            s.keys[j].key = log_exp_key(&r) - d->confounding * w->log_prop[rel[j]];
-        }
-        qsort(s.keys, (size_t)R, sizeof *s.keys, keyed_asc);
-        for (int32_t j = 0; j < K; ++j) conf[j] = s.keys[j].idx;
-        /* The exposure order favours popular items: shuffle before splitting. */
+        int32_t k = draw_distinct(&s.a, w->user_f + (size_t)u * F, s.cum, s.mark, s.kc[u], conf, &r);
+        if (k < 0) k = 0; /* cannot happen: every phi_iz and pi_i is positive */
+        for (int32_t j = 0; j < k; ++j) s.mark[conf[j]] = 0;
+        s.conf_ptr[u + 1] = s.conf_ptr[u] + (size_t)k;
+        /* Draw order favours heavy items: shuffle before splitting. */
         cns__rng_seed(&r, d->seed, cns__rng_key(STREAM_SPLIT, (uint64_t)u, 0));
-        for (int32_t j = K - 1; j > 0; --j) {
-            int32_t t = (int32_t)cns__rng_below(&r, (uint32_t)j + 1);
-            int32_t tmp = conf[j];
-            conf[j] = conf[t];
-            conf[t] = tmp;
+        shuffle(conf, k, &r);
+        int32_t nv = round_share(d->valid_fraction, k), nt = round_share(d->test_fraction, k);
+        while (nv + nt >= k && nv + nt > 0) { /* keep a training pair */
+            if (nt > 0)
+                --nt;
+            else
+                --nv;
         }
-        const int32_t first[3] = {nv + nt, 0, nv}, count[3] = {ntr, nv, nt};
-        for (int k = 0; k < 3; ++k)
-            for (int32_t j = 0; j < count[k]; ++j) {
-                size_t at = (size_t)u * (size_t)count[k] + (size_t)j;
-                s.pu[k][at] = u;
-                s.pi[k][at] = conf[first[k] + j];
-            }
+        for (int32_t j = 0; j < k; ++j)
+            push(&s, j < nv ? CNS_SPLIT_VALID : j < nv + nt ? CNS_SPLIT_TEST_IID : CNS_SPLIT_TRAIN, u, conf[j]);
     }
     cns_status st = CNS_OK;
     for (int k = 0; k < 3 && st == CNS_OK; ++k)
-        st = build_split(al, s.pu[k], s.pi[k], (size_t)U * per_split[k], U, M, &w->split[k], err);
+        st = build_split(al, s.pu[k], s.pi[k], s.n[k], U, M, &w->split[k], err);
     if (st != CNS_OK) {
         scratch_free(al, &s);
         return st;
     }
 
-    /* OOD test: relevant items outside the user's confounded ones, drawn
-     * under popularity-free (or anti-popular) exposure, among the items the
-     * training split shows often enough for their factors to be learnable. */
+    /* OOD: the same relevance under exposure that ignores popularity (or
+     * runs against it), over the items the training split shows often
+     * enough for their topics to be learnable, outside the user's
+     * confounded items. */
     const int32_t *train_pop = w->split[CNS_SPLIT_TRAIN]->pop;
+    for (int32_t i = 0; i < M; ++i) s.keep[i] = train_pop[i] >= WORLD_OOD_MIN_POP;
     const double ood_c = d->ood_exposure == CNS_OOD_ANTI_POPULAR ? -d->confounding : 0.0;
+    alias_build_all(&s.a, w->item_f, w->log_prop, ood_c + d->pop_relevance, s.keep, s.w);
     for (int32_t u = 0; u < U && st == CNS_OK; ++u) {
-        const int32_t *rel = s.rel + (size_t)u * R, *conf = s.conf + (size_t)u * K;
-        for (int32_t j = 0; j < K; ++j) s.mark[conf[j]] = 1;
+        const int32_t *conf = s.conf + s.conf_ptr[u];
+        const int32_t nc = (int32_t)(s.conf_ptr[u + 1] - s.conf_ptr[u]);
+        const int32_t nvo = ood_valid_count(d, s.ko[u]);
+        for (int32_t j = 0; j < nc; ++j) s.mark[conf[j]] = 1;
         cns__rng_seed(&r, d->seed, cns__rng_key(STREAM_OOD, (uint64_t)u, 0));
-        int32_t n = 0;
-        for (int32_t j = 0; j < R; ++j) {
-            double key = log_exp_key(&r) - ood_c * w->log_prop[rel[j]];
-            if (s.mark[rel[j]] || train_pop[rel[j]] < WORLD_OOD_MIN_POP) continue;
-            s.keys[n].idx = rel[j];
-            s.keys[n].key = key;
-            ++n;
-        }
-        for (int32_t j = 0; j < K; ++j) s.mark[conf[j]] = 0;
-        if (n < KO) {
+        int32_t k = draw_distinct(&s.a, w->user_f + (size_t)u * F, s.cum, s.mark, s.ko[u] + nvo, s.draw, &r);
+        for (int32_t j = 0; j < nc; ++j) s.mark[conf[j]] = 0;
+        for (int32_t j = 0; j < k; ++j) s.mark[s.draw[j]] = 0;
+        if (k < 1) {
             st = cns__fail(err, CNS_E_ARG,
-                           "ood_per_user = %d: user %d has only %d relevant items outside its "
-                           "interactions seen >= %d times in train (lower ood_per_user or "
-                           "confounding, or raise num_users)",
-                           (int)KO, (int)u, (int)n, WORLD_OOD_MIN_POP);
+                           "ood_per_user = %d: user %d has no item outside its interactions seen "
+                           ">= %d times in train (lower confounding, or raise num_users)",
+                           (int)d->ood_per_user, (int)u, WORLD_OOD_MIN_POP);
             break;
         }
-        qsort(s.keys, (size_t)n, sizeof *s.keys, keyed_asc);
-        for (int32_t j = 0; j < KO; ++j) {
-            s.pu[3][(size_t)u * KO + j] = u;
-            s.pi[3][(size_t)u * KO + j] = s.keys[j].idx;
-        }
+        shuffle(s.draw, k, &r);
+        /* The test share is filled first: a short draw costs validation pairs. */
+        int32_t nt = k < s.ko[u] ? k : s.ko[u];
+        for (int32_t j = 0; j < k; ++j) push(&s, j < nt ? CNS_SPLIT_TEST_OOD : CNS_SPLIT_VALID_OOD, u, s.draw[j]);
     }
-    if (st == CNS_OK)
-        st = build_split(al, s.pu[3], s.pi[3], (size_t)U * (size_t)KO, U, M,
-                         &w->split[CNS_SPLIT_TEST_OOD], err);
+    for (int k = CNS_SPLIT_TEST_OOD; k < NSPLIT && st == CNS_OK; ++k)
+        st = build_split(al, s.pu[k], s.pi[k], s.n[k], U, M, &w->split[k], err);
     scratch_free(al, &s);
     return st;
 }
@@ -304,7 +452,7 @@ static cns_status world_generate(cns_world *w, cns_error *err) {
 CNS_API void cns_world_free(cns_world *w) {
     if (w == NULL) return;
     cns__alloc al = w->al;
-    for (int k = 0; k < 4; ++k) cns_dataset_free(w->split[k]);
+    for (int k = 0; k < NSPLIT; ++k) cns_dataset_free(w->split[k]);
     cns__free(&al, w->user_f);
     cns__free(&al, w->item_f);
     cns__free(&al, w->log_prop);
@@ -337,21 +485,22 @@ CNS_API cns_status cns_world_create(const cns_world_desc *desc, const cns_alloca
 }
 
 CNS_API const cns_dataset *cns_world_dataset(const cns_world *w, int split) {
-    if (w == NULL || split < CNS_SPLIT_TRAIN || split > CNS_SPLIT_TEST_OOD) return NULL;
+    if (w == NULL || split < CNS_SPLIT_TRAIN || split > CNS_SPLIT_VALID_OOD) return NULL;
     return w->split[split];
 }
 
 CNS_API cns_status cns_world_write(const cns_world *w, const char *dir, cns_error *err) {
     if (w == NULL) return cns__fail(err, CNS_E_ARG, "w is NULL");
     if (dir == NULL) return cns__fail(err, CNS_E_ARG, "dir is NULL");
-    static const char *const names[4] = {"train.txt", "valid.txt", "test_iid.txt", "test_ood.txt"};
+    static const char *const names[NSPLIT] = {"train.txt", "valid.txt", "test_iid.txt",
+                                              "test_ood.txt", "valid_ood.txt"};
     size_t len = strlen(dir) + 16;
     char *path = cns__malloc(&w->al, len);
     if (path == NULL) return cns__fail(err, CNS_E_NOMEM, "out of memory for a path");
     cns_status st = CNS_OK;
     /* Each file is crash-safe on its own (temporary file, fsync, rename,
      * directory fsync): the shared writer of dataset_load.c. */
-    for (int k = 0; k < 4 && st == CNS_OK; ++k) {
+    for (int k = 0; k < NSPLIT && st == CNS_OK; ++k) {
         snprintf(path, len, "%s/%s", dir, names[k]);
         st = cns_dataset_save_text(w->split[k], path, err);
     }
@@ -363,5 +512,11 @@ const cns_world_desc *cns__world_desc(const cns_world *w) { return &w->desc; }
 const double *cns__world_user_factors(const cns_world *w) { return w->user_f; }
 const double *cns__world_item_factors(const cns_world *w) { return w->item_f; }
 const double *cns__world_log_propensity(const cns_world *w) { return w->log_prop; }
-int32_t cns__world_relevant(const cns_world *w) { return w->relevant; }
+double cns__world_log_relevance(const cns_world *w, int32_t u, int32_t i) {
+    const int32_t F = w->desc.factors;
+    const double *t = w->user_f + (size_t)u * F, *p = w->item_f + (size_t)i * F;
+    double s = 0.0;
+    for (int32_t k = 0; k < F; ++k) s += t[k] * p[k];
+    return log(s) + w->desc.pop_relevance * w->log_prop[i];
+}
 int32_t cns__world_ood_min_pop(void) { return WORLD_OOD_MIN_POP; }

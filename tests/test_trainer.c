@@ -2,6 +2,8 @@
  * falls, runs are reproducible, and a NaN stops training with a status
  * that names the step instead of reaching the weights. */
 #include "train_rig.h"
+#include "model_internal.h"
+#include "trainer_internal.h"
 
 /* 60 users in two groups, each liking one half of 40 items, so a trained
  * model must rank the group's half higher; default sampler shapes. */
@@ -187,6 +189,173 @@ START_TEST(test_trainer_matches_host_loop) {
 }
 END_TEST
 
+/* The internal partial epoch of `cnsdiff bench scale`: k batches take k
+ * Adam steps and end with a full forward; a limit beyond the epoch is the
+ * whole epoch, bit for bit; 0 is refused. */
+START_TEST(test_partial_epoch) {
+    const int kinds[] = {0, CNS_SAMPLER_DIFFUSION};
+    for (size_t q = 0; q < 2; ++q) {
+        const rig_spec spec = {.users = 120, .items = 240, .data_state = rig_data_state(7),
+                               .dim = 16, .seed = 13, .kind = kinds[q], .model_threads = 2,
+                               .batch = 32};
+        rig a, b, c;
+        rig_make(&a, &spec);
+        rig_make(&b, &spec);
+        rig_make(&c, &spec);
+        /* ceil(interactions / 32) batches, counted independently. */
+        const size_t n = cns_dataset_num_interactions(a.train);
+        ck_assert_uint_eq(cns__trainer_batches_per_epoch(a.trainer), (n + 31) / 32);
+        ck_assert_uint_gt(n, 3 * 32);
+        cns_epoch_stats s;
+        memset(&s, 0, sizeof s);
+        s.struct_size = sizeof s;
+        ck_assert_status(cns__trainer_run_batches(a.trainer, 0, 3, &s), CNS_OK);
+        ck_assert_uint_eq(s.batches, 3);
+        ck_assert_uint_eq(cns_model_steps_taken(a.model), 3);
+        /* The embeddings are a full forward of the weights, not batch rows only. */
+        const size_t items = (size_t)cns_model_num_items(a.model) * 16;
+        float *keep = malloc(items * sizeof *keep);
+        ck_assert_ptr_nonnull(keep);
+        memcpy(keep, cns_model_embeddings(a.model, CNS_TABLE_ITEMS), items * sizeof *keep);
+        ck_assert_status(cns_model_forward(a.model), CNS_OK);
+        ck_assert_int_eq(memcmp(keep, cns_model_embeddings(a.model, CNS_TABLE_ITEMS), items * sizeof *keep), 0);
+        free(keep);
+        /* A limit past the end is the whole epoch. */
+        ck_assert_status(cns__trainer_run_batches(b.trainer, 0, (size_t)1 << 40, &s), CNS_OK);
+        cns_epoch_stats w;
+        memset(&w, 0, sizeof w);
+        w.struct_size = sizeof w;
+        ck_assert_status(cns_trainer_run_epoch(c.trainer, 0, &w), CNS_OK);
+        ck_assert_uint_eq(s.batches, w.batches);
+        ck_assert_uint_eq(s.batches, (n + 31) / 32);
+        ck_assert_int_eq(memcmp(cns_model_embeddings(b.model, CNS_TABLE_ITEMS),
+                                cns_model_embeddings(c.model, CNS_TABLE_ITEMS), items * sizeof(float)), 0);
+        ck_assert_status(cns__trainer_run_batches(a.trainer, 1, 0, &s), CNS_E_ARG);
+        ck_assert_ptr_nonnull(strstr(cns_trainer_last_error(a.trainer), "max_batches"));
+        rig_free(&a);
+        rig_free(&b);
+        rig_free(&c);
+    }
+    ck_assert_status(cns__trainer_run_batches(NULL, 0, 1, NULL), CNS_E_ARG);
+    ck_assert_uint_eq(cns__trainer_batches_per_epoch(NULL), 0);
+}
+END_TEST
+
+/* CNS_MODEL_REFRESH_EVERY 0 and 1 are the exact path, bit for bit. */
+START_TEST(test_refresh_one_is_exact) {
+    const int kinds[] = {0, CNS_SAMPLER_DIFFUSION};
+    for (size_t q = 0; q < 2; ++q) {
+        rig a, b, c;
+        rig_make_kind(&a, kinds[q], 2, 9);
+        rig_make_kind(&b, kinds[q], 2, 9);
+        rig_make_kind(&c, kinds[q], 2, 9);
+        ck_assert_status(cns_model_set_int(b.model, CNS_MODEL_REFRESH_EVERY, 1), CNS_OK);
+        ck_assert_status(cns_model_set_int(c.model, CNS_MODEL_REFRESH_EVERY, 0), CNS_OK);
+        run_epochs(&a, 2, NULL);
+        run_epochs(&b, 2, NULL);
+        run_epochs(&c, 2, NULL);
+        const size_t n = (size_t)cns_model_num_items(a.model) * 16;
+        ck_assert_int_eq(memcmp(cns_model_embeddings(a.model, CNS_TABLE_ITEMS),
+                                cns_model_embeddings(b.model, CNS_TABLE_ITEMS), n * sizeof(float)), 0);
+        ck_assert_int_eq(memcmp(cns_model_embeddings(a.model, CNS_TABLE_ITEMS),
+                                cns_model_embeddings(c.model, CNS_TABLE_ITEMS), n * sizeof(float)), 0);
+        rig_free(&a);
+        rig_free(&b);
+        rig_free(&c);
+    }
+}
+END_TEST
+
+/* K >= 2 propagates at steps 0, K, 2K, ... only (a forward and a backward
+ * each) plus the epoch's closing forward; the exact path propagates at
+ * every step. DNS ignores K. The stale model still learns the two groups. */
+START_TEST(test_stale_reuses_propagation) {
+    const int kinds[] = {0, CNS_SAMPLER_DIFFUSION, CNS_SAMPLER_DNS};
+    for (size_t q = 0; q < 3; ++q) {
+        rig a, b;
+        rig_make_kind(&a, kinds[q], 1, 3);
+        rig_make_kind(&b, kinds[q], 1, 3);
+        ck_assert_status(cns_model_set_int(b.model, CNS_MODEL_REFRESH_EVERY, 4), CNS_OK);
+        int64_t k = 0;
+        ck_assert_status(cns_model_get_int(b.model, CNS_MODEL_REFRESH_EVERY, &k), CNS_OK);
+        ck_assert_int_eq(k, 4);
+        const size_t nb = (cns_dataset_num_interactions(a.train) + 63) / 64; /* batch 64 */
+        ck_assert_uint_ge(nb, 6); /* two refreshes and a partial cycle at K = 4 */
+        const uint64_t pa = a.model->propagations, pb = b.model->propagations;
+        run_epochs(&a, 1, NULL);
+        cns_epoch_stats first;
+        run_epochs(&b, 1, &first);
+        ck_assert_uint_eq(a.model->propagations - pa, 2 * nb + 1);
+        const uint64_t expect = kinds[q] == CNS_SAMPLER_DNS ? 2 * nb + 1 : 2 * ((nb + 3) / 4) + 1;
+        ck_assert_uint_eq(b.model->propagations - pb, expect);
+        if (kinds[q] != CNS_SAMPLER_DNS) {
+            cns_epoch_stats last;
+            run_epochs(&b, 29, &last);
+            ck_assert_msg(last.bpr < 0.6 * first.bpr, "kind %d: BPR %g -> %g", kinds[q], first.bpr, last.bpr);
+            int32_t top[5];
+            size_t got = 0;
+            ck_assert_status(cns_model_recommend(b.model, 0, 5, top, NULL, &got), CNS_OK);
+            int own = 0;
+            for (size_t j = 0; j < got; ++j) own += top[j] < 20;
+            ck_assert_int_ge(own, 4);
+        }
+        rig_free(&a);
+        rig_free(&b);
+    }
+}
+END_TEST
+
+/* The stale step's arithmetic against values computed here from the
+ * public getters: reused rows = E + (E0 - E0_snap) / (L + 1), and the
+ * gradient = dL/dE / (L + 1) on the accumulated rows, 0 elsewhere (L2 0). */
+START_TEST(test_stale_step_arithmetic) {
+    rig r;
+    rig_make_kind(&r, 0, 1, 4);
+    cns_model *m = r.model;
+    const int32_t ids[2] = {3, 7};
+    float out[2 * 16], e[16], e0[16], snap[2][16], g[2 * 16];
+    ck_assert_status(cns__model_gather_stale(m, CNS_TABLE_ITEMS, ids, 2, out), CNS_E_STATE);
+    ck_assert_status(cns_model_set_int(m, CNS_MODEL_REFRESH_EVERY, 1000000000), CNS_OK);
+    ck_assert_status(cns_model_set_int(m, CNS_MODEL_REFRESH_EVERY, -1), CNS_E_ARG);
+    ck_assert_status(cns_model_set_double(m, CNS_MODEL_REFRESH_EVERY, 2.0), CNS_E_PARAM);
+    double lo, hi;
+    ck_assert_status(cns_model_param_bounds(CNS_MODEL_REFRESH_EVERY, &lo, &hi), CNS_OK);
+    ck_assert(lo == 0.0 && hi == 1e9);
+    ck_assert_status(cns_model_forward(m), CNS_OK);
+    cns__model_snapshot(m);
+    for (int j = 0; j < 2; ++j) {
+        ck_assert_status(cns_model_get_ego_row(m, CNS_TABLE_ITEMS, ids[j], snap[j]), CNS_OK);
+        for (int k = 0; k < 16; ++k) e0[k] = snap[j][k] + 0.25f * (float)(k - 8);
+        ck_assert_status(cns_model_set_ego_row(m, CNS_TABLE_ITEMS, ids[j], e0), CNS_OK);
+    }
+    ck_assert_status(cns__model_gather_stale(m, CNS_TABLE_ITEMS, ids, 2, out), CNS_OK);
+    const float *E = cns_model_embeddings(m, CNS_TABLE_ITEMS); /* still the forward's: no forward since */
+    for (int j = 0; j < 2; ++j) {
+        memcpy(e, E + (size_t)ids[j] * 16, sizeof e);
+        ck_assert_status(cns_model_get_ego_row(m, CNS_TABLE_ITEMS, ids[j], e0), CNS_OK);
+        for (int k = 0; k < 16; ++k)
+            ck_assert_float_eq_tol(out[j * 16 + k], e[k] + (e0[k] - snap[j][k]) / 3.0f, 1e-6f);
+    }
+    /* The gradient: rows 3 and 7 get g / 3, every other row 0. */
+    ck_assert_status(cns_model_set_double(m, CNS_MODEL_REG, 0.0), CNS_OK);
+    for (int k = 0; k < 32; ++k) g[k] = 0.5f - 0.03f * (float)k;
+    ck_assert_status(cns_model_zero_grad(m), CNS_OK);
+    ck_assert_status(cns_model_accumulate_grad(m, CNS_TABLE_ITEMS, ids, 2, g), CNS_OK);
+    const int32_t users[1] = {0}, pos[1] = {3}, neg[1] = {7};
+    ck_assert_status(cns__model_backward_self(m, users, pos, neg, 1, NULL), CNS_OK);
+    const size_t nu = (size_t)cns_model_num_users(m), rows = nu + (size_t)cns_model_num_items(m);
+    for (size_t row = 0; row < rows; ++row)
+        for (int k = 0; k < 16; ++k) {
+            float want = 0.0f;
+            if (row == nu + 3) want = g[k] / 3.0f;
+            if (row == nu + 7) want = g[16 + k] / 3.0f;
+            ck_assert_float_eq_tol(m->grad_ego[row * 16 + k], want, 1e-7f);
+        }
+    ck_assert_status(cns_model_step(m), CNS_OK); /* the gradient is ready for Adam */
+    rig_free(&r);
+}
+END_TEST
+
 /* A step that fails after the batch-rows forward leaves the host no stale
  * rows: the embeddings are those of a full forward of the weights. */
 START_TEST(test_failed_epoch_leaves_full_embeddings) {
@@ -316,6 +485,10 @@ int main(void) {
     tcase_add_test(tc, test_loss_falls);
     tcase_add_test(tc, test_reproducible);
     tcase_add_test(tc, test_trainer_matches_host_loop);
+    tcase_add_test(tc, test_partial_epoch);
+    tcase_add_test(tc, test_refresh_one_is_exact);
+    tcase_add_test(tc, test_stale_reuses_propagation);
+    tcase_add_test(tc, test_stale_step_arithmetic);
     tcase_add_test(tc, test_failed_epoch_leaves_full_embeddings);
     tcase_add_test(tc, test_overflow_outside_the_batch_is_caught);
     tcase_add_test(tc, test_nan_stops_training);

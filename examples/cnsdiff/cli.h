@@ -17,5 +17,6 @@ int cmd_split(int argc, char **argv);
 int bench_sampler(int argc, char **argv);
 int bench_eval(int argc, char **argv);
 int bench_mechanism(int argc, char **argv);
+int bench_scale(int argc, char **argv);
 
 #endif

@@ -19,7 +19,7 @@ static const command k_commands[] = {
     {"demo", cmd_demo, "the confounded-world demo: uniform vs DNS vs CNSDiff, IID and OOD"},
     {"world", cmd_world, "generate a confounded world and write its splits to files"},
     {"split", cmd_split, "redraw an interaction file into train / IID / OOD splits"},
-    {"bench", cmd_bench, "micro-benchmarks (bench sampler)"},
+    {"bench", cmd_bench, "benchmarks (bench sampler, eval, mechanism, scale)"},
 };
 
 static void usage(FILE *f) {

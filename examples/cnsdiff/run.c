@@ -24,6 +24,8 @@ typedef struct param_entry {
 static const param_entry k_params[] = {
     {"lr", T_MODEL, CNS_MODEL_LR, V_DOUBLE, "Adam learning rate of the embeddings (0.01)"},
     {"reg", T_MODEL, CNS_MODEL_REG, V_DOUBLE, "L2 weight on the batch's ego rows (1e-4)"},
+    {"refresh_every", T_MODEL, CNS_MODEL_REFRESH_EVERY, V_INT,
+     "propagate every K steps, reuse between (0 = exact; ALGORITHM.md §17)"},
     {"noise_schedule", T_SAMPLER, CNS_SAMPLER_NOISE_SCHEDULE, V_INT, "0 linear, 1 linear-var (1)"},
     {"noise_scale", T_SAMPLER, CNS_SAMPLER_NOISE_SCALE, V_DOUBLE, "schedule scale s (0.1)"},
     {"noise_min", T_SAMPLER, CNS_SAMPLER_NOISE_MIN, V_DOUBLE, "schedule minimum (1e-4)"},
@@ -499,4 +501,9 @@ done:
     cns_sampler_free(sampler);
     cns_model_free(model);
     return st;
+}
+
+int run_apply_config(const run_config *cfg, cns_model *m, cns_sampler *s, cns_loss *l,
+                     run_result *res) {
+    return apply_params(cfg, m, s, l, res);
 }

@@ -92,6 +92,13 @@ int run_training(const run_config *cfg, const cns_dataset *train, const cns_data
                  run_result *res);
 void run_result_free(run_result *res);
 
+/* The tool's configuration of fresh handles, as run_training applies it:
+ * the default CNSDiff configuration, then cfg's --set overrides (s may be
+ * NULL). Returns a cns_status; on failure res->error says what. For
+ * benchmarks that drive the trainer themselves. */
+int run_apply_config(const run_config *cfg, cns_model *m, cns_sampler *s, cns_loss *l,
+                     run_result *res);
+
 /* Peak resident set size of this process, MB. */
 double run_peak_rss_mb(void);
 

@@ -94,7 +94,17 @@ typedef enum cns_model_param {
     CNS_MODEL_ADAM_BETA1 = 102,  /* double, [0, 1), default 0.9 */
     CNS_MODEL_ADAM_BETA2 = 103,  /* double, [0, 1), default 0.999 */
     CNS_MODEL_ADAM_EPS = 104,    /* double, (0, 1], default 1e-8 */
-    CNS_MODEL_THREADS = 200      /* int, [1, 256], default 1: propagation threads */
+    CNS_MODEL_THREADS = 200,     /* int, [1, 256], default 1: propagation threads */
+    /* int, [0, 1e9], default 0. Read by cns_trainer_run_epoch only (a host
+     * loop's own forward and backward calls are always exact): 0 or 1 = exact
+     * propagation at every step. K >= 2 = stale propagation (ALGORITHM.md
+     * §17): within an epoch, steps 0, K, 2K, ... propagate in full and take
+     * the exact gradient; the steps between reuse that propagation, corrected
+     * by the change of the batch rows' own E0, and take only the E0 term of
+     * the gradient. DNS steps stay exact. Setting K >= 2 allocates one more
+     * rows x dim float table (CNS_E_NOMEM if it cannot). Not saved in
+     * checkpoints (a runtime choice, like the threads). */
+    CNS_MODEL_REFRESH_EVERY = 210
 } cns_model_param;
 CNS_API CNS_NODISCARD cns_status cns_model_set_double(cns_model *m, int param, double v);
 CNS_API CNS_NODISCARD cns_status cns_model_get_double(const cns_model *m, int param, double *v);
