@@ -199,7 +199,7 @@ static void print_verdict(const demo_table *t, int seeds) {
 static void print_world(const demo_table *t, int w, const demo_job *jobs, size_t n_jobs,
                         const demo_stat popular[2][REPORT_NUM_METRICS]) {
     const int r20 = metric_index("recall@20"), n20 = metric_index("ndcg@20");
-    printf("\n%-8s %-9s %-17s %-17s %-17s %-17s\n", "sampler", "epochs", "IID recall@20", "IID ndcg@20",
+    printf("\n%-8s %-9s  %-15s  %-15s  %-15s  %s\n", "sampler", "epochs", "IID recall@20", "IID ndcg@20",
            "OOD recall@20", "OOD ndcg@20");
     for (int row = 0; row < DEMO_SAMPLERS; ++row) {
         int s = k_show[row];
@@ -215,14 +215,14 @@ static void print_world(const demo_table *t, int w, const demo_job *jobs, size_t
         for (int split = 0; split < 2; ++split)
             for (int m = 0; m < 2; ++m) {
                 const demo_stat *x = &(*t)[w][s][split][m ? n20 : r20];
-                printf(" %.4f ± %.4f  ", x->mean, x->sd);
+                printf("  %.4f ± %.4f", x->mean, x->sd);
             }
         printf("\n");
     }
     printf("%-8s %-9s", "popular", "-");
     for (int split = 0; split < 2; ++split)
-        for (int m = 0; m < 2; ++m) printf(" %.4f ± %.4f  ", popular[split][m ? n20 : r20].mean,
-                                           popular[split][m ? n20 : r20].sd);
+        for (int m = 0; m < 2; ++m)
+            printf("  %.4f ± %.4f", popular[split][m ? n20 : r20].mean, popular[split][m ? n20 : r20].sd);
     printf("\n");
 }
 
