@@ -16,7 +16,7 @@ static const command k_commands[] = {
     {"train", cmd_train, "train a model (uniform, DNS or CNSDiff negatives) and evaluate it"},
     {"eval", cmd_eval, "evaluate a saved model on test files"},
     {"recommend", cmd_recommend, "top-K items for a user from a saved model"},
-    {"demo", cmd_demo, "the confounded-world demo: uniform vs DNS vs CNSDiff, IID and OOD"},
+    {"demo", cmd_demo, "the demo: default pipeline vs uniform and DNS, two OOD worlds, 3 seeds"},
     {"world", cmd_world, "generate a confounded world and write its splits to files"},
     {"split", cmd_split, "redraw an interaction file into train / IID / OOD splits"},
     {"bench", cmd_bench, "benchmarks (bench sampler, eval, mechanism, scale)"},

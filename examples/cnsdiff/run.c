@@ -309,7 +309,7 @@ int run_training(const run_config *cfg, const cns_dataset *train, const cns_data
         snprintf(res->error, sizeof res->error, "out of memory");
         return CNS_E_NOMEM;
     }
-    openblas_set_num_threads(cfg->threads);
+    if (!cfg->blas_threads_set) openblas_set_num_threads(cfg->threads);
 
     cns_model_desc md;
     cns_model_desc_init(&md);

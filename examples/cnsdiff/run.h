@@ -38,6 +38,9 @@ typedef struct run_config {
                                   -1 = the selector's default */
     uint64_t seed;
     int threads;
+    int blas_threads_set;      /* nonzero: the caller has set OpenBLAS's process-wide thread
+                                  count, run_training leaves it (concurrent runs must not
+                                  change it); 0: run_training sets it to threads */
     run_select select;         /* the model-selection rule */
     double ips_gamma;
     int batch_size;
