@@ -150,7 +150,14 @@ static cns_status k_save_io(void *m, const char *path, const cns__ckpt_io *io) {
     return cns__model_save_io(m, path, io);
 }
 static const char *k_last_error(const void *m) { return cns_model_last_error(m); }
-static const ck_kind k_model = {k_load, k_free, k_save, k_save_io, k_last_error, 6};
+static cns_status k_load_mem(const void *buf, size_t n, const cns_allocator *a, void **out,
+                             cns_error *e) {
+    cns_model *h = (cns_model *)1; /* a failing load must clear it */
+    cns_status st = cns_model_load_mem(buf, n, a, &h, e);
+    *out = h;
+    return st;
+}
+static const ck_kind k_model = {k_load, k_free, k_save, k_save_io, k_last_error, 6, k_load_mem};
 
 /* A trained model saved to dir/name; returns the file's bytes. */
 static unsigned char *saved_model(const char *dir, const char *name, char *path, size_t plen,

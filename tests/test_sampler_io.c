@@ -150,7 +150,14 @@ static cns_status k_save_io(void *s, const char *path, const cns__ckpt_io *io) {
     return cns__sampler_save_io(s, path, io);
 }
 static const char *k_last_error(const void *s) { return cns_sampler_last_error(s); }
-static const ck_kind k_sampler = {k_load, k_free, k_save, k_save_io, k_last_error, 4};
+static cns_status k_load_mem(const void *buf, size_t n, const cns_allocator *a, void **out,
+                             cns_error *e) {
+    cns_sampler *h = (cns_sampler *)1; /* a failing load must clear it */
+    cns_status st = cns_sampler_load_mem(buf, n, a, &h, e);
+    *out = h;
+    return st;
+}
+static const ck_kind k_sampler = {k_load, k_free, k_save, k_save_io, k_last_error, 4, k_load_mem};
 
 /* A trained sampler saved to dir/name; returns the file's bytes. */
 static unsigned char *saved_sampler(const char *dir, const char *name, char *path, size_t plen,
