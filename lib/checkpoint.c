@@ -63,11 +63,15 @@ static tag_text tag_name(uint32_t tag) {
 }
 
 static const char *kind_name(uint32_t kind) {
-    return kind == CNS__CKPT_KIND_MODEL ? "model" : kind == CNS__CKPT_KIND_SAMPLER ? "sampler" : "unknown";
+    return kind == CNS__CKPT_KIND_MODEL     ? "model"
+           : kind == CNS__CKPT_KIND_SAMPLER ? "sampler"
+           : kind == CNS__CKPT_KIND_LOSS    ? "loss"
+                                            : "unknown";
 }
 
 static int kind_known(uint32_t kind) {
-    return kind == CNS__CKPT_KIND_MODEL || kind == CNS__CKPT_KIND_SAMPLER;
+    return kind == CNS__CKPT_KIND_MODEL || kind == CNS__CKPT_KIND_SAMPLER ||
+           kind == CNS__CKPT_KIND_LOSS;
 }
 
 /* x rounded up to a multiple of 8; callers keep x <= UINT64_MAX - 7. */
@@ -220,7 +224,8 @@ static cns_status check_read_args(uint32_t kind, const cns__alloc *al, cns__ckpt
     memset(out, 0, sizeof *out);
     if (al == NULL) return cns__fail(err, CNS_E_ARG, "allocator is NULL");
     if (!kind_known(kind))
-        return cns__fail(err, CNS_E_ARG, "kind %u is neither model (1) nor sampler (2)", (unsigned)kind);
+        return cns__fail(err, CNS_E_ARG, "kind %u is not model (1), sampler (2) or loss (3)",
+                         (unsigned)kind);
     if (!cns__host_is_le())
         return cns__fail(err, CNS_E_UNSUPPORTED,
                          "checkpoint format %u supports little-endian hosts only", CNS__CKPT_VERSION);
@@ -430,13 +435,12 @@ static int write_all(const io_calls *io, int fd, const void *buf, size_t n) {
     return 0;
 }
 
-static cns_status check_write_args(const char *path, uint32_t kind, const cns__ckpt_section *sections,
-                                   size_t count, const cns__alloc *al, char *msg,
-                                   uint64_t *total_out) {
-    if (path == NULL || path[0] == '\0') return cns__msg(msg, CNS_E_ARG, "path is NULL or empty");
-    if (al == NULL) return cns__msg(msg, CNS_E_ARG, "allocator is NULL");
+/* The checks every writer shares (file or memory) and the total size. */
+static cns_status check_sections(uint32_t kind, const cns__ckpt_section *sections, size_t count,
+                                 char *msg, uint64_t *total_out) {
     if (!kind_known(kind))
-        return cns__msg(msg, CNS_E_ARG, "kind %u is neither model (1) nor sampler (2)", (unsigned)kind);
+        return cns__msg(msg, CNS_E_ARG, "kind %u is not model (1), sampler (2) or loss (3)",
+                        (unsigned)kind);
     if (count > CNS__CKPT_MAX_SECTIONS)
         return cns__msg(msg, CNS_E_ARG, "%zu sections exceed the limit of %u", count,
                         CNS__CKPT_MAX_SECTIONS);
@@ -464,6 +468,14 @@ static cns_status check_write_args(const char *path, uint32_t kind, const cns__c
     return CNS_OK;
 }
 
+static cns_status check_write_args(const char *path, uint32_t kind, const cns__ckpt_section *sections,
+                                   size_t count, const cns__alloc *al, char *msg,
+                                   uint64_t *total_out) {
+    if (path == NULL || path[0] == '\0') return cns__msg(msg, CNS_E_ARG, "path is NULL or empty");
+    if (al == NULL) return cns__msg(msg, CNS_E_ARG, "allocator is NULL");
+    return check_sections(kind, sections, count, msg, total_out);
+}
+
 /* Header and section table of the file about to be written. */
 static void build_head(unsigned char *head, uint32_t kind, const cns__ckpt_section *sections,
                        size_t count, uint64_t total) {
@@ -487,6 +499,47 @@ static void build_head(unsigned char *head, uint32_t kind, const cns__ckpt_secti
     cns__le64_put(head + H_FILE_SIZE, total);
     cns__le32_put(head + H_TABLE_CRC, cns__crc32c(0, table, table_bytes));
     cns__le32_put(head + H_HEADER_CRC, cns__crc32c(0, head, H_HEADER_CRC));
+}
+
+cns_status cns__ckpt_write_mem(uint32_t kind, const cns__ckpt_section *sections, size_t count,
+                               void *buf, size_t cap, size_t *size, char *msg) {
+    char scratch[CNS_ERROR_MESSAGE_SIZE];
+    if (msg == NULL) msg = scratch;
+    msg[0] = '\0';
+    if (size == NULL) return cns__msg(msg, CNS_E_ARG, "size is NULL");
+    uint64_t total = 0;
+    cns_status st = check_sections(kind, sections, count, msg, &total);
+    if (st != CNS_OK) return st;
+    if (total > SIZE_MAX)
+        return cns__msg(msg, CNS_E_NOMEM, "the checkpoint is %llu bytes, more than size_t holds",
+                        (ull)total);
+    *size = (size_t)total;
+    if (buf == NULL) return CNS_OK; /* the size query */
+    if (cap < total)
+        return cns__msg(msg, CNS_E_SIZE, "the buffer holds %zu bytes, the checkpoint needs %llu",
+                        cap, (ull)total);
+    /* Header and table straight into the buffer (they fit: total covers
+     * them), then each payload at its offset with zeroed padding: the
+     * layout write_body streams into a file. */
+    unsigned char *p = buf;
+    size_t head_len = CNS__CKPT_HEADER_SIZE + count * CNS__CKPT_ENTRY_SIZE;
+    build_head(p, kind, sections, count, total);
+    uint64_t end = head_len;
+    for (size_t i = 0; i < count; ++i) {
+        uint64_t off = align8(end);
+        memset(p + end, 0, (size_t)(off - end));
+        if (sections[i].size > 0) memcpy(p + off, sections[i].data, (size_t)sections[i].size);
+        end = off + sections[i].size;
+    }
+    return CNS_OK;
+}
+
+cns_status cns__ckpt_emit(const cns__ckpt_sink *sink, uint32_t kind,
+                          const cns__ckpt_section *sections, size_t count, const cns__alloc *al,
+                          char *msg) {
+    if (sink->path != NULL)
+        return cns__ckpt_write(sink->path, kind, sections, count, sink->io, al, msg);
+    return cns__ckpt_write_mem(kind, sections, count, sink->buf, sink->cap, sink->size, msg);
 }
 
 /* Streams header, table, padding and payloads into fd; 0 or an errno. */

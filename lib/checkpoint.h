@@ -29,6 +29,7 @@
 /* What the file holds. */
 #define CNS__CKPT_KIND_MODEL 1u
 #define CNS__CKPT_KIND_SAMPLER 2u
+#define CNS__CKPT_KIND_LOSS 3u
 
 /* Section tags proposed in docs/CHECKPOINT.md. */
 #define CNS__TAG_MHDR CNS__TAG('M', 'H', 'D', 'R') /* model: shapes and hyperparameters */
@@ -41,6 +42,7 @@
 #define CNS__TAG_SHDR CNS__TAG('S', 'H', 'D', 'R') /* sampler: descriptor and tunables */
 #define CNS__TAG_DNSR CNS__TAG('D', 'N', 'S', 'R') /* sampler: denoiser weights, f32 */
 #define CNS__TAG_DADM CNS__TAG('D', 'A', 'D', 'M') /* sampler: denoiser Adam state */
+#define CNS__TAG_LHDR CNS__TAG('L', 'H', 'D', 'R') /* loss: descriptor, tunables, draw key */
 
 typedef struct cns__ckpt_section {
     uint32_t tag;       /* four ASCII bytes, e.g. CNS__TAG('E','G','O','U') */
@@ -71,6 +73,30 @@ typedef struct cns__ckpt_io {
 cns_status cns__ckpt_write(const char *path, uint32_t kind, const cns__ckpt_section *sections,
                            size_t count, const cns__ckpt_io *io, const cns__alloc *al,
                            char *msg);
+
+/* The same bytes cns__ckpt_write would put in a file, into the caller's
+ * buffer: *size always gets the byte count the checkpoint needs (when the
+ * arguments are valid). buf NULL is a size query (CNS_OK, nothing
+ * written); cap < *size is CNS_E_SIZE with buf untouched. Same argument
+ * checks and statuses as the file form otherwise; never allocates. */
+cns_status cns__ckpt_write_mem(uint32_t kind, const cns__ckpt_section *sections, size_t count,
+                               void *buf, size_t cap, size_t *size, char *msg);
+
+/* Where a save goes: a file (path non-NULL, io as for cns__ckpt_write)
+ * or a caller buffer (path NULL; buf, cap, size as for
+ * cns__ckpt_write_mem). One save routine per handle serves both forms, so
+ * they hand the container the same sections. */
+typedef struct cns__ckpt_sink {
+    const char *path;
+    const cns__ckpt_io *io;
+    void *buf;
+    size_t cap;
+    size_t *size;
+} cns__ckpt_sink;
+
+cns_status cns__ckpt_emit(const cns__ckpt_sink *sink, uint32_t kind,
+                          const cns__ckpt_section *sections, size_t count, const cns__alloc *al,
+                          char *msg);
 
 /* A validated checkpoint in memory. */
 typedef struct cns__ckpt_file {

@@ -258,6 +258,20 @@ void cns__loss_fix_noise(cns_loss *l, const float *eps) { l->fixed_eps = eps; }
 
 void cns__loss_force_general(cns_loss *l, int on) { l->force_general = on != 0; }
 
+cns__loss_key cns__loss_key_get(const cns_loss *l) {
+    const cns__loss_key k = {l->seed, l->epoch, l->calls};
+    return k;
+}
+
+void cns__loss_key_put(cns_loss *l, int64_t epoch, uint64_t calls) {
+    l->epoch = epoch;
+    l->calls = calls;
+}
+
+const cns__alloc *cns__loss_alloc(const cns_loss *l) { return &l->al; }
+
+char *cns__loss_msgbuf(cns_loss *l) { return l->last_error; }
+
 int cns__loss_last_collapsed(const cns_loss *l) { return l->last_collapsed; }
 
 const float *cns__loss_lambdas(const cns_loss *l, size_t *n) {

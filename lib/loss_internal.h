@@ -4,6 +4,9 @@
 
 #include <stddef.h>
 
+#include <stdint.h>
+
+#include "alloc.h"
 #include "cnsdiff/loss.h"
 
 /* Replaces the positive-noise draw: the next computes use eps (n x dim,
@@ -31,5 +34,21 @@ void cns__loss_force_general(cns_loss *l, int on);
 /* Tests: 1 when the last computed contrastive term took the collapsed
  * path (every synth row the same), else 0. */
 int cns__loss_last_collapsed(const cns_loss *l);
+
+/* The state a loss checkpoint holds beyond the tunables (lib/loss_io.c):
+ * the seed of the draws, the epoch and the computes since the last
+ * set_epoch, which key them. */
+typedef struct cns__loss_key {
+    uint64_t seed;
+    int64_t epoch;
+    uint64_t calls;
+} cns__loss_key;
+cns__loss_key cns__loss_key_get(const cns_loss *l);
+/* Sets epoch (>= 0, the caller checked) and the compute count. */
+void cns__loss_key_put(cns_loss *l, int64_t epoch, uint64_t calls);
+/* The handle's allocator and its message buffer (CNS_ERROR_MESSAGE_SIZE
+ * bytes), for the checkpoint code. */
+const cns__alloc *cns__loss_alloc(const cns_loss *l);
+char *cns__loss_msgbuf(cns_loss *l);
 
 #endif

@@ -110,9 +110,8 @@ CNS_API cns_status cns_model_recommend_raw(const cns_model *m, const char *user,
 
 /* ---- save ------------------------------------------------------------------ */
 
-cns_status cns__model_save_io(cns_model *m, const char *path, const cns__ckpt_io *io) {
-    if (m == NULL) return CNS_E_ARG;
-    if (path == NULL) return cns__msg(m->last_error, CNS_E_ARG, "path is NULL");
+/* The one save routine behind the file and the memory form. */
+static cns_status model_save_to(cns_model *m, const cns__ckpt_sink *sink) {
     const size_t nu = (size_t)m->shape.num_users, d = m->d;
     const size_t n_u = nu * d, n_i = (size_t)m->shape.num_items * d, n_all = m->rows * d;
 
@@ -187,16 +186,35 @@ cns_status cns__model_save_io(cns_model *m, const char *path, const cns__ckpt_io
     };
     /* The handle's message changes only on failure (model.h). */
     char msg[CNS_ERROR_MESSAGE_SIZE];
-    cns_status st = cns__ckpt_write(path, CNS__CKPT_KIND_MODEL, sections, idmp ? 7 : 6, io, &m->al,
-                                    msg);
+    cns_status st = cns__ckpt_emit(sink, CNS__CKPT_KIND_MODEL, sections, idmp ? 7 : 6, &m->al, msg);
     cns__free(&m->al, graph);
     cns__free(&m->al, idmp);
     if (st != CNS_OK) cns__msg_copy(m->last_error, msg);
     return st;
 }
 
+cns_status cns__model_save_io(cns_model *m, const char *path, const cns__ckpt_io *io) {
+    if (m == NULL) return CNS_E_ARG;
+    if (path == NULL) return cns__msg(m->last_error, CNS_E_ARG, "path is NULL");
+    const cns__ckpt_sink sink = {path, io, NULL, 0, NULL};
+    return model_save_to(m, &sink);
+}
+
 CNS_API cns_status cns_model_save(cns_model *m, const char *path) {
     return cns__model_save_io(m, path, NULL);
+}
+
+CNS_API cns_status cns_model_save_mem(cns_model *m, void *buf, size_t cap, size_t *size) {
+    if (m == NULL) return CNS_E_ARG;
+    if (size == NULL) return cns__msg(m->last_error, CNS_E_ARG, "cns_model_save_mem: size is NULL");
+    const cns__ckpt_sink sink = {NULL, NULL, buf, cap, size};
+    cns_status st = model_save_to(m, &sink);
+    if (st != CNS_OK) {
+        char detail[CNS_ERROR_MESSAGE_SIZE];
+        memcpy(detail, m->last_error, sizeof detail);
+        cns__msg(m->last_error, st, "cns_model_save_mem: %s", detail);
+    }
+    return st;
 }
 
 /* ---- load ------------------------------------------------------------------ */
@@ -379,6 +397,25 @@ static cns_status model_from_file(const cns__ckpt_file *f, const cns__alloc *al,
     }
     m->last_error[0] = '\0';
     *out = m;
+    return CNS_OK;
+}
+
+CNS_API cns_status cns_model_load_mem(const void *buf, size_t size, const cns_allocator *alloc,
+                                      cns_model **out, cns_error *err) {
+    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_model_load_mem: out is NULL");
+    *out = NULL;
+    if (buf == NULL && size > 0)
+        return cns__fail(err, CNS_E_ARG, "cns_model_load_mem: buf is NULL but size is %zu", size);
+    cns__alloc al;
+    if (cns__alloc_init(&al, alloc) != CNS_OK)
+        return cns__fail(err, CNS_E_ARG, "cns_model_load_mem: allocator has a NULL function");
+    cns__ckpt_file f;
+    cns_status st = cns__ckpt_parse(buf, size, CNS__CKPT_KIND_MODEL, &al, &f, err);
+    if (st != CNS_OK) return st;
+    st = model_from_file(&f, &al, out, err);
+    cns__ckpt_close(&f);
+    if (st != CNS_OK) return st;
+    cns__ok(err);
     return CNS_OK;
 }
 

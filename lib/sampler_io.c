@@ -61,9 +61,8 @@ static uint64_t param_count(uint64_t d, uint64_t td, uint64_t hid) {
 
 /* ---- save ------------------------------------------------------------------ */
 
-cns_status cns__sampler_save_io(cns_sampler *s, const char *path, const cns__ckpt_io *io) {
-    if (s == NULL) return CNS_E_ARG;
-    if (path == NULL) return cns__msg(s->last_error, CNS_E_ARG, "path is NULL");
+/* The one save routine behind the file and the memory form. */
+static cns_status sampler_save_to(cns_sampler *s, const cns__ckpt_sink *sink) {
     const int diffusion = s->desc.kind == CNS_SAMPLER_DIFFUSION;
     const size_t P = diffusion ? s->den.n_params : 0;
     if (diffusion) {
@@ -141,15 +140,36 @@ cns_status cns__sampler_save_io(cns_sampler *s, const char *path, const cns__ckp
     };
     /* The handle's message changes only on failure. */
     char msg[CNS_ERROR_MESSAGE_SIZE];
-    cns_status st = cns__ckpt_write(path, CNS__CKPT_KIND_SAMPLER, sections, diffusion ? 4 : 2, io,
-                                    &s->al, msg);
+    cns_status st =
+        cns__ckpt_emit(sink, CNS__CKPT_KIND_SAMPLER, sections, diffusion ? 4 : 2, &s->al, msg);
     cns__free(&s->al, adam);
     if (st != CNS_OK) cns__msg_copy(s->last_error, msg);
     return st;
 }
 
+cns_status cns__sampler_save_io(cns_sampler *s, const char *path, const cns__ckpt_io *io) {
+    if (s == NULL) return CNS_E_ARG;
+    if (path == NULL) return cns__msg(s->last_error, CNS_E_ARG, "path is NULL");
+    const cns__ckpt_sink sink = {path, io, NULL, 0, NULL};
+    return sampler_save_to(s, &sink);
+}
+
 CNS_API cns_status cns_sampler_save(cns_sampler *s, const char *path) {
     return cns__sampler_save_io(s, path, NULL);
+}
+
+CNS_API cns_status cns_sampler_save_mem(cns_sampler *s, void *buf, size_t cap, size_t *size) {
+    if (s == NULL) return CNS_E_ARG;
+    if (size == NULL)
+        return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_save_mem: size is NULL");
+    const cns__ckpt_sink sink = {NULL, NULL, buf, cap, size};
+    cns_status st = sampler_save_to(s, &sink);
+    if (st != CNS_OK) {
+        char detail[CNS_ERROR_MESSAGE_SIZE];
+        memcpy(detail, s->last_error, sizeof detail);
+        cns__msg(s->last_error, st, "cns_sampler_save_mem: %s", detail);
+    }
+    return st;
 }
 
 /* ---- load ------------------------------------------------------------------ */
@@ -331,6 +351,25 @@ static cns_status sampler_from_file(const cns__ckpt_file *f, const cns_allocator
     }
     s->last_error[0] = '\0';
     *out = s;
+    return CNS_OK;
+}
+
+CNS_API cns_status cns_sampler_load_mem(const void *buf, size_t size, const cns_allocator *alloc,
+                                        cns_sampler **out, cns_error *err) {
+    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_sampler_load_mem: out is NULL");
+    *out = NULL;
+    if (buf == NULL && size > 0)
+        return cns__fail(err, CNS_E_ARG, "cns_sampler_load_mem: buf is NULL but size is %zu", size);
+    cns__alloc al;
+    if (cns__alloc_init(&al, alloc) != CNS_OK)
+        return cns__fail(err, CNS_E_ARG, "cns_sampler_load_mem: allocator has a NULL function");
+    cns__ckpt_file f;
+    cns_status st = cns__ckpt_parse(buf, size, CNS__CKPT_KIND_SAMPLER, &al, &f, err);
+    if (st != CNS_OK) return st;
+    st = sampler_from_file(&f, alloc, out, err);
+    cns__ckpt_close(&f);
+    if (st != CNS_OK) return st;
+    cns__ok(err);
     return CNS_OK;
 }
 

@@ -20,7 +20,47 @@ typedef struct ck_kind {
     cns_status (*save_io)(void *h, const char *path, const cns__ckpt_io *io);
     const char *(*last_error)(const void *h);
     size_t sections; /* entries in the file's section table */
+    /* The memory form of load (NULL: the kind has none). Every damage
+     * check below feeds the same bytes to it and requires the file's
+     * status and the file's message without its "'path': " prefix. */
+    cns_status (*load_mem)(const void *buf, size_t n, const cns_allocator *a, void **out,
+                           cns_error *e);
+    /* The memory form of save (NULL: none); fn is its name for messages. */
+    cns_status (*save_mem)(void *h, void *buf, size_t cap, size_t *size);
+    const char *save_mem_name;
 } ck_kind;
+
+/* The bytes of q through k->load_mem (in an exact-size heap copy, so ASan
+ * sees any read past the end) give status want, clear the handle and,
+ * when file_msg is given, the file's message minus the "'q': " prefix.
+ * a (may be NULL) is the allocator. */
+static inline void ck_mem_agrees(const ck_kind *k, const char *q, const cns_allocator *a,
+                                 cns_status want, const char *file_msg) {
+    if (k->load_mem == NULL) return;
+    size_t n;
+    unsigned char *b = ck_read_all(q, &n);
+    ck_assert_ptr_nonnull(b);
+    unsigned char *exact = malloc(n > 0 ? n : 1);
+    ck_assert_ptr_nonnull(exact);
+    if (n > 0) memcpy(exact, b, n);
+    free(b);
+    void *l;
+    cns_error e;
+    memset(&e, 0, sizeof e);
+    cns_status st = k->load_mem(exact, n, a, &l, &e);
+    free(exact);
+    ck_assert_msg(st == want, "memory form: %s, file form: %s (%s)", cns_status_name(st),
+                  cns_status_name(want), e.message);
+    ck_assert_ptr_null(l);
+    ck_assert_int_eq(e.status, (int)want);
+    if (file_msg != NULL) {
+        char prefix[300];
+        snprintf(prefix, sizeof prefix, "'%s': ", q);
+        const char *detail = file_msg;
+        if (strncmp(detail, prefix, strlen(prefix)) == 0) detail += strlen(prefix);
+        ck_assert_str_eq(e.message, detail);
+    }
+}
 
 /* Saves h to dir/name (the path goes into path) and returns the file's bytes. */
 static inline unsigned char *ck_saved_bytes(const ck_kind *k, void *h, const char *dir,
@@ -31,6 +71,77 @@ static inline unsigned char *ck_saved_bytes(const ck_kind *k, void *h, const cha
     unsigned char *b = ck_read_all(path, len);
     ck_assert_ptr_nonnull(b);
     return b;
+}
+
+/* ---- the memory forms ------------------------------------------------------- */
+
+/* h saved to memory is byte for byte h saved to dir/mem-check.ckpt: the
+ * size query gives the file's length, a buffer one byte short is
+ * CNS_E_SIZE (size still reported, buffer untouched, the message names the
+ * call and both counts), a larger buffer is filled only up to the size;
+ * loading the bytes from an unaligned copy and saving that handle again
+ * gives the same bytes. Argument errors are CNS_E_ARG. */
+static inline void ck_check_memory_form(const ck_kind *k, void *h, const char *dir) {
+    char path[256];
+    size_t n_file;
+    unsigned char *file = ck_saved_bytes(k, h, dir, "mem-check.ckpt", path, sizeof path, &n_file);
+    ck_assert_int_eq(unlink(path), 0);
+
+    size_t n = 0;
+    ck_assert_status(k->save_mem(h, NULL, 0, &n), CNS_OK);
+    ck_assert_uint_eq(n, n_file);
+    ck_assert_status(k->save_mem(h, NULL, 12345, &n), CNS_OK); /* cap ignored */
+    ck_assert_uint_eq(n, n_file);
+
+    unsigned char *buf = malloc(n + 16);
+    ck_assert_ptr_nonnull(buf);
+    memset(buf, 0xA5, n + 16);
+    size_t got = 0;
+    ck_assert_status(k->save_mem(h, buf, n - 1, &got), CNS_E_SIZE);
+    ck_assert_uint_eq(got, n);
+    for (size_t i = 0; i < n + 16; ++i) ck_assert_uint_eq(buf[i], 0xA5);
+    char want[256];
+    snprintf(want, sizeof want, "%s: the buffer holds %zu bytes, the checkpoint needs %zu",
+             k->save_mem_name, n - 1, n);
+    ck_assert_str_eq(k->last_error(h), want);
+
+    got = 0;
+    ck_assert_status(k->save_mem(h, buf, n + 16, &got), CNS_OK);
+    ck_assert_uint_eq(got, n);
+    ck_assert(memcmp(buf, file, n) == 0);
+    for (size_t i = n; i < n + 16; ++i) ck_assert_uint_eq(buf[i], 0xA5);
+
+    /* Loaded from an odd address, saved again: the same bytes. */
+    unsigned char *odd = malloc(n + 1);
+    ck_assert_ptr_nonnull(odd);
+    memcpy(odd + 1, buf, n);
+    void *l;
+    cns_error e;
+    ck_assert_status(k->load_mem(odd + 1, n, NULL, &l, &e), CNS_OK);
+    ck_assert_ptr_nonnull(l);
+    ck_assert_int_eq(e.status, CNS_OK);
+    ck_assert_str_eq(e.message, "");
+    memset(buf, 0, n);
+    ck_assert_status(k->save_mem(l, buf, n, &got), CNS_OK);
+    ck_assert_uint_eq(got, n);
+    ck_assert(memcmp(buf, file, n) == 0);
+    k->free(l);
+
+    /* Arguments. */
+    ck_assert_status(k->save_mem(h, buf, n, NULL), CNS_E_ARG);
+    ck_assert_ptr_nonnull(strstr(k->last_error(h), "size is NULL"));
+    ck_assert_status(k->save_mem(NULL, buf, n, &got), CNS_E_ARG);
+    ck_assert_status(k->load_mem(NULL, 5, NULL, &l, &e), CNS_E_ARG);
+    ck_assert_ptr_null(l);
+    ck_assert_ptr_nonnull(strstr(e.message, "buf is NULL but size is 5"));
+    ck_assert_status(k->load_mem(NULL, 0, NULL, &l, &e), CNS_E_CORRUPT); /* an empty checkpoint */
+    ck_assert_ptr_null(l);
+    cns_allocator bad = {NULL, NULL, NULL};
+    ck_assert_status(k->load_mem(odd + 1, n, &bad, &l, &e), CNS_E_ARG);
+    ck_assert_ptr_null(l);
+    free(odd);
+    free(buf);
+    free(file);
 }
 
 /* ---- damage ---------------------------------------------------------------- */
@@ -50,6 +161,7 @@ static inline void ck_check_truncations(const ck_kind *k, const unsigned char *b
             ck_assert_int_eq(e.status, CNS_E_CORRUPT);
             ck_assert_ptr_nonnull(strstr(e.message, q));
         }
+        ck_mem_agrees(k, q, NULL, CNS_E_CORRUPT, with_error ? e.message : NULL);
     }
 }
 
@@ -67,8 +179,10 @@ static inline int ck_check_header_flips(const ck_kind *k, unsigned char *b, size
             ck_write_all(q, b, n);
             b[byte] ^= (unsigned char)(1u << bit);
             void *l;
-            cns_status st = k->load(q, NULL, &l, NULL);
+            cns_error e;
+            cns_status st = k->load(q, NULL, &l, &e);
             ck_assert_ptr_null(l);
+            ck_mem_agrees(k, q, NULL, st, e.message);
             if (byte >= 8 && byte < 12 && !(byte == 8 && bit == 0)) {
                 ck_assert_status(st, CNS_E_VERSION);
                 ++versions;
@@ -95,9 +209,11 @@ static inline int ck_check_payload_flips(const ck_kind *k, unsigned char *b, siz
         ck_write_all(q, b, n);
         b[byte] ^= (unsigned char)(1u << bit);
         void *l;
-        cns_status st = k->load(q, NULL, &l, NULL);
+        cns_error e;
+        cns_status st = k->load(q, NULL, &l, &e);
         ck_assert_msg(st == CNS_E_CORRUPT, "byte %zu bit %d: %s", byte, bit, cns_status_name(st));
         ck_assert_ptr_null(l);
+        ck_mem_agrees(k, q, NULL, st, e.message);
         ++rejected;
     }
     return rejected;
@@ -132,6 +248,13 @@ static inline void ck_check_crafted(const ck_kind *k, const ck_sections *good, c
     ck_assert_uint_eq(cnt.live, 0);
     ck_assert_msg(cnt.max_size <= 2 * fsize, "%s: allocated %zu for a %zu-byte file", name,
                   cnt.max_size, fsize);
+    /* The memory form: same status and detail, the same bound. */
+    ck_counting mc = {0, 0, SIZE_MAX, 0};
+    cns_allocator ma = ck_allocator(&mc);
+    ck_mem_agrees(k, q, &ma, want, e.message);
+    ck_assert_uint_eq(mc.live, 0);
+    ck_assert_msg(mc.max_size <= 2 * fsize, "%s: memory form allocated %zu for %zu bytes", name,
+                  mc.max_size, fsize);
 }
 
 /* ---- failing I/O and allocations ------------------------------------------------ */

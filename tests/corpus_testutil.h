@@ -41,15 +41,16 @@ static inline int corpus_next(corpus_walk *w) {
  * kind must give:
  *   model-*    a valid model checkpoint: OK as a model, CNS_E_CORRUPT as a sampler
  *   sampler-*  a valid sampler checkpoint: the reverse
- *   bad-*      CNS_E_CORRUPT for both
- *   future-*   CNS_E_VERSION for both (only in corpora that allow it)
+ *   loss-*     a valid loss checkpoint: OK as a loss, CNS_E_CORRUPT as the others
+ *   bad-*      CNS_E_CORRUPT for every kind
+ *   future-*   CNS_E_VERSION for every kind (only in corpora that allow it)
  * Any other name fails the suite, so a new fuzzer finding is renamed to the
  * status it must produce before it is committed. */
-typedef enum { SEED_MODEL, SEED_SAMPLER, SEED_BAD, SEED_FUTURE } seed_group;
+typedef enum { SEED_MODEL, SEED_SAMPLER, SEED_BAD, SEED_FUTURE, SEED_LOSS } seed_group;
 
 typedef struct seed_expect {
     seed_group group;
-    cns_status as_model, as_sampler;
+    cns_status as_model, as_sampler, as_loss;
 } seed_expect;
 
 static inline int corpus_has_prefix(const char *s, const char *p) {
@@ -57,22 +58,25 @@ static inline int corpus_has_prefix(const char *s, const char *p) {
 }
 
 static inline seed_expect corpus_expect(const char *name, int future_allowed) {
-    seed_expect x = {SEED_BAD, CNS_E_CORRUPT, CNS_E_CORRUPT};
+    seed_expect x = {SEED_BAD, CNS_E_CORRUPT, CNS_E_CORRUPT, CNS_E_CORRUPT};
     if (corpus_has_prefix(name, "model-")) {
         x.group = SEED_MODEL;
         x.as_model = CNS_OK;
     } else if (corpus_has_prefix(name, "sampler-")) {
         x.group = SEED_SAMPLER;
         x.as_sampler = CNS_OK;
+    } else if (corpus_has_prefix(name, "loss-")) {
+        x.group = SEED_LOSS;
+        x.as_loss = CNS_OK;
     } else if (corpus_has_prefix(name, "bad-")) {
         x.group = SEED_BAD;
     } else if (future_allowed && corpus_has_prefix(name, "future-")) {
         x.group = SEED_FUTURE;
-        x.as_model = x.as_sampler = CNS_E_VERSION;
+        x.as_model = x.as_sampler = x.as_loss = CNS_E_VERSION;
     } else if (future_allowed) {
-        ck_abort_msg("%s: corpus file names start with model-, sampler-, bad- or future-", name);
+        ck_abort_msg("%s: corpus file names start with model-, sampler-, loss-, bad- or future-", name);
     } else {
-        ck_abort_msg("%s: corpus file names start with model-, sampler- or bad-", name);
+        ck_abort_msg("%s: corpus file names start with model-, sampler-, loss- or bad-", name);
     }
     return x;
 }

@@ -478,7 +478,10 @@ START_TEST(test_crafted_headers_rejected_before_allocation) {
     ck_assert_str_eq(e.message, "section 'MHDR' appears twice");
     assert_edit_corrupt(b, orig, len, 48, 4, 0x00414141u, &e);
     ck_assert_str_eq(e.message, "section 0 has an invalid tag 0x00414141");
-    assert_edit_corrupt(b, orig, len, 12, 4, 3, &e);
+    assert_edit_corrupt(b, orig, len, 12, 4, 4, &e);
+    ck_assert_str_eq(e.message, "unknown checkpoint kind 4");
+    assert_edit_corrupt(b, orig, len, 12, 4, CNS__CKPT_KIND_LOSS, &e);
+    ck_assert_str_eq(e.message, "holds a loss checkpoint, expected a model checkpoint");
     const size_t reserved_at[] = {20, 32, 39, 48 + 4, 48 + 28};
     for (size_t i = 0; i < 5; ++i) assert_edit_corrupt(b, orig, len, reserved_at[i], 1, 1, &e);
     /* Trailing bytes after the last section (file size field agrees). */
@@ -696,7 +699,8 @@ START_TEST(test_bad_arguments) {
     ck_assert_status(cns__ckpt_write(NULL, 1, &ok, 1, NULL, &al, msg), CNS_E_ARG);
     ck_assert_status(cns__ckpt_write("", 1, &ok, 1, NULL, &al, msg), CNS_E_ARG);
     ck_assert_status(cns__ckpt_write(p, 0, &ok, 1, NULL, &al, msg), CNS_E_ARG);
-    ck_assert_status(cns__ckpt_write(p, 3, &ok, 1, NULL, &al, msg), CNS_E_ARG);
+    ck_assert_status(cns__ckpt_write(p, 4, &ok, 1, NULL, &al, msg), CNS_E_ARG);
+    ck_assert_str_eq(msg, "kind 4 is not model (1), sampler (2) or loss (3)");
     ck_assert_status(cns__ckpt_write(p, 1, NULL, 1, NULL, &al, msg), CNS_E_ARG);
     ck_assert_status(cns__ckpt_write(p, 1, &ok, 1, NULL, NULL, msg), CNS_E_ARG);
     ck_assert_status(cns__ckpt_write(p, 1, two, 2, NULL, &al, msg), CNS_E_ARG);

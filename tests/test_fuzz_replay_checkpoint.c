@@ -1,10 +1,11 @@
 /* Replays every file of tests/fuzz/corpus/checkpoint/ through
  * cns__ckpt_parse and asserts the status its name promises
  * (docs/CHECKPOINT.md, "Fuzzing"):
- *   model-*    valid model checkpoint: OK as model, CNS_E_CORRUPT as sampler
- *   sampler-*  valid sampler checkpoint: the reverse
- *   bad-*      CNS_E_CORRUPT for both kinds
- *   future-*   CNS_E_VERSION for both kinds
+ *   model-*    valid model checkpoint: OK as model, CNS_E_CORRUPT as sampler and loss
+ *   sampler-*  valid sampler checkpoint: OK as sampler, CNS_E_CORRUPT otherwise
+ *   loss-*     valid loss checkpoint: OK as loss, CNS_E_CORRUPT otherwise
+ *   bad-*      CNS_E_CORRUPT for every kind
+ *   future-*   CNS_E_VERSION for every kind
  * A file with any other name fails the suite: rename a new fuzzer finding
  * to the status it must produce before committing it. */
 #include "alloc.h"
@@ -41,21 +42,24 @@ static void replay(const char *name, const unsigned char *b, size_t len, uint32_
 START_TEST(test_replay_corpus) {
     corpus_walk w;
     corpus_open(&w, CORPUS_DIR);
-    int files = 0, valid = 0;
+    int files = 0, valid = 0, losses = 0;
     while (corpus_next(&w)) {
         size_t len;
         unsigned char *b = ck_read_all(w.path, &len);
         ck_assert_msg(b != NULL, "cannot open %s", w.path);
         seed_expect x = corpus_expect(w.name, 1);
-        valid += x.group == SEED_MODEL || x.group == SEED_SAMPLER;
+        valid += x.group == SEED_MODEL || x.group == SEED_SAMPLER || x.group == SEED_LOSS;
+        losses += x.group == SEED_LOSS;
         replay(w.name, b, len, CNS__CKPT_KIND_MODEL, x.as_model);
         replay(w.name, b, len, CNS__CKPT_KIND_SAMPLER, x.as_sampler);
+        replay(w.name, b, len, CNS__CKPT_KIND_LOSS, x.as_loss);
         free(b);
         files++;
     }
-    /* The committed seeds: 5 valid, 3 bad, 1 future. */
-    ck_assert_int_ge(files, 9);
-    ck_assert_int_ge(valid, 5);
+    /* The committed seeds: 7 valid (2 of them losses), 3 bad, 1 future. */
+    ck_assert_int_ge(files, 11);
+    ck_assert_int_ge(valid, 7);
+    ck_assert_int_ge(losses, 2);
 }
 END_TEST
 

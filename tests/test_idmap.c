@@ -600,6 +600,30 @@ START_TEST(test_checkpoint_round_trip) {
     free(y);
     nx = file_bytes(with, &x);
     ck_assert(has_bytes(x, nx, "IDMP"));
+    /* Through memory: the same bytes as the file, 'IDMP' included, and the
+     * raw ids come back from them. */
+    ck_assert_status(cns_model_set_idmap(m, map), CNS_OK);
+    size_t nm = 0;
+    ck_assert_status(cns_model_save_mem(m, NULL, 0, &nm), CNS_OK);
+    ck_assert_uint_eq(nm, nx);
+    unsigned char *mem = malloc(nm);
+    ck_assert_status(cns_model_save_mem(m, mem, nm, &nm), CNS_OK);
+    ck_assert_mem_eq(mem, x, nx);
+    cns_model *mb = NULL;
+    ck_assert_status(cns_model_load_mem(mem, nm, NULL, &mb, &e), CNS_OK);
+    ck_assert_ptr_nonnull(cns_model_idmap(mb));
+    assert_raw(cns_model_idmap(mb), CNS_TABLE_USERS, 2, "carol");
+    assert_raw(cns_model_idmap(mb), CNS_TABLE_ITEMS, 2, "shoe-7");
+    /* (the map was replaced: ra pointed into the old copy) */
+    ck_assert_status(cns_model_recommend_raw(m, "bob", 3, 3, ia, ra, sa, &na), CNS_OK);
+    ck_assert_status(cns_model_recommend_raw(mb, "bob", 3, 3, ib, rb, sb, &nb), CNS_OK);
+    ck_assert_uint_eq(nb, na);
+    for (size_t k = 0; k < na; ++k) {
+        ck_assert_str_eq(ra[k], rb[k]);
+        ck_assert(sa[k] == sb[k]);
+    }
+    cns_model_free(mb);
+    free(mem);
     free(x);
     cns_model_free(back);
     cns_model_free(m);
@@ -646,6 +670,21 @@ static cns_status load_edited(const char *path, const char *out_path,
     if (st == CNS_OK) cns_model_free(m);
     else ck_assert_ptr_null(m);
     snprintf(msg, CNS_ERROR_MESSAGE_SIZE, "%s", e.message);
+    /* The memory form agrees: the same status, the same detail without
+     * the file name. */
+    unsigned char *bytes;
+    size_t nb = file_bytes(out_path, &bytes);
+    cns_error em;
+    cns_status sm = cns_model_load_mem(bytes, nb, NULL, &m, &em);
+    free(bytes);
+    ck_assert_int_eq(sm, st);
+    if (sm == CNS_OK) {
+        cns_model_free(m);
+    } else {
+        char want[CNS_ERROR_MESSAGE_SIZE + 200];
+        snprintf(want, sizeof want, "'%s': %s", out_path, em.message);
+        ck_assert_str_eq(msg, want);
+    }
     return st;
 }
 

@@ -150,7 +150,19 @@ static cns_status k_save_io(void *m, const char *path, const cns__ckpt_io *io) {
     return cns__model_save_io(m, path, io);
 }
 static const char *k_last_error(const void *m) { return cns_model_last_error(m); }
-static const ck_kind k_model = {k_load, k_free, k_save, k_save_io, k_last_error, 6};
+static cns_status k_load_mem(const void *buf, size_t n, const cns_allocator *a, void **out,
+                             cns_error *e) {
+    cns_model *h = (cns_model *)1; /* a failing load must clear it */
+    cns_status st = cns_model_load_mem(buf, n, a, &h, e);
+    *out = h;
+    return st;
+}
+static cns_status k_save_mem(void *h, void *buf, size_t cap, size_t *size) {
+    return cns_model_save_mem(h, buf, cap, size);
+}
+static const ck_kind k_model = {k_load,      k_free,     k_save,     k_save_io,
+                            k_last_error, 6,          k_load_mem, k_save_mem,
+                            "cns_model_save_mem"};
 
 /* A trained model saved to dir/name; returns the file's bytes. */
 static unsigned char *saved_model(const char *dir, const char *name, char *path, size_t plen,
@@ -695,6 +707,34 @@ START_TEST(test_allocation_failures_save) {
 }
 END_TEST
 
+/* The memory forms: the file's bytes, through the shared checks, for a
+ * trained and an untrained model (ckpt_checks.h). */
+START_TEST(test_memory_form) {
+    char dir[64];
+    ck_tmpdir(dir, sizeof dir);
+    cns_dataset *ds = tiny();
+    cns_model *fresh = make(ds, 3, NULL), *m = make(ds, 11, NULL);
+    train(m, 5, 0);
+    ck_check_memory_form(&k_model, fresh, dir);
+    ck_check_memory_form(&k_model, m, dir);
+    /* A non-finite weight is refused before anything is written, the
+     * size query included. */
+    float row[DIM];
+    ck_assert_status(cns_model_get_ego_row(m, CNS_TABLE_ITEMS, 3, row), CNS_OK);
+    row[5] = NAN;
+    ck_assert_status(cns_model_set_ego_row(m, CNS_TABLE_ITEMS, 3, row), CNS_OK);
+    size_t n = 7;
+    ck_assert_status(cns_model_save_mem(m, NULL, 0, &n), CNS_E_NUMERIC);
+    ck_assert_uint_eq(n, 7);
+    ck_assert_ptr_nonnull(
+        strstr(cns_model_last_error(m), "cns_model_save_mem: cannot save: section 'EGOI' value 29"));
+    cns_model_free(fresh);
+    cns_model_free(m);
+    cns_dataset_free(ds);
+    ck_rmdir_all(dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("model_io");
     TCase *tc = tcase_create("model_io");
@@ -712,6 +752,7 @@ int main(void) {
     tcase_add_test(tc, test_io_failures);
     tcase_add_test(tc, test_allocation_failures_load);
     tcase_add_test(tc, test_allocation_failures_save);
+    tcase_add_test(tc, test_memory_form);
     suite_add_tcase(s, tc);
     return cns_test_run(s);
 }

@@ -150,7 +150,19 @@ static cns_status k_save_io(void *s, const char *path, const cns__ckpt_io *io) {
     return cns__sampler_save_io(s, path, io);
 }
 static const char *k_last_error(const void *s) { return cns_sampler_last_error(s); }
-static const ck_kind k_sampler = {k_load, k_free, k_save, k_save_io, k_last_error, 4};
+static cns_status k_load_mem(const void *buf, size_t n, const cns_allocator *a, void **out,
+                             cns_error *e) {
+    cns_sampler *h = (cns_sampler *)1; /* a failing load must clear it */
+    cns_status st = cns_sampler_load_mem(buf, n, a, &h, e);
+    *out = h;
+    return st;
+}
+static cns_status k_save_mem(void *h, void *buf, size_t cap, size_t *size) {
+    return cns_sampler_save_mem(h, buf, cap, size);
+}
+static const ck_kind k_sampler = {k_load,      k_free,     k_save,     k_save_io,
+                            k_last_error, 4,          k_load_mem, k_save_mem,
+                            "cns_sampler_save_mem"};
 
 /* A trained sampler saved to dir/name; returns the file's bytes. */
 static unsigned char *saved_sampler(const char *dir, const char *name, char *path, size_t plen,
@@ -588,6 +600,29 @@ START_TEST(test_allocation_failures) {
 }
 END_TEST
 
+/* The memory forms: the file's bytes, through the shared checks, for every
+ * kind and every mode of the diffusion sampler (ckpt_checks.h). */
+START_TEST(test_memory_form) {
+    static const int64_t modes[4] = {CNS_MODE_TRAINED, CNS_MODE_REFERENCE, CNS_MODE_GAUSSIAN,
+                                     CNS_MODE_DIRECTION};
+    char dir[64];
+    ck_tmpdir(dir, sizeof dir);
+    for (int mi = 0; mi < 4; ++mi) {
+        cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, NULL);
+        train(s, 3, 2);
+        ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_MODE, modes[mi]), CNS_OK);
+        ck_check_memory_form(&k_sampler, s, dir);
+        cns_sampler_free(s);
+    }
+    for (int32_t kind = CNS_SAMPLER_UNIFORM; kind <= CNS_SAMPLER_DNS; ++kind) {
+        cns_sampler *s = make(kind, CNS_MODE_TRAINED, NULL);
+        ck_check_memory_form(&k_sampler, s, dir);
+        cns_sampler_free(s);
+    }
+    ck_rmdir_all(dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("sampler_io");
     TCase *tc = tcase_create("sampler_io");
@@ -602,6 +637,7 @@ int main(void) {
     tcase_add_test(tc, test_arguments_and_missing);
     tcase_add_test(tc, test_io_failures);
     tcase_add_test(tc, test_allocation_failures);
+    tcase_add_test(tc, test_memory_form);
     suite_add_tcase(s, tc);
     return cns_test_run(s);
 }

@@ -207,6 +207,44 @@ CNS_API CNS_NODISCARD cns_status cns_loss_compute_rows(cns_loss *l, const cns_lo
  * does not clear it). Never NULL; valid until the next call on l. */
 CNS_API const char *cns_loss_last_error(const cns_loss *l);
 
+/* ---- state (added with state in memory) ----------------------------------
+ *
+ * A loss checkpoint (docs/CHECKPOINT.md, kind 3) holds the descriptor
+ * (dim, seed), every tunable except CNS_LOSS_THREADS (a runtime setting,
+ * 1 after a load), the epoch and the number of computes since the last
+ * cns_loss_set_epoch. Those last two key the lambda draws and the
+ * positive noise, so a loaded loss draws exactly what the saved one would
+ * have drawn next: a run saved after k computes and resumed from the
+ * checkpoint computes bit for bit what an uninterrupted run computes. The
+ * terms of the last compute (cns_loss_term_value) and the scratch are not
+ * saved: they read 0 until the loaded loss first computes.
+ *
+ * cns_loss_save writes path crash-safely, with the guarantees of
+ * cns_model_save: CNS_OK, CNS_E_ARG (NULL l or path), CNS_E_IO,
+ * CNS_E_NOMEM. cns_loss_load: CNS_E_NOFILE, CNS_E_IO, CNS_E_CORRUPT (any
+ * failed check, including a file of another kind), CNS_E_VERSION (a newer
+ * format, or a tunable this library does not know), CNS_E_NOMEM,
+ * CNS_E_ARG (NULL out or path, bad allocator); on failure *out is NULL and
+ * err says why.
+ *
+ * The memory forms hold the same bytes as the file, with the contract of
+ * cns_model_save_mem / cns_model_load_mem: buf NULL is a size query
+ * (*size gets the byte count); cap below it is CNS_E_SIZE with *size set
+ * to the count needed and buf untouched; a loaded buffer passes the same
+ * checks with the same statuses as a file, is borrowed for the call and
+ * needs no alignment. A loss checkpoint is a few hundred bytes.
+ *
+ * Threads: save reads l (no other call on l meanwhile); load touches no
+ * shared state. */
+CNS_API CNS_NODISCARD cns_status cns_loss_save(cns_loss *l, const char *path);
+CNS_API CNS_NODISCARD cns_status cns_loss_load(const char *path, const cns_allocator *alloc,
+                                               cns_loss **out, cns_error *err);
+CNS_API CNS_NODISCARD cns_status cns_loss_save_mem(cns_loss *l, void *buf, size_t cap,
+                                                   size_t *size);
+CNS_API CNS_NODISCARD cns_status cns_loss_load_mem(const void *buf, size_t size,
+                                                   const cns_allocator *alloc, cns_loss **out,
+                                                   cns_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -217,6 +217,43 @@ CNS_API const char *cns_model_last_error(const cns_model *m);
  * Read-only. */
 CNS_API const cns_dataset *cns_model_train_data(const cns_model *m);
 
+/* ---- added with state in memory ------------------------------------------ */
+
+/* The checkpoint of cns_model_save, into the caller's buffer instead of a
+ * file: the same bytes, byte for byte (raw ids included when the model
+ * has them), so a buffer may be written to a file and loaded with
+ * cns_model_load, and the reverse.
+ *
+ * buf NULL asks for the size: *size gets the byte count and nothing is
+ * written (cap is ignored). Otherwise a buffer of cap < the byte count is
+ * CNS_E_SIZE with *size set to the count needed and buf untouched; on
+ * CNS_OK *size gets the bytes written. The size query does the work of a
+ * save except the copy (including the finiteness check), so the count
+ * holds until the model next changes.
+ *
+ * @param m     the model; not modified (its message changes on failure)
+ * @param buf   caller memory of cap bytes, or NULL for the size query
+ * @param size  out: the checkpoint's size in bytes (required)
+ * @return CNS_OK; CNS_E_ARG (NULL m or size); CNS_E_SIZE (buf too small);
+ *         CNS_E_NUMERIC (a weight or moment is not finite, nothing
+ *         written); CNS_E_NOMEM. Messages start "cns_model_save_mem: ".
+ * Threads: as cns_model_save (no other call on m meanwhile). */
+CNS_API CNS_NODISCARD cns_status cns_model_save_mem(cns_model *m, void *buf, size_t cap,
+                                                    size_t *size);
+
+/* cns_model_load from size bytes at buf (what cns_model_save_mem or
+ * cns_model_save produced). The buffer is borrowed for the call only and
+ * is read, never written; it needs no alignment. The same validation as
+ * the file form, with the same statuses: CNS_E_CORRUPT (including a
+ * truncated buffer), CNS_E_VERSION, CNS_E_NOMEM; CNS_E_ARG for a NULL
+ * out, a NULL buf with size > 0, or a bad allocator. On failure *out is
+ * NULL and err (may be NULL) says why. Nothing is allocated before the
+ * container's header, table and checksums have passed. Thread-safe
+ * (touches no shared state). */
+CNS_API CNS_NODISCARD cns_status cns_model_load_mem(const void *buf, size_t size,
+                                                    const cns_allocator *alloc, cns_model **out,
+                                                    cns_error *err);
+
 #ifdef __cplusplus
 }
 #endif

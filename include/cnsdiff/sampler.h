@@ -390,6 +390,20 @@ CNS_API CNS_NODISCARD cns_status cns_sampler_save(cns_sampler *s, const char *pa
 CNS_API CNS_NODISCARD cns_status cns_sampler_load(const char *path, const cns_allocator *alloc,
                                                   cns_sampler **out, cns_error *err);
 
+/* The memory forms of cns_sampler_save / cns_sampler_load, with the
+ * contract of cns_model_save_mem / cns_model_load_mem: the buffer holds
+ * the same bytes as the file, buf NULL is a size query, a short buffer is
+ * CNS_E_SIZE (with *size set to the count needed), and a loaded buffer
+ * passes the same checks with the same statuses as a file. Messages start
+ * "cns_sampler_save_mem: " / "cns_sampler_load_mem: " for argument
+ * errors. Threads: save as cns_sampler_save (no other call on s
+ * meanwhile); load is thread-safe. */
+CNS_API CNS_NODISCARD cns_status cns_sampler_save_mem(cns_sampler *s, void *buf, size_t cap,
+                                                      size_t *size);
+CNS_API CNS_NODISCARD cns_status cns_sampler_load_mem(const void *buf, size_t size,
+                                                      const cns_allocator *alloc,
+                                                      cns_sampler **out, cns_error *err);
+
 CNS_API const char *cns_sampler_last_error(const cns_sampler *s);
 
 #ifdef __cplusplus

@@ -2,8 +2,9 @@
  * the files are committed): small valid checkpoints made through the
  * public API, plus two corrupt derivatives. Names follow the rule
  * tests/test_fuzz_replay_model_load.c enforces: model-* load as a model
- * (and are CNS_E_CORRUPT as a sampler), sampler-* the reverse, bad-* are
- * CNS_E_CORRUPT as both.
+ * (and are CNS_E_CORRUPT as the other kinds), sampler-* and loss-* as a
+ * sampler and a loss only, bad-* are CNS_E_CORRUPT as all three. The
+ * loss-* seeds are also copied into tests/fuzz/corpus/checkpoint/.
  *
  *   cc -Iinclude -Ibuild/include -DCNS_STATIC -D_POSIX_C_SOURCE=200809L \
  *     tests/fuzz/gen_model_load_corpus.c build/libcnsdiff.a \
@@ -113,6 +114,28 @@ static void sampler_file(const char *dir, const char *name, int32_t kind, int tr
     cns_sampler_free(s);
 }
 
+/* A loss with tunables off their defaults, after `computes` computes of
+ * epoch 2, so the draw counter is not 0. */
+static void loss_file(const char *dir, const char *name, int computes) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    cns_loss_desc ld;
+    cns_loss_desc_init(&ld);
+    ld.dim = 3;
+    ld.seed = 21;
+    cns_loss *l = NULL;
+    CHECK(cns_loss_create(&ld, NULL, &l, NULL));
+    CHECK(cns_loss_set_int(l, CNS_LOSS_MIXING, 1));
+    CHECK(cns_loss_set_double(l, CNS_LOSS_TEMPERATURE, 0.5));
+    CHECK(cns_loss_set_epoch(l, 2));
+    const float u[6] = {0.1f, -0.2f, 0.3f, 0.0f, 0.4f, -0.1f};
+    const float p[6] = {0.2f, 0.1f, -0.3f, 0.5f, 0.0f, 0.1f};
+    float gu[6], gp[6], gn[6];
+    for (int k = 0; k < computes; ++k) CHECK(cns_loss_compute(l, u, p, u, p, NULL, 2, gu, gp, gn, NULL));
+    CHECK(cns_loss_save(l, path));
+    cns_loss_free(l);
+}
+
 /* dst = src cut to keep bytes, with byte flip (if < length) xor 0x10. */
 static void derive(const char *dir, const char *src, const char *dst, size_t keep, size_t flip) {
     char in[1024], out[1024];
@@ -143,6 +166,8 @@ int main(int argc, char **argv) {
     sampler_file(dir, "sampler-diffusion-fresh.ckpt", CNS_SAMPLER_DIFFUSION, 0);
     sampler_file(dir, "sampler-uniform.ckpt", CNS_SAMPLER_UNIFORM, 0);
     sampler_file(dir, "sampler-dns.ckpt", CNS_SAMPLER_DNS, 0);
+    loss_file(dir, "loss-fresh.ckpt", 0);
+    loss_file(dir, "loss-computed.ckpt", 3);
     derive(dir, "model-mf.ckpt", "bad-model-truncated.ckpt", 100, (size_t)-1);
     derive(dir, "sampler-diffusion.ckpt", "bad-sampler-flipped.ckpt", (size_t)-1, 200);
     return 0;
