@@ -174,6 +174,10 @@ run(2 train --train ${W}/train.txt --save-every 2)
 expect_match("no prefix" "${err}" "PREFIX is missing")
 run(2 train --train ${W}/train.txt --save-every 0 ${P})
 run(2 bench mechanism --model ${P}.e002 --test)
+# a snapshot that cannot be written stops the run with its path
+run(1 train --train ${W}/train.txt --sampler ${MODE} --epochs 2 --batch-size 512 --threads 1 --quiet
+    --save-every 1 ${WORK}/no-such-dir/snap)
+expect_match("unwritable snapshot" "${err}" "saving .*no-such-dir/snap\\.e001")
 
 run(0 recommend --model ${M} --user 0 -k 5)
 string(REGEX MATCHALL "[0-9]+ -?[0-9.]+\n" recs "${out}")
