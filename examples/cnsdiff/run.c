@@ -460,9 +460,10 @@ int run_training(const run_config *cfg, const cns_dataset *train, const cns_data
             }
         }
         /* A snapshot per N epochs, so the embeddings can be measured over
-         * training (ALGORITHM.md §17); cns_model_save replaces the file
+         * training (ALGORITHM.md §17), and one of the last epoch run (the
+         * budget's or early stopping's); cns_model_save replaces the file
          * atomically, so a crash never leaves a half-written snapshot. */
-        if (cfg->save_every > 0 && ((epoch + 1) % cfg->save_every == 0 || last)) {
+        if (cfg->save_every > 0 && ((epoch + 1) % cfg->save_every == 0 || last || (do_eval && stop))) {
             char path[4096];
             if (run_save_every_path(cfg->save_prefix, epoch + 1, path, sizeof path) != 0) {
                 snprintf(res->error, sizeof res->error, "--save-every: the path for %s is too long",

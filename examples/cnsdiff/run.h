@@ -48,7 +48,8 @@ typedef struct run_config {
     size_t n_params;
     const char *log_path;      /* per-epoch CSV, or NULL */
     const char *save_path;     /* checkpoint of the selected epoch, or NULL */
-    int save_every;            /* > 0: also a checkpoint every save_every epochs ... */
+    int save_every;            /* > 0: also a checkpoint every save_every epochs and of
+                                  the last epoch run ... */
     const char *save_prefix;   /* ... at save_prefix.eNNN (run_save_every_path) */
     const cns_idmap *idmap;    /* the training file's raw ids, saved with the model; or NULL */
     int quiet;                 /* no progress lines */
