@@ -1,6 +1,7 @@
 # The training tool end to end on a small generated world (no shared data
 # needed): train with each sampler, write the report, the log and a
-# checkpoint, evaluate and recommend from the checkpoint, and the usage
+# checkpoint (and --save-every's per-epoch checkpoints, measured by bench
+# mechanism against the log), evaluate and recommend from the checkpoint, and the usage
 # errors; rawids: string ids end to end (train, save, eval, recommend
 # --user alice printing raw item ids). Also runs examples/custom_loop. Checks: tool/check_train.cmake.
 if(TARGET cnsdiff_tool)

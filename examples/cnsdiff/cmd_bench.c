@@ -8,7 +8,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: cnsdiff bench sampler [--batch B] [--dim D] [--threads T] [--repeat R]\n"
             "       cnsdiff bench eval    --train FILE --test FILE [--dim D] [--repeat R]\n"
-            "       cnsdiff bench mechanism --model FILE [--seed S]\n"
+            "       cnsdiff bench mechanism --model FILE [--seed S] [--test FILE]... [--csv]\n"
             "       cnsdiff bench scale   [--sizes 0.1,0.3,1,3,10] [--report F.json] [...]\n"
             "\n"
             "sampler and eval print one line per figure, 'name value unit', medians over R\n"

@@ -67,6 +67,11 @@ static void usage(FILE *f) {
             "                        over epochs), peak_rss_mb, and the\n"
             "                        test and most-popular metrics per split at the selected epoch\n"
             "  --save FILE           checkpoint of the selected epoch's model\n"
+            "  --save-every N PREFIX also a checkpoint after every N-th epoch and the last one\n"
+            "                        run (budget or early stop), at\n"
+            "                        PREFIX.eNNN (epoch, three digits or more); each replaced\n"
+            "                        atomically like --save. For `cnsdiff bench mechanism`\n"
+            "                        over training (ALGORITHM.md §18)\n"
             "  --quiet               no progress lines\n"
             "  --help-params         list the --set names\n"
             "\n"
@@ -202,6 +207,19 @@ int cmd_train(int argc, char **argv) {
             report_path = v;
         } else if (strcmp(a, "--save") == 0) {
             cfg.save_path = v;
+        } else if (strcmp(a, "--save-every") == 0) {
+            if (parse_int(a, v, 1, 100000, &cfg.save_every)) return 2;
+            if (i + 2 >= argc || argv[i + 2][0] == '\0') {
+                fprintf(stderr, "cnsdiff train: --save-every N PREFIX: PREFIX is missing\n");
+                return 2;
+            }
+            cfg.save_prefix = argv[i + 2];
+            char probe[4096];
+            if (run_save_every_path(cfg.save_prefix, 100000, probe, sizeof probe) != 0) {
+                fprintf(stderr, "cnsdiff train: --save-every: PREFIX '%.64s...' is too long\n", cfg.save_prefix);
+                return 2;
+            }
+            takes = 2;
         } else {
             fprintf(stderr, "cnsdiff train: unknown option '%s'\n", a);
             return 2;

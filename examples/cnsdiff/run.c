@@ -289,6 +289,11 @@ static void format_eta(double seconds, char *buf, size_t len) {
         snprintf(buf, len, "%.0fh%02.0fm", floor(seconds / 3600), fmod(seconds / 60, 60));
 }
 
+int run_save_every_path(const char *prefix, int epoch, char *buf, size_t len) {
+    const int n = snprintf(buf, len, "%s.e%03d", prefix, epoch);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
 int run_training(const run_config *cfg, const cns_dataset *train, const cns_dataset *valid,
                  const char *const *test_names, const cns_dataset *const *tests, size_t n_tests,
                  run_result *res) {
@@ -454,6 +459,23 @@ int run_training(const run_config *cfg, const cns_dataset *train, const cns_data
                              cns_model_last_error(model));
                     goto done;
                 }
+            }
+        }
+        /* A snapshot per N epochs, so the embeddings can be measured over
+         * training (ALGORITHM.md §18), and one of the last epoch run (the
+         * budget's or early stopping's); cns_model_save replaces the file
+         * atomically, so a crash never leaves a half-written snapshot. */
+        if (cfg->save_every > 0 && ((epoch + 1) % cfg->save_every == 0 || last || (do_eval && stop))) {
+            char path[4096];
+            if (run_save_every_path(cfg->save_prefix, epoch + 1, path, sizeof path) != 0) {
+                snprintf(res->error, sizeof res->error, "--save-every: the path for %s is too long",
+                         cfg->save_prefix);
+                st = CNS_E_ARG;
+                goto done;
+            }
+            if ((st = cns_model_save(model, path)) != CNS_OK) {
+                snprintf(res->error, sizeof res->error, "saving %.200s: %.280s", path, cns_model_last_error(model));
+                goto done;
             }
         }
         if (log != NULL) {

@@ -51,6 +51,9 @@ typedef struct run_config {
     size_t n_params;
     const char *log_path;      /* per-epoch CSV, or NULL */
     const char *save_path;     /* checkpoint of the selected epoch, or NULL */
+    int save_every;            /* > 0: also a checkpoint every save_every epochs and of
+                                  the last epoch run ... */
+    const char *save_prefix;   /* ... at save_prefix.eNNN (run_save_every_path) */
     const cns_idmap *idmap;    /* the training file's raw ids, saved with the model; or NULL */
     int quiet;                 /* no progress lines */
     const char *label;         /* prefix of progress lines, or NULL */
@@ -101,6 +104,11 @@ void run_result_free(run_result *res);
  * benchmarks that drive the trainer themselves. */
 int run_apply_config(const run_config *cfg, cns_model *m, cns_sampler *s, cns_loss *l,
                      run_result *res);
+
+/* The file `--save-every N PREFIX` writes after epoch (1-based): PREFIX.eNNN,
+ * the epoch zero-padded to at least three digits, so the files sort by
+ * epoch. Returns 0, or -1 if it does not fit in len bytes. */
+int run_save_every_path(const char *prefix, int epoch, char *buf, size_t len);
 
 /* Peak resident set size of this process, MB. */
 double run_peak_rss_mb(void);
