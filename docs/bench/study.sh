@@ -6,7 +6,11 @@
 # select), and by any other --select-by rule (summarize.py --rules).
 #
 # usage: docs/bench/study.sh DATASET OUTDIR [EPOCHS] [SEEDS] [VARIANTS]
-#   DATASET  food | coat | world
+#   DATASET  food | coat | world | DIR (a directory holding train.txt, valid.txt,
+#            valid_ood.txt, test_iid.txt and test_ood.txt, as `cnsdiff split` and
+#            `cnsdiff world --out` write them; valid_ood.txt is passed as a --test
+#            so that the log records it: it never stops or selects a run; the runs
+#            are named after the directory, with '-' turned into '_')
 #   OUTDIR   where logs and reports go (outside the repo)
 #   EPOCHS   budget per run (default 120: the mixing horizon of §8)
 #   SEEDS    e.g. "1 2 3" (default)
@@ -41,7 +45,11 @@ case $dataset in
     [ -f "$wdir/train.txt" ] || { mkdir -p "$wdir" && "$tool" world --out "$wdir" --seed 1 >/dev/null; }
     data=(--train "$wdir/train.txt" --valid "$wdir/valid.txt"
           --test "$wdir/test_iid.txt" --test "$wdir/test_ood.txt") ;;
-  *) echo "unknown dataset $dataset" >&2; exit 2 ;;
+  *)
+    [ -f "$dataset/valid_ood.txt" ] || { echo "unknown dataset $dataset" >&2; exit 2; }
+    data=(--train "$dataset/train.txt" --valid "$dataset/valid.txt" --test "$dataset/valid_ood.txt"
+          --test "$dataset/test_iid.txt" --test "$dataset/test_ood.txt")
+    dataset=$(basename "$dataset" | tr - _) ;;
 esac
 
 variant_args() {
@@ -58,6 +66,10 @@ variant_args() {
     ref_nocl) echo "--sampler cnsdiff --mode reference --set mixing=1 --set cl_weight=0" ;;
     ref_nomix) echo "--sampler cnsdiff --mode reference --set mixing=0" ;;
     ref_gauss) echo "--sampler cnsdiff --mode gaussian --set mixing=1" ;;
+    # The named presets (ALGORITHM.md §15), and the direction control of §16.
+    paper) echo "--sampler cnsdiff --preset paper" ;;
+    paper_code) echo "--sampler cnsdiff --preset paper-code" ;;
+    direction) echo "--sampler cnsdiff --preset direction" ;;
     *) echo "unknown variant $1" >&2; return 1 ;;
   esac
 }

@@ -16,8 +16,9 @@ from lib/select.c so there is one place that defines it) or
 METRIC@K[:smoothW][:minN] with a validation column valid_METRIC@K in the
 log (recall, ndcg, ips_ndcg at K = 20).
 
-usage: summarize.py [--rules R1,R2,...] [--patience P] OUTDIR [OUTDIR...]
+usage: summarize.py [--rules R1,R2,...] [--patience P] [--max-epoch N] OUTDIR [OUTDIR...]
   --rules     default ndcg@20,ips_ndcg@20,ood
+  --max-epoch use only each log's first N epochs (a common budget)
   --patience  evaluations; default the library's (lib/select.c). 0 never
               stops, i.e. the best over the whole log (the selection of
               this script before issue 11). A log that a run stopped early
@@ -100,7 +101,7 @@ def apply_rule(rows, rule):
     return best, best_score, None
 
 ORDER = ["uniform", "dns", "cnsdiff", "cnsdiff_ns0.3", "cnsdiff_ns1.0", "cnsdiff_wide",
-         "reference", "ref_nocl", "ref_nomix", "ref_gauss"]
+         "reference", "ref_nocl", "ref_nomix", "ref_gauss", "paper", "paper_code", "direction"]
 
 
 def load(path):
@@ -118,13 +119,15 @@ def fmt(xs):
 
 
 def main(argv):
-    rules_spec, patience, dirs = "ndcg@20,ips_ndcg@20,ood", None, []
+    rules_spec, patience, max_epoch, dirs = "ndcg@20,ips_ndcg@20,ood", None, None, []
     it = iter(argv)
     for a in it:
         if a == "--rules":
             rules_spec = next(it)
         elif a == "--patience":
             patience = int(next(it))
+        elif a == "--max-epoch":
+            max_epoch = int(next(it))
         else:
             dirs.append(a)
     rules = [Rule(r, patience) for r in rules_spec.split(",")]
@@ -137,6 +140,8 @@ def main(argv):
             if not os.path.exists(path[:-4] + ".json"):
                 continue  # still running, or failed: its report is written last
             rows = load(path)
+            if max_epoch is not None:  # a common budget for logs of longer runs
+                rows = [r for r in rows if int(r["epoch"]) <= max_epoch]
             if rows:
                 runs[(m.group(1), m.group(2))].append(rows)
     datasets = sorted({k[0] for k in runs})
