@@ -96,9 +96,10 @@ typedef enum cns_noise_schedule {
 
 /* The handle's initial mode is the default preset's (include/cnsdiff/
  * preset.h, ALGORITHM.md §15): today CNS_MODE_REFERENCE, with
- * CNS_LOSS_MIXING = 0 on the loss, the configuration that ranked best on
- * the validation splits of Food, Coat and the confounded world
- * (docs/BENCHMARKS.md, "Choosing the defaults"). CNS_PRESET_PAPER selects
+ * CNS_LOSS_MIXING = 0 on the loss, the configuration the development
+ * suite's OOD validation splits chose by a rule fixed in advance
+ * (docs/BENCHMARKS.md, "the study on the development suite"; no CNSDiff
+ * configuration beat uniform negatives there). CNS_PRESET_PAPER selects
  * the method as the paper describes it (CNS_MODE_TRAINED, mixing on). */
 typedef enum cns_diffusion_mode {
     CNS_MODE_TRAINED = 0,   /* the method as described: trained denoiser, chain from each level */
