@@ -229,7 +229,8 @@ CNS_API CNS_NODISCARD cns_status cns_loss_compute_rows(cns_loss *l, const cns_lo
  * seed. CNS_E_ARG for a NULL handle, a dim mismatch, a non-finite value or
  * a zero vector (r̂ unchanged; the message says which). Applies from the
  * next compute; the repel column is used only while CNS_LOSS_REPEL = 1.
- * Not thread-safe with other calls on l. */
+ * Not saved by cns_loss_save (see "state" below). Not thread-safe with
+ * other calls on l. */
 CNS_API CNS_NODISCARD cns_status cns_loss_set_repel_direction(cns_loss *l, const float *dir,
                                                               size_t dim);
 /* Copies the current unit r̂ (dim values, dim = desc.dim) into out.
@@ -252,7 +253,11 @@ CNS_API const char *cns_loss_last_error(const cns_loss *l);
  * have drawn next: a run saved after k computes and resumed from the
  * checkpoint computes bit for bit what an uninterrupted run computes. The
  * terms of the last compute (cns_loss_term_value) and the scratch are not
- * saved: they read 0 until the loaded loss first computes.
+ * saved: they read 0 until the loaded loss first computes. Nor is a repel
+ * direction set with cns_loss_set_repel_direction: a loaded loss holds the
+ * direction seeded from the saved seed (§19), so a host that set its own
+ * sets it again after the load. CNS_LOSS_REPEL itself is saved; files
+ * written before it existed load with CNS_LOSS_REPEL = 0.
  *
  * cns_loss_save writes path crash-safely, with the guarantees of
  * cns_model_save: CNS_OK, CNS_E_ARG (NULL l or path), CNS_E_IO,
