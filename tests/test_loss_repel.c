@@ -216,7 +216,8 @@ END_TEST
  * the batch mean (float64 reference), the gradients are those of the batch
  * sum (central differences of n x the reference) and n x the mean form of
  * cns_loss_compute, for no synth, diverse synth and identical synth rows
- * (the collapsed h compared through the stride). */
+ * (the collapsed h compared through the stride); and with two threads
+ * bit for bit what one computes. */
 START_TEST(test_repel_per_row) {
     enum { N = 5, D = 4, S = D + 3 };
     static const struct {
@@ -273,6 +274,14 @@ START_TEST(test_repel_per_row) {
             ck_assert_close(g[1][i], N * f.gp[i], 1e-5, 1e-7);
             ck_assert_close(g[2][i], N * f.gn[i], 1e-5, 1e-7);
         }
+        /* Two threads (one per half of the anchors): bit for bit the same. */
+        ck_assert_status(cns_loss_set_int(l, CNS_LOSS_THREADS, 2), CNS_OK);
+        double loss2 = 0.0;
+        ck_assert_status(cns_loss_compute_rows(l, &r, &loss2), CNS_OK);
+        ck_assert(memcmp(&loss, &loss2, sizeof loss) == 0);
+        for (int a = 0; a < 3; ++a)
+            for (size_t b = 0; b < N; ++b)
+                ck_assert(memcmp(g[a] + b * D, t[4 + a] + b * S, D * sizeof(float)) == 0);
         cns_loss_free(l);
     }
 }
