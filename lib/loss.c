@@ -1,6 +1,7 @@
 /* The causal-regularised recommendation loss: the mixing curriculum
  * (ALGORITHM.md §8), BPR on the mixed negative and the contrastive term
- * against [h; e_neg] (§9), with their gradients. */
+ * against [h; e_neg] (§9), optionally with the fixed repel direction as
+ * one more column of weight n (§19), with their gradients. */
 #include <limits.h>
 #include <math.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "direction.h"
 #include "error.h"
 #include "parallel.h"
 #include "params.h"
@@ -53,6 +55,8 @@ struct cns_loss {
     double cl_weight, temperature, positive_noise;
     double alpha_start, beta_start, alpha_end, beta_end, min_mix;
     int64_t curriculum_epochs, mixing;
+    int64_t repel;    /* CNS_LOSS_REPEL: the §19 column on or off */
+    float *repel_dir; /* dim: the unit repel direction r̂ (seeded, or the host's) */
     int64_t threads; /* CNS_LOSS_THREADS: the contrastive term's worker threads */
     int64_t epoch;
     uint64_t calls; /* computes since the last set_epoch: keys the draws */
@@ -69,10 +73,10 @@ struct cns_loss {
     float *eps;  /* n x d */
     float *A;    /* n x d  normalised anchors */
     float *P;    /* n x d  normalised positives */
-    float *Nm;   /* 2n x d normalised negatives [h; neg] */
+    float *Nm;   /* (2n + 1) x d normalised negatives [r̂; h; neg] (see contrastive_term) */
     float *GA;   /* n x d  dL/dA (scaled by cl_weight) */
     float *GN;   /* n x d  dL/dN for the neg half */
-    float *W;    /* CL_GROUPS x min(n, CL_GBLOCK) x 2n: exp(S - shift), transposed */
+    float *W;    /* CL_GROUPS x min(n, CL_GBLOCK) x (2n + 1): exp(S - shift), transposed */
     float *AT;   /* CL_GROUPS x d x CL_GBLOCK: a block of anchors, transposed */
     char last_error[CNS_ERROR_MESSAGE_SIZE];
 };
@@ -90,6 +94,7 @@ static const cns__param k_params[] = {
     {CNS_LOSS_MIN_MIX, 0, 0.0, 1.0, 0, 0, "CNS_LOSS_MIN_MIX"},
     {CNS_LOSS_CURRICULUM_EPOCHS, 1, 1.0, 1e6, 0, 0, "CNS_LOSS_CURRICULUM_EPOCHS"},
     {CNS_LOSS_MIXING, 1, 0.0, 1.0, 0, 0, "CNS_LOSS_MIXING"},
+    {CNS_LOSS_REPEL, 1, 0.0, 1.0, 0, 0, "CNS_LOSS_REPEL"},
     {CNS_LOSS_THREADS, 1, 1.0, 256.0, 0, 0, "CNS_LOSS_THREADS"},
 };
 #define N_PARAMS (sizeof k_params / sizeof k_params[0])
@@ -108,6 +113,7 @@ static void *slot(cns_loss *l, int id) {
     case CNS_LOSS_MIN_MIX: return &l->min_mix;
     case CNS_LOSS_CURRICULUM_EPOCHS: return &l->curriculum_epochs;
     case CNS_LOSS_MIXING: return &l->mixing;
+    case CNS_LOSS_REPEL: return &l->repel;
     case CNS_LOSS_THREADS: return &l->threads;
     default: return NULL;
     }
@@ -231,6 +237,14 @@ CNS_API cns_status cns_loss_create(const cns_loss_desc *desc, const cns_allocato
     l->dim = d.dim;
     l->seed = d.seed;
     l->threads = 1;
+    /* r̂ of §19 is the direction mode's d for the same seed (§16). */
+    l->repel_dir = cns__malloc(&al, (size_t)d.dim * sizeof *l->repel_dir);
+    if (l->repel_dir == NULL) {
+        cns__free(&al, l);
+        return cns__fail(err, CNS_E_NOMEM, "out of memory for the repel direction (%d floats)",
+                         (int)d.dim);
+    }
+    cns__direction_random(l->repel_dir, (size_t)d.dim, d.seed);
     /* The initial tunables are the default preset's (lib/preset.c). */
     int ids[CNS__PRESET_MAX_VALUES];
     double vals[CNS__PRESET_MAX_VALUES];
@@ -251,7 +265,47 @@ CNS_API void cns_loss_free(cns_loss *l) {
     if (l == NULL) return;
     cns__alloc al = l->al;
     cns__free(&al, l->block);
+    cns__free(&al, l->repel_dir);
     cns__free(&al, l);
+}
+
+CNS_API cns_status cns_loss_set_repel_direction(cns_loss *l, const float *dir, size_t dim) {
+    if (l == NULL) return CNS_E_ARG;
+    const size_t d = (size_t)l->dim;
+    if (dir == NULL) {
+        if (dim != 0 && dim != d)
+            return cns__msg(l->last_error, CNS_E_ARG,
+                            "cns_loss_set_repel_direction: dir is NULL but dim = %zu (0 or %zu)",
+                            dim, d);
+        cns__direction_random(l->repel_dir, d, l->seed);
+        return CNS_OK;
+    }
+    if (dim != d)
+        return cns__msg(l->last_error, CNS_E_ARG,
+                        "cns_loss_set_repel_direction: dim = %zu, the loss's dim is %zu", dim, d);
+    double ss = 0.0;
+    for (size_t k = 0; k < d; ++k) {
+        if (!isfinite(dir[k]))
+            return cns__msg(l->last_error, CNS_E_ARG,
+                            "cns_loss_set_repel_direction: dir[%zu] = %g is not finite", k,
+                            (double)dir[k]);
+        ss += (double)dir[k] * (double)dir[k];
+    }
+    if (!(ss > 0.0) || !isfinite(ss))
+        return cns__msg(l->last_error, CNS_E_ARG,
+                        "cns_loss_set_repel_direction: |dir|^2 = %g: the direction needs a "
+                        "finite, non-zero norm", ss);
+    const double inv = 1.0 / sqrt(ss);
+    for (size_t k = 0; k < d; ++k) l->repel_dir[k] = (float)((double)dir[k] * inv);
+    return CNS_OK;
+}
+
+CNS_API cns_status cns_loss_get_repel_direction(const cns_loss *l, float *out, size_t dim) {
+    /* Read-only, as the other getters: no message (l may be shared). */
+    if (l == NULL || out == NULL) return CNS_E_ARG;
+    if (dim != (size_t)l->dim) return CNS_E_ARG;
+    memcpy(out, l->repel_dir, dim * sizeof *out);
+    return CNS_OK;
 }
 
 void cns__loss_fix_noise(cns_loss *l, const float *eps) { l->fixed_eps = eps; }
@@ -297,8 +351,10 @@ static cns_status ensure_scratch(cns_loss *l, size_t n) {
     const size_t d = (size_t)l->dim;
     const size_t blk = CL_GROUPS * (n < CL_GBLOCK ? n : CL_GBLOCK);
     size_t nd, n2d, wn, total = 0;
+    /* [r̂; h; neg]: 2n + 1 rows of negatives, and as many columns of W */
     size_t o_nrm, o_lam, o_eps, o_A, o_P, o_N, o_GA, o_GN, o_W, o_AT;
-    if (!cns__mul_ok(n, d, &nd) || !cns__mul_ok(nd, 2, &n2d) || !cns__mul_ok(blk, 2 * n, &wn) ||
+    if (!cns__mul_ok(n, d, &nd) || !cns__mul_ok(2 * n + 1, d, &n2d) ||
+        !cns__mul_ok(blk, 2 * n + 1, &wn) ||
         !add_segment(&total, d * CL_GROUPS, CL_GBLOCK * sizeof(float), &o_AT) ||
         !add_segment(&total, n, 4 * sizeof(double), &o_nrm) ||
         !add_segment(&total, n, sizeof(float), &o_lam) ||
@@ -524,7 +580,11 @@ static cns_status bpr_term(cns_loss *l, const loss_io *io, const float *lam, siz
 typedef struct cl_job {
     cns_loss *l;
     size_t n, d;
-    int collapsed; /* every h row is the same: one h column of weight n */
+    /* The softmax's negatives: n2 rows of l->Nm from Nm on; the first nw
+     * of them each stand for n equal columns (weight n: the repel column
+     * r̂ of §19, a collapsed h of §16), and the neg rows start at noff. */
+    const float *Nm;
+    size_t n2, noff, nw;
     double tau;
     float scale;
     float *gn[CL_GROUPS]; /* each half's partial dL/dN_neg */
@@ -541,10 +601,8 @@ static void cl_group(void *arg, size_t g0, size_t g1, int worker) {
     cns_loss *l = j->l;
     const size_t n = j->n, d = j->d;
     const float *A = l->A;
-    /* The negatives' rows: [h; neg] (2n), or, collapsed, [ĉ; neg] (n + 1):
-     * the last normalised h row is ĉ and sits right before the neg rows. */
-    const size_t n2 = j->collapsed ? n + 1 : 2 * n, noff = j->collapsed ? 1 : n;
-    const float *Nm = j->collapsed ? l->Nm + (n - 1) * d : l->Nm;
+    const size_t n2 = j->n2, noff = j->noff, nw = j->nw;
+    const float *Nm = j->Nm;
     /* Rows of A and N are unit (or zero) vectors, so every similarity is
      * within 1/τ of 0 (up to rounding): 1/τ serves as the shift, saving a
      * pass over the block. When exp(-2/τ) would underflow the max is used. */
@@ -571,13 +629,14 @@ static void cl_group(void *arg, size_t g0, size_t g1, int worker) {
             else
                 max_cols(W, n2, m, shift);
             exp_cols(W, n2, m, shift, sum, part);
-            if (j->collapsed && n > 1)
-                /* the n equal h columns as one of weight n (§16): the sums
+            if (n > 1)
+                /* each weighted column as n equal ones (§16, §19): the sums
                  * and the gradients' weights count it n times */
-                for (size_t i = 0; i < m; ++i) {
-                    sum[i] += (double)(n - 1) * (double)W[i];
-                    W[i] *= (float)n;
-                }
+                for (size_t c = 0; c < nw; ++c)
+                    for (size_t i = 0; i < m; ++i) {
+                        sum[i] += (double)(n - 1) * (double)W[c * m + i];
+                        W[c * m + i] *= (float)n;
+                    }
             float *ga = l->GA + b0 * d;
             for (size_t i = 0; i < m; ++i) {
                 const double lse = (double)shift[i] + log(sum[i]);
@@ -626,8 +685,9 @@ static void normalize_range(void *arg, size_t b0, size_t b1, int worker) {
         const float *pb = j->pos + b * j->sp;
         na[b] = normalize_row(pb, NULL, 0.0f, l->A + b * d, d);
         np[b] = normalize_row(pb, j->eps ? j->eps + b * d : NULL, j->s, l->P + b * d, d);
-        nN[b] = normalize_row(j->h + b * j->sh, NULL, 0.0f, l->Nm + b * d, d);
-        nN[n + b] = normalize_row(j->neg + b * j->sn, NULL, 0.0f, l->Nm + (n + b) * d, d);
+        /* row 0 of Nm is the repel slot, h rows follow (none without h) */
+        nN[b] = j->h ? normalize_row(j->h + b * j->sh, NULL, 0.0f, l->Nm + (1 + b) * d, d) : 1.0;
+        nN[n + b] = normalize_row(j->neg + b * j->sn, NULL, 0.0f, l->Nm + (n + 1 + b) * d, d);
     }
 }
 
@@ -649,13 +709,14 @@ static void backward_range(void *arg, size_t b0, size_t b1, int worker) {
         for (size_t k = 0; k < d; ++k) ga[k] -= scale * p[k];
         normalize_back(a, ga, 1.0f, na[b], j->grad_pos + b * j->sgp, d);
         normalize_back(p, a, -scale, np[b], j->grad_pos + b * j->sgp, d);
-        normalize_back(l->Nm + (n + b) * d, gn, 1.0f, nN[n + b], j->grad_neg + b * j->sgn, d);
+        normalize_back(l->Nm + (n + 1 + b) * d, gn, 1.0f, nN[n + b], j->grad_neg + b * j->sgn, d);
     }
 }
 
 /* Contrastive term of §9; adds cl_weight * dL_cl/d(pos, neg) into the
  * gradients (times n in the per-row form, gscale = 1). Similarities
- * through sgemm in blocks of anchor rows. */
+ * through sgemm in blocks of anchor rows. io->synth may be NULL when the
+ * repel column is on (§19: [r̂; neg] only). */
 static cns_status contrastive_term(cns_loss *l, const loss_io *io, size_t n, uint64_t call,
                                    double gscale, double *out) {
     const size_t d = (size_t)l->dim;
@@ -698,12 +759,32 @@ static cns_status contrastive_term(cns_loss *l, const loss_io *io, size_t n, uin
      * n equal columns of every softmax row: they collapse to one column of
      * weight n, log(n e^{<a, ĉ>/τ} + Σ_j e^{<a, n_j>/τ}), which drops the h
      * half of the O(n² dim) products. One pass of memcmp finds out. */
-    int collapsed = !l->force_general;
+    int collapsed = io->synth != NULL && !l->force_general;
     for (size_t b = 1; b < n && collapsed; ++b)
         collapsed = memcmp(io->synth + b * io->sh, io->synth, d * sizeof *io->synth) == 0;
-    /* The second half's partial dL/dN goes to the noise rows, free now. */
     l->last_collapsed = collapsed;
-    cl_job job = {l, n, d, collapsed, tau, scale, {GN, l->eps}, {0.0, 0.0}, {n, n}};
+    /* The softmax's negatives, contiguous in Nm = [slot; h_1..h_n; neg]:
+     *   general h        [h; neg]          from row 1, 2n rows
+     *   general h, r̂     [r̂; h; neg]       from row 0, 2n + 1 rows
+     *   collapsed h      [ĉ; neg]          from row n (the last h row)
+     *   collapsed h, r̂   [r̂; ĉ; neg]       from row n - 1 (an equal h row,
+     *                                       or the slot when n = 1)
+     *   no h, r̂          [r̂; neg]          from row n
+     * r̂ (§19) and a collapsed ĉ are the leading columns of weight n; r̂
+     * costs O(n dim) per compute, whatever the rest. */
+    const int repel = l->repel != 0;
+    size_t first, n2, nw;
+    if (io->synth == NULL) {
+        first = n, n2 = n + 1, nw = 1;
+    } else if (collapsed) {
+        first = repel ? n - 1 : n, n2 = n + 1 + (size_t)repel, nw = 1 + (size_t)repel;
+    } else {
+        first = repel ? 0 : 1, n2 = 2 * n + (size_t)repel, nw = (size_t)repel;
+    }
+    if (repel) normalize_row(l->repel_dir, NULL, 0.0f, l->Nm + first * d, d);
+    /* The second half's partial dL/dN goes to the noise rows, free now. */
+    cl_job job = {l,     n, d, l->Nm + first * d, n2, n2 - n, nw, tau, scale, {GN, l->eps},
+                  {0.0, 0.0}, {n, n}};
     /* The two halves are fixed (CL_GROUPS), so the result does not depend
      * on the thread count. */
     cns__parallel_for((int)l->threads, CL_GROUPS, 1, cl_group, &job);
@@ -747,10 +828,11 @@ static cns_status compute(cns_loss *l, const char *fn, const loss_io *io, const 
             if (!(lambda[b] >= 0.0f && lambda[b] <= 1.0f))
                 return cns__msg(l->last_error, CNS_E_ARG, "%s: lambda[%zu] = %g is outside [0, 1]",
                                 fn, b, (double)lambda[b]);
-    if (synth != NULL) {
+    const int contrast = (synth != NULL || l->repel) && l->cl_weight > 0.0;
+    if (synth != NULL || contrast) {
         cns_status st = ensure_scratch(l, n);
         if (st != CNS_OK) return st;
-        l->lam_n = 0;
+        if (synth != NULL) l->lam_n = 0;
     }
     const uint64_t call = l->calls++;
     /* The per-row form is the gradient of the batch's sum, n times the
@@ -766,7 +848,7 @@ static cns_status compute(cns_loss *l, const char *fn, const loss_io *io, const 
     double bpr = 0.0, cl = 0.0;
     cns_status st = bpr_term(l, io, l->lam, n, gscale, &bpr);
     if (st != CNS_OK) return st;
-    if (synth != NULL && l->cl_weight > 0.0) {
+    if (contrast) {
         st = contrastive_term(l, io, n, call, gscale, &cl);
         if (st != CNS_OK) return st;
     }

@@ -32,18 +32,25 @@ enum {
 #define LOSS_DIM_MAX (1 << 20)
 
 /* Every tunable but CNS_LOSS_THREADS (a property of the process, as the
- * model's and the sampler's thread counts). All are required: the format
- * began with these. A later version appending one makes older libraries
- * answer CNS_E_VERSION (unknown parameter), as the sampler does. */
+ * model's and the sampler's thread counts). The first N_REQUIRED are
+ * required: the format began with these. Those after them were appended
+ * later: always written, optional on load (a file from before them keeps
+ * the create default, which is what that library computed with). Writing
+ * one makes older libraries answer CNS_E_VERSION (unknown parameter), as
+ * the sampler does. The repel direction set with
+ * cns_loss_set_repel_direction is not saved (include/cnsdiff/loss.h): a
+ * loaded loss holds the direction seeded from its seed. */
 static const int k_saved[] = {CNS_LOSS_CL_WEIGHT,  CNS_LOSS_TEMPERATURE, CNS_LOSS_POSITIVE_NOISE,
                               CNS_LOSS_ALPHA_START, CNS_LOSS_BETA_START,  CNS_LOSS_ALPHA_END,
                               CNS_LOSS_BETA_END,   CNS_LOSS_MIN_MIX,     CNS_LOSS_CURRICULUM_EPOCHS,
-                              CNS_LOSS_MIXING};
+                              CNS_LOSS_MIXING,     CNS_LOSS_REPEL};
 /* The record type each one must have (include/cnsdiff/loss.h): checked
  * before the handle exists, so a damaged file costs no allocation. */
-static const uint32_t k_type[] = {TYPE_DOUBLE, TYPE_DOUBLE, TYPE_DOUBLE, TYPE_DOUBLE, TYPE_DOUBLE,
-                                  TYPE_DOUBLE, TYPE_DOUBLE, TYPE_DOUBLE, TYPE_INT,    TYPE_INT};
+static const uint32_t k_type[] = {TYPE_DOUBLE, TYPE_DOUBLE, TYPE_DOUBLE, TYPE_DOUBLE,
+                                  TYPE_DOUBLE, TYPE_DOUBLE, TYPE_DOUBLE, TYPE_DOUBLE,
+                                  TYPE_INT,    TYPE_INT,    TYPE_INT};
 #define N_SAVED (sizeof k_saved / sizeof k_saved[0])
+#define N_REQUIRED 10 /* CNS_LOSS_CL_WEIGHT .. CNS_LOSS_MIXING */
 #define LHDR_SIZE (LH_FIXED + LH_RECORD * N_SAVED)
 
 /* ---- save ------------------------------------------------------------------ */
@@ -157,7 +164,7 @@ static cns_status loss_from_file(const cns__ckpt_file *f, const cns_allocator *a
                              (unsigned)id, (unsigned)type);
         rec[k] = e;
     }
-    for (size_t k = 0; k < N_SAVED; ++k)
+    for (size_t k = 0; k < N_REQUIRED; ++k)
         if (rec[k] == NULL)
             return cns__fail(err, CNS_E_CORRUPT, "section 'LHDR': parameter %d is missing",
                              k_saved[k]);
@@ -166,20 +173,22 @@ static cns_status loss_from_file(const cns__ckpt_file *f, const cns_allocator *a
      * all before the handle is allocated. */
     int ids[N_SAVED];
     double vals[N_SAVED];
+    size_t n_vals = 0;
     for (size_t k = 0; k < N_SAVED; ++k) {
+        if (rec[k] == NULL) continue; /* an optional record of a newer format */
         const uint32_t type = cns__le32_get(rec[k] + 4);
         if (type != k_type[k])
             return cns__fail(err, CNS_E_CORRUPT,
                              "section 'LHDR': parameter %d is stored as %s, it is %s",
                              k_saved[k], type == TYPE_INT ? "an int" : "a double",
                              k_type[k] == TYPE_INT ? "an int" : "a double");
-        ids[k] = k_saved[k];
+        ids[n_vals] = k_saved[k];
         /* An int out of the double range's exactness is out of bounds anyway. */
-        vals[k] = type == TYPE_INT ? (double)(int64_t)cns__le64_get(rec[k] + 8)
-                                   : cns__lef64_get(rec[k] + 8);
+        vals[n_vals++] = type == TYPE_INT ? (double)(int64_t)cns__le64_get(rec[k] + 8)
+                                          : cns__lef64_get(rec[k] + 8);
     }
     char msg[CNS_ERROR_MESSAGE_SIZE];
-    st = cns__loss_apply_values(NULL, ids, vals, N_SAVED, 1, msg);
+    st = cns__loss_apply_values(NULL, ids, vals, n_vals, 1, msg);
     if (st != CNS_OK) return cns__fail(err, CNS_E_CORRUPT, "section 'LHDR': %s", msg);
 
     cns_loss_desc desc;
@@ -195,7 +204,7 @@ static cns_status loss_from_file(const cns__ckpt_file *f, const cns_allocator *a
         }
         return st;
     }
-    st = cns__loss_apply_values(l, ids, vals, N_SAVED, 0, msg);
+    st = cns__loss_apply_values(l, ids, vals, n_vals, 0, msg);
     if (st != CNS_OK) { /* unreachable: the same values passed the check above */
         cns__fail(err, CNS_E_CORRUPT, "section 'LHDR': %s", msg);
         cns_loss_free(l);

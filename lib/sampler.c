@@ -7,6 +7,7 @@
 
 #include "csr_internal.h"
 #include "dataset_internal.h"
+#include "direction.h"
 #include "error.h"
 #include "parallel.h"
 #include "params.h"
@@ -17,7 +18,6 @@
 #define STREAM_DRAW 0x64726177ull  /* "draw" */
 #define STREAM_TRAIN 0x747261696eull
 #define STREAM_PICK 0x7069636bull
-#define STREAM_DIRECTION 0x646972ull /* "dir": the direction mode's d, drawn once */
 
 CNS_API void cns_sampler_desc_init(cns_sampler_desc *desc) {
     if (desc == NULL) return;
@@ -75,27 +75,6 @@ CNS_API void cns_sampler_free(cns_sampler *s) {
     cns__free(&al, s);
 }
 
-/* CNS_DIRECTION_RANDOM (§16): d = g / |g|, g ~ N(0, I_dim) from the seed's
- * own stream, so no other draw shifts and the thread count plays no part.
- * A zero g (probability 0) falls back to the first axis. */
-static void make_direction(float *dir, size_t dim, uint64_t seed) {
-    cns__rng r;
-    cns__rng_seed(&r, seed, STREAM_DIRECTION);
-    double ss = 0.0;
-    for (size_t k = 0; k < dim; ++k) {
-        double g = cns__rng_normal(&r);
-        dir[k] = (float)g;
-        ss += (double)dir[k] * (double)dir[k];
-    }
-    if (!(ss > 0.0)) {
-        memset(dir, 0, dim * sizeof *dir);
-        dir[0] = 1.0f;
-        return;
-    }
-    const double inv = 1.0 / sqrt(ss);
-    for (size_t k = 0; k < dim; ++k) dir[k] = (float)((double)dir[k] * inv);
-}
-
 static cns_status check_desc(const cns_sampler_desc *in, cns_sampler_desc *d, cns_error *err) {
     cns_sampler_desc_init(d);
     if (in->struct_size < offsetof(cns_sampler_desc, kind) + sizeof(int32_t) ||
@@ -151,7 +130,7 @@ CNS_API cns_status cns_sampler_create(const cns_sampler_desc *desc, const cns_al
         if (cns__adam_init(&s->adam, s->den.n_params, &al) != CNS_OK) goto nomem;
         s->direction = cns__malloc(&al, (size_t)d.dim * sizeof(float));
         if (s->direction == NULL) goto nomem;
-        make_direction(s->direction, (size_t)d.dim, d.seed);
+        cns__direction_random(s->direction, (size_t)d.dim, d.seed); /* §16, lib/direction.c */
     }
     /* The initial tunables are the default preset's (lib/preset.c); this
      * also computes the schedule and the denoiser's learning rate. */

@@ -18,7 +18,7 @@
 
 #define DIM 6
 #define ROWS 5
-#define LHDR_BYTES (40 + 16 * 10)
+#define LHDR_BYTES (40 + 16 * 11)
 
 /* ---- fixtures -------------------------------------------------------------- */
 
@@ -41,6 +41,7 @@ static cns_loss *make(uint64_t seed) {
     ck_assert_status(cns_loss_set_double(l, CNS_LOSS_MIN_MIX, 0.125), CNS_OK);
     ck_assert_status(cns_loss_set_int(l, CNS_LOSS_CURRICULUM_EPOCHS, 10), CNS_OK);
     ck_assert_status(cns_loss_set_int(l, CNS_LOSS_MIXING, 1), CNS_OK);
+    ck_assert_status(cns_loss_set_int(l, CNS_LOSS_REPEL, 1), CNS_OK);
     return l;
 }
 
@@ -137,7 +138,7 @@ START_TEST(test_layout) {
     (void)run(l, 2);
     size_t n;
     unsigned char *b = ck_saved_bytes(&k_loss, l, dir, "l.ckpt", p, sizeof p, &n);
-    /* header 48, one table entry 32, 'LHDR' at 80: 40 + 10 records of 16. */
+    /* header 48, one table entry 32, 'LHDR' at 80: 40 + 11 records of 16. */
     ck_assert_uint_eq(n, 48 + 32 + LHDR_BYTES);
     ck_assert_uint_eq(le32(b + 12), 3);  /* kind: loss */
     ck_assert_uint_eq(le32(b + 16), 1);  /* one section */
@@ -150,15 +151,15 @@ START_TEST(test_layout) {
     ck_assert_uint_eq(le64(h + 8), 0x1122334455667788ull);
     ck_assert_uint_eq(le64(h + 16), 4); /* epoch */
     ck_assert_uint_eq(le64(h + 24), 3); /* three computes since set_epoch */
-    ck_assert_uint_eq(le32(h + 32), 10);
+    ck_assert_uint_eq(le32(h + 32), 11);
     ck_assert_uint_eq(le32(h + 36), 0);
     static const struct {
         uint32_t id, type;
         double v;
-    } want[10] = {{100, 2, 0.7},  {101, 2, 0.35}, {102, 2, 0.05}, {110, 2, 2.0},
+    } want[11] = {{100, 2, 0.7},  {101, 2, 0.35}, {102, 2, 0.05}, {110, 2, 2.0},
                   {111, 2, 7.0},  {112, 2, 6.5},  {113, 2, 1.5},  {114, 2, 0.125},
-                  {120, 1, 10.0}, {121, 1, 1.0}};
-    for (int k = 0; k < 10; ++k) {
+                  {120, 1, 10.0}, {121, 1, 1.0},  {122, 1, 1.0}};
+    for (int k = 0; k < 11; ++k) {
         const unsigned char *r = h + 40 + 16 * k;
         ck_assert_uint_eq(le32(r), want[k].id);
         ck_assert_uint_eq(le32(r + 4), want[k].type);
@@ -320,7 +321,8 @@ END_TEST
 
 static unsigned char *lhdr(ck_sections *s) { return ck_sections_data(s, CNS__TAG_LHDR); }
 /* Record k of 'LHDR' (cl_weight, temperature, positive_noise, alpha_start,
- * beta_start, alpha_end, beta_end, min_mix, curriculum_epochs, mixing). */
+ * beta_start, alpha_end, beta_end, min_mix, curriculum_epochs, mixing,
+ * repel). */
 static unsigned char *rec(ck_sections *s, int k) { return lhdr(s) + 40 + 16 * k; }
 static void rec_f64(ck_sections *s, int k, double v) {
     uint64_t u;
@@ -331,11 +333,14 @@ static void rec_f64(ck_sections *s, int k, double v) {
 static void c_unknown_id(ck_sections *s) { cns__le32_put(rec(s, 3), 999); }
 static void c_threads_id(ck_sections *s) { cns__le32_put(rec(s, 3), CNS_LOSS_THREADS); }
 static void c_duplicate(ck_sections *s) { cns__le32_put(rec(s, 1), CNS_LOSS_CL_WEIGHT); }
-static void c_missing(ck_sections *s) { /* mixing, the last record, dropped */
+static void c_missing(ck_sections *s) { /* mixing dropped: repel moves into its place */
+    memcpy(rec(s, 9), rec(s, 10), 16);
     s->size[ck_sections_index(s, CNS__TAG_LHDR)] -= 16;
-    cns__le32_put(lhdr(s) + 32, 9);
+    cns__le32_put(lhdr(s) + 32, 10);
 }
-static void c_count(ck_sections *s) { cns__le32_put(lhdr(s) + 32, 9); }
+static void c_count(ck_sections *s) { cns__le32_put(lhdr(s) + 32, 10); }
+static void c_repel2(ck_sections *s) { cns__le64_put(rec(s, 10) + 8, 2); }
+static void c_repel_double(ck_sections *s) { cns__le32_put(rec(s, 10) + 4, 2); }
 static void c_type(ck_sections *s) { cns__le32_put(rec(s, 5) + 4, 3); }
 static void c_nan_value(ck_sections *s) { rec_f64(s, 1, NAN); }
 static void c_int_as_double(ck_sections *s) { cns__le32_put(rec(s, 8) + 4, 2); }
@@ -369,6 +374,9 @@ static const struct {
      "parameter 100 is stored as an int, it is a double"},
     {"temperature 0", c_temperature0, CNS_E_CORRUPT, "CNS_LOSS_TEMPERATURE"},
     {"mixing 2", c_mixing2, CNS_E_CORRUPT, "CNS_LOSS_MIXING"},
+    {"repel 2", c_repel2, CNS_E_CORRUPT, "CNS_LOSS_REPEL"},
+    {"repel stored as double", c_repel_double, CNS_E_CORRUPT,
+     "parameter 122 is stored as a double, it is an int"},
     {"reserved field 4", c_reserved0, CNS_E_CORRUPT, "reserved fields are not zero"},
     {"reserved field 36", c_reserved1, CNS_E_CORRUPT, "reserved fields are not zero"},
     {"dim 0", c_dim0, CNS_E_CORRUPT, "dim = 0 is outside [1, 1048576]"},
@@ -393,6 +401,85 @@ START_TEST(test_crafted_files) {
                          k_crafted[c].expect);
     ck_sections_free(&good);
     ck_rmdir_all(dir);
+}
+END_TEST
+
+/* ---- the repel parameter, appended after the first format ------------------- */
+
+/* A file from before CNS_LOSS_REPEL (its record dropped, the count one
+ * less) still loads, with repel at its create default 0: it computes what
+ * the saved handle computes with repel switched off, not what it computes
+ * with repel on. The committed corpus file was written by the library
+ * before the parameter existed and loads the same way. */
+START_TEST(test_before_repel) {
+    char dir[64], p[128], q[128];
+    ck_tmpdir(dir, sizeof dir);
+    size_t n;
+    free(saved(dir, p, sizeof p, &n));
+    snprintf(q, sizeof q, "%s/old.ckpt", dir);
+    const uint32_t tags[1] = {CNS__TAG_LHDR};
+    ck_sections s;
+    ck_sections_read(p, CNS__CKPT_KIND_LOSS, tags, 1, &s);
+    ck_assert_uint_eq(le32(rec(&s, 10)), CNS_LOSS_REPEL);
+    s.size[ck_sections_index(&s, CNS__TAG_LHDR)] -= 16;
+    cns__le32_put(lhdr(&s) + 32, 10);
+    ck_sections_write(&s, q);
+    ck_sections_free(&s);
+
+    cns_loss *old, *now, *off;
+    cns_error e;
+    ck_assert_status(cns_loss_load(q, NULL, &old, &e), CNS_OK);
+    ck_assert_status(cns_loss_load(p, NULL, &now, NULL), CNS_OK);
+    ck_assert_status(cns_loss_load(p, NULL, &off, NULL), CNS_OK);
+    int64_t v;
+    ck_assert_status(cns_loss_get_int(old, CNS_LOSS_REPEL, &v), CNS_OK);
+    ck_assert_int_eq(v, 0);
+    ck_assert_status(cns_loss_get_int(now, CNS_LOSS_REPEL, &v), CNS_OK);
+    ck_assert_int_eq(v, 1);
+    ck_assert_status(cns_loss_get_int(old, CNS_LOSS_MIXING, &v), CNS_OK);
+    ck_assert_int_eq(v, 1);
+    ck_assert_status(cns_loss_set_int(off, CNS_LOSS_REPEL, 0), CNS_OK);
+    outcome a = run(old, 3), b = run(off, 3), c = run(now, 3);
+    ck_assert(same_outcome(&a, &b));
+    ck_assert(!same_outcome(&a, &c));
+    cns_loss_free(old);
+    cns_loss_free(now);
+    cns_loss_free(off);
+
+    cns_loss *corpus;
+    ck_assert_status(cns_loss_load(CNS_SOURCE_DIR "/tests/fuzz/corpus/checkpoint/loss-computed.ckpt",
+                                   NULL, &corpus, &e),
+                     CNS_OK);
+    ck_assert_status(cns_loss_get_int(corpus, CNS_LOSS_REPEL, &v), CNS_OK);
+    ck_assert_int_eq(v, 0);
+    cns_loss_free(corpus);
+    ck_rmdir_all(dir);
+}
+END_TEST
+
+/* The host's repel direction is not saved (include/cnsdiff/loss.h): the
+ * loaded loss holds the direction seeded from the saved seed, which a
+ * fresh loss of that seed holds too. */
+START_TEST(test_repel_direction_not_saved) {
+    cns_loss *l = make(41), *fresh = make(41);
+    float mine[DIM] = {0, 0, 3, 0, 0, 4}, got[DIM], seeded[DIM];
+    ck_assert_status(cns_loss_set_repel_direction(l, mine, DIM), CNS_OK);
+    ck_assert_status(cns_loss_get_repel_direction(l, got, DIM), CNS_OK);
+    ck_assert(got[2] == 0.6f && got[5] == 0.8f);
+    size_t n = 0;
+    ck_assert_status(cns_loss_save_mem(l, NULL, 0, &n), CNS_OK);
+    unsigned char *b = malloc(n);
+    ck_assert_status(cns_loss_save_mem(l, b, n, &n), CNS_OK);
+    cns_loss *x;
+    ck_assert_status(cns_loss_load_mem(b, n, NULL, &x, NULL), CNS_OK);
+    ck_assert_status(cns_loss_get_repel_direction(x, got, DIM), CNS_OK);
+    ck_assert_status(cns_loss_get_repel_direction(fresh, seeded, DIM), CNS_OK);
+    ck_assert(memcmp(got, seeded, sizeof got) == 0);
+    ck_assert(!(got[2] == 0.6f && got[5] == 0.8f));
+    free(b);
+    cns_loss_free(x);
+    cns_loss_free(fresh);
+    cns_loss_free(l);
 }
 END_TEST
 
@@ -510,6 +597,8 @@ int main(void) {
     tcase_add_test(tc, test_memory_form);
     tcase_add_test(tc, test_damage);
     tcase_add_test(tc, test_crafted_files);
+    tcase_add_test(tc, test_before_repel);
+    tcase_add_test(tc, test_repel_direction_not_saved);
     tcase_add_test(tc, test_wrong_kind);
     tcase_add_test(tc, test_arguments);
     tcase_add_test(tc, test_allocation_failures);

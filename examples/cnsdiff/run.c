@@ -54,6 +54,7 @@ static const param_entry k_params[] = {
     {"min_mix", T_LOSS, CNS_LOSS_MIN_MIX, V_DOUBLE, "lower bound m of the mixing weight (0)"},
     {"curriculum_epochs", T_LOSS, CNS_LOSS_CURRICULUM_EPOCHS, V_INT, "mixing horizon in epochs (120)"},
     {"mixing", T_LOSS, CNS_LOSS_MIXING, V_INT, "1 mix h into BPR, 0 lambda = 0 (preset: 0)"},
+    {"repel", T_LOSS, CNS_LOSS_REPEL, V_INT, "1 adds the fixed direction as a contrastive column of weight B (§19) (0)"},
 };
 #define N_PARAMS (sizeof k_params / sizeof k_params[0])
 

@@ -11,7 +11,19 @@
  *    [h; e_neg] at temperature tau.
  * Gradients are returned for the u, pos and neg rows; none flows into h.
  *
- * Cost: the contrastive term is O(n^2 dim) over the n x 2n similarities.
+ * The repel column (CNS_LOSS_REPEL, ALGORITHM.md §19): one fixed unit
+ * direction r̂ joins every softmax row of the contrastive term as a column
+ * of weight n, log(n e^{<a, r̂>/τ} + Σ_j e^{<a, h_j>/τ} + Σ_j e^{<a, n_j>/τ}),
+ * whatever the negatives are; with synth NULL the term runs on [r̂; e_neg]
+ * alone. That is the term the direction mode (§16) computes through h, so
+ * the repulsion can go with any sampler: uniform, DNS, or a trained
+ * denoiser whose h then serves BPR mixing and the contrastive term. r̂ is
+ * drawn at create from desc.seed exactly as the sampler's direction mode
+ * draws its d (so a loss and a sampler with one seed agree), or set by the
+ * host with cns_loss_set_repel_direction. Its cost is O(n dim) per compute.
+ *
+ * Cost: the contrastive term is O(n^2 dim) over the n x 2n similarities
+ * (n x (n + 1) with the repel column and synth NULL).
  * When every row of h is bit-identical (the sampler's CNS_MODE_DIRECTION
  * draws them so; one memcmp pass per compute finds out), the n equal h
  * columns of each softmax row are one column of weight n
@@ -24,8 +36,9 @@
  * the last cns_loss_set_epoch); the same key gives the same draws, so a
  * run that sets the epoch at the start of each epoch repeats exactly.
  *
- * Memory: the first compute with synth allocates scratch for its batch
- * size (about (7 dim + 2 min(n, 256) + 9) floats per row, through the
+ * Memory: the first compute with synth or the repel column allocates
+ * scratch for its batch size (about (7 dim + 2 min(n, 256) + 9) floats per
+ * row, plus one dim row, through the
  * handle's allocator); later computes of that size or smaller allocate
  * nothing.
  *
@@ -80,6 +93,10 @@ typedef enum cns_loss_param {
     CNS_LOSS_CURRICULUM_EPOCHS = 120, /* int, [1, 1e6], default 120: the horizon of §8 */
     CNS_LOSS_MIXING = 121,            /* int, {0, 1}, default 0 (the default preset; §12 and
                                          CNS_PRESET_PAPER: 1); 0 forces drawn lambda = 0 */
+    CNS_LOSS_REPEL = 122,             /* int, {0, 1}, default 0: 1 adds the fixed direction r̂
+                                         as a contrastive column of weight n (§19), with or
+                                         without synth. Only its direction matters (the term
+                                         normalises every column), so it has no norm. */
     CNS_LOSS_THREADS = 300            /* int, [1, 256], default 1: worker threads of the
                                          contrastive term; results do not depend on it */
 } cns_loss_param;
@@ -101,8 +118,9 @@ CNS_API CNS_NODISCARD cns_status cns_loss_set_epoch(cns_loss *l, int64_t epoch);
 typedef enum cns_loss_term {
     CNS_TERM_TOTAL = 0, /* bpr + cl_weight * cl */
     CNS_TERM_BPR = 1,
-    CNS_TERM_CL = 2,    /* unweighted contrastive term; 0 without h or when
-                           cl_weight = 0 (it is then not computed) */
+    CNS_TERM_CL = 2,    /* unweighted contrastive term; 0 without h and without
+                           the repel column, or when cl_weight = 0 (it is then
+                           not computed) */
     CNS_TERM_LAMBDA = 3 /* mean lambda of the batch; 0 without h */
 } cns_loss_term;
 /* NaN for an unknown term or a NULL handle. Read-only. */
@@ -110,7 +128,8 @@ CNS_API double cns_loss_term_value(const cns_loss *l, int term);
 
 /* Computes the loss of n >= 1 rows and its gradients.
  * u, pos, neg: n x dim rows of the final embeddings (required).
- * synth: n x dim synthesized negatives h, or NULL for plain BPR on neg.
+ * synth: n x dim synthesized negatives h, or NULL for plain BPR on neg
+ *   (plus the contrastive term on [r̂; neg] when CNS_LOSS_REPEL = 1).
  * lambda: n mixing weights in [0, 1], or NULL to draw them from the
  *   curriculum (ignored without synth). Given weights are used as they
  *   are: min_mix and CNS_LOSS_MIXING shape only the drawn ones.
@@ -184,7 +203,7 @@ CNS_API void cns_loss_rows_init(cns_loss_rows *rows);
  *  batch sum, n times larger (computed without the 1/n, not multiplied
  *  back). For the BPR term row b's gradient is then the gradient of row
  *  b's own triplet loss. The contrastive term couples the rows: every
- *  anchor's softmax runs over all 2n negatives, so the neg row b also
+ *  anchor's softmax runs over all 2n negatives (and r̂ with CNS_LOSS_REPEL), so the neg row b also
  *  receives the push from the other rows' anchors, and its per-row
  *  gradient is d(sum of all rows' terms)/d(neg_b), not row b's term
  *  alone. An SGD or Hogwild host applies row -= lr * grad per row.
@@ -203,6 +222,23 @@ CNS_API void cns_loss_rows_init(cns_loss_rows *rows);
 CNS_API CNS_NODISCARD cns_status cns_loss_compute_rows(cns_loss *l, const cns_loss_rows *rows,
                                                        double *loss);
 
+/* Sets the repel direction r̂ of CNS_LOSS_REPEL (§19): dir holds dim
+ * values (dim must equal desc.dim), copied and scaled to unit length; the
+ * caller keeps ownership. dir NULL (dim 0 or desc.dim) restores the seeded
+ * direction, the one the sampler's CNS_MODE_DIRECTION draws from the same
+ * seed. CNS_E_ARG for a NULL handle, a dim mismatch, a non-finite value or
+ * a zero vector (r̂ unchanged; the message says which). Applies from the
+ * next compute; the repel column is used only while CNS_LOSS_REPEL = 1.
+ * Not saved by cns_loss_save (see "state" below). Not thread-safe with
+ * other calls on l. */
+CNS_API CNS_NODISCARD cns_status cns_loss_set_repel_direction(cns_loss *l, const float *dir,
+                                                              size_t dim);
+/* Copies the current unit r̂ (dim values, dim = desc.dim) into out.
+ * CNS_E_ARG for NULL l or out, or a dim mismatch (no message: read-only,
+ * as the other getters, so concurrent getters are safe). */
+CNS_API CNS_NODISCARD cns_status cns_loss_get_repel_direction(const cns_loss *l, float *out,
+                                                              size_t dim);
+
 /* The detail of the most recent failed call on l ("" if none; a success
  * does not clear it). Never NULL; valid until the next call on l. */
 CNS_API const char *cns_loss_last_error(const cns_loss *l);
@@ -217,7 +253,11 @@ CNS_API const char *cns_loss_last_error(const cns_loss *l);
  * have drawn next: a run saved after k computes and resumed from the
  * checkpoint computes bit for bit what an uninterrupted run computes. The
  * terms of the last compute (cns_loss_term_value) and the scratch are not
- * saved: they read 0 until the loaded loss first computes.
+ * saved: they read 0 until the loaded loss first computes. Nor is a repel
+ * direction set with cns_loss_set_repel_direction: a loaded loss holds the
+ * direction seeded from the saved seed (§19), so a host that set its own
+ * sets it again after the load. CNS_LOSS_REPEL itself is saved; files
+ * written before it existed load with CNS_LOSS_REPEL = 0.
  *
  * cns_loss_save writes path crash-safely, with the guarantees of
  * cns_model_save: CNS_OK, CNS_E_ARG (NULL l or path), CNS_E_IO,
