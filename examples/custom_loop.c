@@ -4,9 +4,9 @@
  * embeddings, negatives and gradients; the host decides the order.
  *
  * With a validation file it also does what every host should: evaluate
- * each epoch and let the library's selection rule (cns_selector, the
- * tool's default `--select-by ood`) say which epoch to keep and when to
- * stop.
+ * each epoch and let the library's default selection rule (cns_selector,
+ * the tool's default `--select-by default`) say which epoch to keep and
+ * when to stop.
  *
  *   usage: custom_loop TRAIN_FILE [EPOCHS [VALID_FILE]]
  */
@@ -40,6 +40,7 @@ int main(int argc, char **argv) {
     cns_dataset *valid = NULL;
     cns_evaluator *evaluator = NULL;
     cns_selector *selector = NULL;
+    int64_t select_metric = CNS_METRIC_NDCG; /* the metric the rule reads */
     float *eu = NULL, *ep = NULL, *en = NULL, *h = NULL, *gu = NULL, *gp = NULL, *gn = NULL;
     float **bufs[] = {&eu, &ep, &en, &h, &gu, &gp, &gn};
 
@@ -50,9 +51,11 @@ int main(int argc, char **argv) {
     if (argc > 3) {
         CHECK(cns_dataset_load_file(argv[3], 0, NULL, &valid, &err), err.message);
         CHECK(cns_evaluator_create(train, NULL, &evaluator, &err), err.message);
-        /* Created and not tuned: the library's default rule (IPS-NDCG@20,
-         * smoothed, patience counted after a minimum; docs/EVALUATION.md). */
+        /* Created and not tuned: the library's default rule (NDCG@20,
+         * patience 20; docs/EVALUATION.md "Model selection"). */
         CHECK(cns_selector_create(NULL, &selector, &err), err.message);
+        CHECK(cns_selector_get_int(selector, CNS_SELECT_METRIC, &select_metric),
+              cns_selector_last_error(selector));
     }
 
     /* Shapes go in descriptors; tunables through typed setters. Every
@@ -134,7 +137,8 @@ int main(int argc, char **argv) {
             CHECK(cns_selector_update(selector, epoch + 1, ks, 1, metrics, CNS_METRIC_COUNT,
                                       &improved, &stop),
                   cns_selector_last_error(selector));
-            printf("         valid ips_ndcg@%d %.4f%s\n", k_cut, metrics[CNS_METRIC_IPS_NDCG],
+            printf("         valid %s@%d %.4f%s\n", cns_metric_name((int)select_metric), k_cut,
+                   metrics[select_metric],
                    improved ? "  (best so far: a host saves the model here)" : "");
             if (stop) break;
         }

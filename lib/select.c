@@ -12,14 +12,16 @@
 #include "params.h"
 
 /* The library's default rule — the one place it is written down (the
- * tool's `--select-by ood`, docs/EVALUATION.md). IPS-NDCG because OOD
- * accuracy follows it where IID NDCG peaks early (issue 11); a window and
- * a minimum because its selected epoch wanders when read raw. Provisional
- * until the issue-11 study fixes them on the valid_ood splits. */
-#define SELECT_DEFAULT_METRIC CNS_METRIC_IPS_NDCG
+ * tool's `--select-by default`, docs/EVALUATION.md). Plain validation
+ * NDCG@20 with patience 20, no smoothing and no minimum: the selection study
+ * (docs/BENCHMARKS.md "Study", docs/bench/choose.py, its rule fixed in
+ * advance) scored it best on the development suite's valid_ood splits for
+ * the eligible configuration; the smoothed IPS rule (the tool's
+ * `--select-by ood`, ips_ndcg@20:smooth5:min30) scored worse. */
+#define SELECT_DEFAULT_METRIC CNS_METRIC_NDCG
 #define SELECT_DEFAULT_K 20
-#define SELECT_DEFAULT_WINDOW 5
-#define SELECT_DEFAULT_MIN_EVALS 30
+#define SELECT_DEFAULT_WINDOW 1
+#define SELECT_DEFAULT_MIN_EVALS 0
 #define SELECT_DEFAULT_PATIENCE 20
 
 #define SELECT_MAX_WINDOW 64

@@ -24,5 +24,5 @@ if(TARGET custom_loop)
   add_test(NAME example_custom_loop_select COMMAND custom_loop
     ${PROJECT_SOURCE_DIR}/examples/data/tiny.txt 3 ${PROJECT_SOURCE_DIR}/examples/data/tiny_valid.txt)
   set_tests_properties(example_custom_loop_select PROPERTIES
-    PASS_REGULAR_EXPRESSION "epoch 3  loss [0-9.]+  lambda [0-9.]+\n +valid ips_ndcg@[0-9]+ [0-9.]+.*selected epoch [1-3]\nuser 0: [0-9]+ ")
+    PASS_REGULAR_EXPRESSION "epoch 3  loss [0-9.]+  lambda [0-9.]+\n +valid ndcg@[0-9]+ [0-9.]+.*selected epoch [1-3]\nuser 0: [0-9]+ ")
 endif()

@@ -11,13 +11,15 @@ max(best, minN) have not improved it, and nothing after that point is
 selected. Test metrics are read at the selected epoch only. Prints mean +-
 sd over seeds as a Markdown table per dataset and rule.
 
-Rules are spelled as for the tool: "ood" (the library's default rule, read
-from lib/select.c so there is one place that defines it) or
+Rules are spelled as for the tool: "default" (the library's default rule,
+read from lib/select.c's SELECT_DEFAULT_* so there is one place that defines
+it), "ood" (the fixed smoothed IPS rule the study measured, read from
+RUN_SELECT_OOD in examples/cnsdiff/run.h, the tool's one place for it) or
 METRIC@K[:smoothW][:minN] with a validation column valid_METRIC@K in the
 log (recall, ndcg, ips_ndcg at K = 20).
 
 usage: summarize.py [--rules R1,R2,...] [--patience P] [--max-epoch N] OUTDIR [OUTDIR...]
-  --rules     default ndcg@20,ips_ndcg@20,ood
+  --rules     default ndcg@20,ips_ndcg@20,ood,default
   --max-epoch use only each log's first N epochs (a common budget)
   --patience  evaluations; default the library's (lib/select.c). 0 never
               stops, i.e. the best over the whole log (the selection of
@@ -36,6 +38,7 @@ from collections import defaultdict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SELECT_C = os.path.join(HERE, "..", "..", "lib", "select.c")
+RUN_H = os.path.join(HERE, "..", "..", "examples", "cnsdiff", "run.h")
 METRICS = ["recall", "ndcg", "precision", "hit", "ips_recall", "ips_ndcg"]  # cns_metric order
 
 
@@ -49,20 +52,40 @@ def library_defaults(path=SELECT_C):
             "min_evals": int(d["MIN_EVALS"]), "patience": int(d["PATIENCE"])}
 
 
+def ood_spec(path=RUN_H):
+    """The spelling `--select-by ood` stands for (RUN_SELECT_OOD)."""
+    with open(path) as f:
+        m = re.search(r'#define RUN_SELECT_OOD "([^"]+)"', f.read())
+    if not m:
+        raise ValueError(f"{path}: no RUN_SELECT_OOD")
+    return m.group(1)
+
+
+def spelling(metric, k, window, min_evals):
+    """The tool's canonical METRIC@K[:smoothW][:minN], neutral parts left out."""
+    return (f"{metric}@{k}" + (f":smooth{window}" if window > 1 else "")
+            + (f":min{min_evals}" if min_evals > 0 else ""))
+
+
 class Rule:
     """A --select-by rule plus patience, as cns_selector holds it."""
 
     def __init__(self, spec, patience=None, defaults=None):
         defaults = defaults or library_defaults()
         self.spec = spec
-        if spec == "ood":
+        if spec == "default":
             self.metric, self.k = defaults["metric"], defaults["k"]
             self.window, self.min_evals = defaults["window"], defaults["min_evals"]
-            self.name = f"ood ({self.metric}@{self.k}:smooth{self.window}:min{self.min_evals})"
+            self.name = f"default ({spelling(self.metric, self.k, self.window, self.min_evals)})"
+        elif spec == "ood":
+            inner = Rule(ood_spec(), patience, defaults)
+            self.metric, self.k = inner.metric, inner.k
+            self.window, self.min_evals = inner.window, inner.min_evals
+            self.name = f"ood ({spelling(self.metric, self.k, self.window, self.min_evals)})"
         else:
             m = re.fullmatch(r"(\w+)@(\d+)((?::smooth\d+|:min\d+)*)", spec)
             if not m or m.group(1) not in METRICS:
-                raise ValueError(f"rule '{spec}': expected ood or METRIC@K[:smoothW][:minN]")
+                raise ValueError(f"rule '{spec}': expected default, ood or METRIC@K[:smoothW][:minN]")
             self.metric, self.k = m.group(1), int(m.group(2))
             opts = re.findall(r":(smooth|min)(\d+)", m.group(3))
             if len({o for o, _ in opts}) != len(opts):
@@ -119,7 +142,7 @@ def fmt(xs):
 
 
 def main(argv):
-    rules_spec, patience, max_epoch, dirs = "ndcg@20,ips_ndcg@20,ood", None, None, []
+    rules_spec, patience, max_epoch, dirs = "ndcg@20,ips_ndcg@20,ood,default", None, None, []
     it = iter(argv)
     for a in it:
         if a == "--rules":

@@ -33,6 +33,11 @@ static const int k_show[DEMO_SAMPLERS] = {2, 1, 0}; /* uniform, dns, cnsdiff */
 static void usage(FILE *f) {
     cns_world_desc wd;
     cns_world_desc_init(&wd);
+    run_select def;
+    int def_patience;
+    run_default_select(&def, &def_patience);
+    char spelling[48];
+    run_select_spelling(&def, spelling, sizeof spelling);
     fprintf(f,
             "usage: cnsdiff demo [--epochs N] [--seed S] [--threads T] [--select-by RULE]\n"
             "                    [--preset NAME] [--set NAME=VALUE]... [--users N] [--items M]\n"
@@ -56,7 +61,10 @@ static void usage(FILE *f) {
             "  --epochs N          training epochs per run (default 15)\n"
             "  --seed S            base seed of worlds and training (default 1)\n"
             "  --threads T         trainings run at once, one thread each (default 2)\n"
-            "  --select-by RULE    ood (default), ndcg@20, ips_ndcg@20, ... (cnsdiff train --help)\n"
+            "  --select-by RULE    default (the default): the library's rule, %s,\n"
+            "                      patience %d;\n"
+            "                      ood: " RUN_SELECT_OOD "; or ndcg@20, ips_ndcg@20, ...\n"
+            "                      (cnsdiff train --help)\n"
             "  --preset NAME       default, paper, paper-code or direction, for every run\n"
             "                      (ALGORITHM.md §15; default: default; the presets differ only\n"
             "                      in cnsdiff's mode and mixing)\n"
@@ -70,7 +78,7 @@ static void usage(FILE *f) {
             "  --quiet             no progress lines\n"
             "\n"
             "Exit status: 0 success, 1 the library reported an error, 2 usage error.\n",
-            (int)wd.num_users, (int)wd.num_items);
+            spelling, def_patience, (int)wd.num_users, (int)wd.num_items);
 }
 
 /* One training: a sampler on one seed's training split, evaluated on every

@@ -13,6 +13,8 @@ static void usage(FILE *f) {
     run_select def;
     int def_patience;
     run_default_select(&def, &def_patience);
+    char spelling[48];
+    run_select_spelling(&def, spelling, sizeof spelling);
     fprintf(f,
             "usage: cnsdiff train --train FILE [--valid FILE | --valid-fraction F] [--test FILE]...\n"
             "                     [options]\n"
@@ -50,12 +52,15 @@ static void usage(FILE *f) {
             "  --patience N          stop after N evaluations without improvement, counted\n"
             "                        after the rule's minimum (minN); 0 = never (default %d)\n"
             "  --select-by RULE      the validation rule that selects the epoch and stops:\n"
-            "                        ood (default): %s@%d:smooth%d:min%d, or\n"
+            "                        default (the default): the library's rule, %s,\n"
+            "                        chosen by the selection study (docs/BENCHMARKS.md\n"
+            "                        \"Study\"); ood: " RUN_SELECT_OOD ",\n"
+            "                        the smoothed IPS rule the study measured; or\n"
             "                        METRIC@K[:smoothW][:minN]: METRIC ndcg, ips_ndcg, recall,\n"
             "                        ips_recall, precision or hit; K 10 or 20; the mean of the\n"
             "                        last W evaluations (default 1); patience counts only after\n"
-            "                        N evaluations (default 0). ndcg@20 was the default before\n"
-            "                        issue 11. The rule is cns_selector's (docs/EVALUATION.md)\n"
+            "                        N evaluations (default 0). The rule is cns_selector's\n"
+            "                        (docs/EVALUATION.md)\n"
             "  --ips-gamma G         exponent of the inverse-propensity weights (default 1)\n"
             "  --seed S              seed of initialisation, batches and sampler (default 1)\n"
             "  --threads T           library and OpenBLAS threads (default 2)\n"
@@ -76,7 +81,7 @@ static void usage(FILE *f) {
             "  --help-params         list the --set names\n"
             "\n"
             "Exit status: 0 success, 1 the library reported an error, 2 usage error.\n",
-            def_patience, cns_metric_name(def.metric), def.k, def.window, def.min_evals);
+            def_patience, spelling);
 }
 
 static int parse_int(const char *opt, const char *s, long lo, long hi, int *out) {

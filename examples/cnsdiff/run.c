@@ -81,10 +81,16 @@ static const param_entry *find_param(const char *name, size_t len) {
     return NULL;
 }
 
+void run_select_spelling(const run_select *r, char *buf, size_t len) {
+    int n = snprintf(buf, len, "%s@%d", cns_metric_name(r->metric), r->k);
+    if (r->window > 1 && n >= 0 && (size_t)n < len) n += snprintf(buf + n, len - (size_t)n, ":smooth%d", r->window);
+    if (r->min_evals > 0 && n >= 0 && (size_t)n < len) snprintf(buf + n, len - (size_t)n, ":min%d", r->min_evals);
+}
+
 void run_default_select(run_select *out, int *patience) {
     /* The rule is whatever a fresh selector holds: the library keeps the
      * defaults in one place (lib/select.c). */
-    int64_t metric = CNS_METRIC_IPS_NDCG, k = 20, window = 1, min_evals = 0, pat = 0;
+    int64_t metric = CNS_METRIC_NDCG, k = 20, window = 1, min_evals = 0, pat = 0;
     cns_selector *s = NULL;
     if (cns_selector_create(NULL, &s, NULL) == CNS_OK) {
         if (cns_selector_get_int(s, CNS_SELECT_METRIC, &metric) != CNS_OK ||
@@ -99,8 +105,9 @@ void run_default_select(run_select *out, int *patience) {
     out->k = (int)k;
     out->window = (int)window;
     out->min_evals = (int)min_evals;
-    snprintf(out->name, sizeof out->name, "ood (%s@%d:smooth%d:min%d)", cns_metric_name(out->metric),
-             out->k, out->window, out->min_evals);
+    char spelling[48];
+    run_select_spelling(out, spelling, sizeof spelling);
+    snprintf(out->name, sizeof out->name, "default (%s)", spelling);
     if (patience != NULL) *patience = (int)pat;
 }
 
@@ -117,8 +124,17 @@ static int parse_count(const char **p, long lo, long hi, int *out) {
 }
 
 int run_parse_select(const char *spec, run_select *out, char *why, size_t why_len) {
-    if (strcmp(spec, "ood") == 0) {
+    if (strcmp(spec, "default") == 0) {
         run_default_select(out, NULL);
+        return 0;
+    }
+    if (strcmp(spec, "ood") == 0) {
+        /* The named smoothed IPS rule the study measured (RUN_SELECT_OOD):
+         * a fixed spelling, not the library's default. */
+        if (run_parse_select(RUN_SELECT_OOD, out, why, why_len) != 0) return -1;
+        char spelling[48];
+        run_select_spelling(out, spelling, sizeof spelling);
+        snprintf(out->name, sizeof out->name, "ood (%s)", spelling);
         return 0;
     }
     run_select r;
@@ -132,7 +148,7 @@ int run_parse_select(const char *spec, run_select *out, char *why, size_t why_le
             r.metric = m;
     }
     if (r.metric < 0) {
-        snprintf(why, why_len, "'%s': expected ood or METRIC@K[:smoothW][:minN] with METRIC one of "
+        snprintf(why, why_len, "'%s': expected default, ood or METRIC@K[:smoothW][:minN] with METRIC one of "
                                "ndcg, ips_ndcg, recall, ips_recall, precision, hit", spec);
         return -1;
     }
@@ -162,9 +178,7 @@ int run_parse_select(const char *spec, run_select *out, char *why, size_t why_le
             return -1;
         }
     }
-    int n = snprintf(r.name, sizeof r.name, "%s@%d", cns_metric_name(r.metric), r.k);
-    if (r.window > 1) n += snprintf(r.name + n, sizeof r.name - (size_t)n, ":smooth%d", r.window);
-    if (r.min_evals > 0) snprintf(r.name + n, sizeof r.name - (size_t)n, ":min%d", r.min_evals);
+    run_select_spelling(&r, r.name, sizeof r.name);
     *out = r;
     return 0;
 }

@@ -20,14 +20,20 @@ typedef struct run_param {
 } run_param;
 
 /* A model-selection rule for cns_selector (include/cnsdiff/select.h), as
- * `--select-by` spells it: "ood" (the library's default rule) or
- * METRIC@K[:smoothW][:minN], e.g. "ndcg@20", "ips_ndcg@20:smooth3:min10". */
+ * `--select-by` spells it: "default" (the library's default rule, whatever a
+ * fresh selector holds), "ood" (the fixed smoothed IPS rule RUN_SELECT_OOD)
+ * or METRIC@K[:smoothW][:minN], e.g. "ndcg@20", "ips_ndcg@20:smooth3:min10". */
+/* The rule `--select-by ood` names: the smoothed IPS rule measured in the
+ * selection study (docs/BENCHMARKS.md "Study"), which did not choose it as
+ * the default. Its one place of truth. */
+#define RUN_SELECT_OOD "ips_ndcg@20:smooth5:min30"
+
 typedef struct run_select {
     int metric;     /* cns_metric */
     int k;          /* 10 or 20: the cut-offs the tool evaluates */
     int window;     /* smoothing window W (1: raw) */
     int min_evals;  /* evaluations before patience counts */
-    char name[64];  /* canonical spelling, e.g. "ood (ips_ndcg@20:smooth5:min30)" */
+    char name[64];  /* canonical spelling, e.g. "default (ndcg@20)", "ips_ndcg@20:smooth3" */
 } run_select;
 
 typedef struct run_config {
@@ -80,8 +86,12 @@ void run_config_init(run_config *cfg);
 /* Parses a --select-by value into *out; returns 0, or -1 with the reason in
  * why (why_len bytes). */
 int run_parse_select(const char *spec, run_select *out, char *why, size_t why_len);
-/* The library's default rule and patience, as a fresh cns_selector has them. */
+/* The library's default rule ("default") and patience, as a fresh cns_selector has them. */
 void run_default_select(run_select *out, int *patience);
+/* Writes the canonical spelling of r's rule, "METRIC@K[:smoothW][:minN]",
+ * the parts at their neutral values (W = 1, N = 0) left out; truncated to
+ * len bytes. */
+void run_select_spelling(const run_select *r, char *buf, size_t len);
 /* Applies name=value; returns 0 or prints why not and returns -1. */
 int run_config_add_param(run_config *cfg, const char *assignment);
 /* Prints the names accepted by --set. */

@@ -24,9 +24,13 @@
  *    from the first evaluation whatever M.
  *
  * The initial values of the parameters are the library's default rule
- * (the tool's `--select-by ood`): IPS-NDCG@20, window 5, min_evals 30,
- * patience 20. They are provisional until the study of issue 11 fixes them,
- * and live in one place (lib/select.c, documented in docs/EVALUATION.md).
+ * (the tool's `--select-by default`): plain NDCG@20 (window 1, min_evals 0),
+ * patience 20. The selection study chose them (docs/BENCHMARKS.md "Study",
+ * docs/bench/choose.py, a rule fixed in advance): on the development
+ * suite's valid_ood splits this rule scored best for the eligible
+ * configuration, and the smoothed IPS rule (the tool's `--select-by ood`,
+ * IPS-NDCG@20, window 5, min_evals 30) scored worse. They live in one place
+ * (lib/select.c, documented in docs/EVALUATION.md).
  *
  * Errors: a NaN or infinite score is refused with CNS_E_NUMERIC (the
  * message names the metric, the epoch and the evaluation) and leaves the
@@ -55,10 +59,10 @@ CNS_API void cns_selector_free(cns_selector *s);
 
 /* Tunables (typed; spaced ids). All are integers. */
 typedef enum cns_select_param {
-    CNS_SELECT_METRIC = 100,    /* a cns_metric, default CNS_METRIC_IPS_NDCG */
+    CNS_SELECT_METRIC = 100,    /* a cns_metric, default CNS_METRIC_NDCG */
     CNS_SELECT_K = 101,         /* cut-off whose row is read, [1, 2^31-1], default 20 */
-    CNS_SELECT_WINDOW = 200,    /* smoothing window W in evaluations, [1, 64], default 5 */
-    CNS_SELECT_MIN_EVALS = 201, /* evaluations before the rule may stop, [0, 2^31-1], default 30 */
+    CNS_SELECT_WINDOW = 200,    /* smoothing window W in evaluations, [1, 64], default 1 */
+    CNS_SELECT_MIN_EVALS = 201, /* evaluations before the rule may stop, [0, 2^31-1], default 0 */
     CNS_SELECT_PATIENCE = 202   /* evaluations without improvement, [0, 2^31-1], 0 = never
                                    stop; default 20 */
 } cns_select_param;

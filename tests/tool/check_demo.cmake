@@ -80,7 +80,7 @@ foreach(world ood-uniform ood-anti-popular)
   expect_match("table ${world}" "${out}"
     "world ${world} [^\n]*\nsampler +epochs +IID recall@20 +IID ndcg@20 +OOD recall@20 +OOD ndcg@20 *\nuniform +[12],[12],[12]${row} *\ndns +[12],[12],[12]${row} *\ncnsdiff +[12],[12],[12]${row} *\npopular +-${row}")
 endforeach()
-expect_match("footnote" "${out}" "mean ± sd over seeds 4-6.*valid.txt by ood \\(.*never used for selection")
+expect_match("footnote" "${out}" "mean ± sd over seeds 4-6.*valid.txt by default \\(ndcg@20\\);.*never used for selection")
 # One line, both worlds, each with an OOD and an IID comparison against a baseline.
 set(cmp "[-+][0-9]+\\.[0-9]% vs (uniform|dns) \\([0-9]+\\.[0-9] sd, (within|beyond) noise\\)")
 expect_match("verdict" "${out}"

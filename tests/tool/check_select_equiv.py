@@ -79,7 +79,7 @@ def check_train(a, S):
     subprocess.run([a.tool, "world", "--out", w, "--users", "300", "--items", "200", "--per-user", "20",
                     "--ood-per-user", "5", "--seed", "3"], check=True, capture_output=True)
     runs = [("ips_ndcg@20:smooth3:min5", 4), ("ndcg@20", 3), ("ips_ndcg@20", 2), ("recall@20:smooth2", 5),
-            ("ood", 3)]
+            ("ood", 3), ("default", 3)]
     for spec, pat in runs:
         log = os.path.join(a.work, "log.csv")
         rep = os.path.join(a.work, "report.json")
@@ -103,24 +103,44 @@ def check_train(a, S):
         print(f"train: {spec} patience {pat}: epoch {report['best_epoch']} of {report['epochs_run']}, same")
 
 
-def check_usage(a):
-    bad = {"ndcg": "expected ood or METRIC@K", "foo@20": "expected ood or METRIC@K",
+def check_usage(a, S):
+    bad = {"ndcg": "expected default, ood or METRIC@K", "foo@20": "expected default, ood or METRIC@K",
            "ndcg@5": "K must be 10 or 20", "ndcg@20:smooth0": "smoothW takes a window",
            "ndcg@20:smooth65": "smoothW takes a window", "ndcg@20:min": "minN takes",
-           "ndcg@20:smooth2:smooth3": "unexpected ':smooth3'", "ndcg@20x": "unexpected 'x'", "": "expected ood"}
+           "ndcg@20:smooth2:smooth3": "unexpected ':smooth3'", "ndcg@20x": "unexpected 'x'", "": "expected default, ood",
+           "Default": "expected default, ood", "ood@20": "expected default, ood"}
     for spec, msg in bad.items():
         for cmd in (["train", "--train", "x.txt"], ["demo"]):
             r = subprocess.run([a.tool] + cmd + ["--select-by", spec], capture_output=True, text=True)
             if r.returncode != 2 or msg not in r.stderr:
                 fail(f"{cmd[0]} --select-by '{spec}': exit {r.returncode}, stderr {r.stderr!r}")
-    for spec in ("ood", "ndcg@20", "ips_ndcg@10:smooth64:min0", "hit@20:min7:smooth2"):
+    for spec in ("default", "ood", "ndcg@20", "ips_ndcg@10:smooth64:min0", "hit@20:min7:smooth2"):
         r = subprocess.run([a.tool, "train", "--train", os.path.join(a.work, "missing.txt"), "--select-by", spec],
                            capture_output=True, text=True)
         if r.returncode != 1 or "missing.txt" not in r.stderr:  # parsed; then the load fails
             fail(f"--select-by '{spec}' refused: exit {r.returncode}, {r.stderr!r}")
+    # The help names the library's default rule as a fresh selector holds it
+    # (lib/select.c's SELECT_DEFAULT_*, read independently by summarize.py)
+    # and the fixed ood rule.
+    d = S.library_defaults()
+    want_default = S.spelling(d["metric"], d["k"], d["window"], d["min_evals"])
+    if (d["metric"], d["k"], d["window"], d["min_evals"], d["patience"]) != ("ndcg", 20, 1, 0, 20):
+        fail(f"lib/select.c's defaults are {d}, not the study's choice ndcg@20, patience 20")
+    if S.ood_spec() != "ips_ndcg@20:smooth5:min30":
+        fail(f"RUN_SELECT_OOD is {S.ood_spec()}, not the study's smoothed IPS rule")
     r = subprocess.run([a.tool, "train", "--help"], capture_output=True, text=True, check=True)
-    if "ood (default): ips_ndcg@20:smooth5:min30" not in r.stdout:
+    help_text = " ".join(r.stdout.split())
+    if f"default (the default): the library's rule, {want_default}," not in help_text:
         fail("train --help does not name the default rule")
+    if "ood: ips_ndcg@20:smooth5:min30," not in help_text:
+        fail("train --help does not name the ood rule")
+    if f"(default {d['patience']})" not in help_text.split("--patience N", 1)[1].split("--select-by", 1)[0]:
+        fail("train --help does not give the default patience")
+    r = subprocess.run([a.tool, "demo", "--help"], capture_output=True, text=True, check=True)
+    help_text = " ".join(r.stdout.split())
+    if (f"default (the default): the library's rule, {want_default}, patience {d['patience']}; "
+            "ood: ips_ndcg@20:smooth5:min30;") not in help_text:
+        fail("demo --help does not name the default and ood rules")
     print("usage: ok")
 
 
@@ -139,7 +159,7 @@ def main():
     elif a.mode == "train":
         check_train(a, S)
     else:
-        check_usage(a)
+        check_usage(a, S)
 
 
 if __name__ == "__main__":
