@@ -14,7 +14,7 @@
 /* The library's default rule — the one place it is written down (the
  * tool's `--select-by default`, docs/EVALUATION.md). Plain validation
  * NDCG@20 with patience 20, no smoothing and no minimum: the selection study
- * (docs/BENCHMARKS.md "Study", docs/bench/choose.py, its rule fixed in
+ * (docs/BENCHMARKS.md "the study on the development suite", docs/bench/choose.py, its rule fixed in
  * advance) scored it best on the development suite's valid_ood splits for
  * the eligible configuration; the smoothed IPS rule (the tool's
  * `--select-by ood`, ips_ndcg@20:smooth5:min30) scored worse. */

@@ -24,7 +24,7 @@ typedef struct run_param {
  * fresh selector holds), "ood" (the fixed smoothed IPS rule RUN_SELECT_OOD)
  * or METRIC@K[:smoothW][:minN], e.g. "ndcg@20", "ips_ndcg@20:smooth3:min10". */
 /* The rule `--select-by ood` names: the smoothed IPS rule measured in the
- * selection study (docs/BENCHMARKS.md "Study"), which did not choose it as
+ * selection study (docs/BENCHMARKS.md "the study on the development suite"), which did not choose it as
  * the default. Its one place of truth. */
 #define RUN_SELECT_OOD "ips_ndcg@20:smooth5:min30"
 

@@ -25,7 +25,7 @@
  *
  * The initial values of the parameters are the library's default rule
  * (the tool's `--select-by default`): plain NDCG@20 (window 1, min_evals 0),
- * patience 20. The selection study chose them (docs/BENCHMARKS.md "Study",
+ * patience 20. The selection study chose them (docs/BENCHMARKS.md "the study on the development suite",
  * docs/bench/choose.py, a rule fixed in advance): on the development
  * suite's valid_ood splits this rule scored best for the eligible
  * configuration, and the smoothed IPS rule (the tool's `--select-by ood`,
