@@ -40,22 +40,35 @@ struct cns_world {
     cns_dataset *split[NSPLIT];
 };
 
-CNS_API void cns_world_desc_init(cns_world_desc *desc) {
-    if (desc == NULL) return;
-    memset(desc, 0, sizeof *desc);
-    desc->struct_size = sizeof *desc;
-    desc->num_users = 3000;
-    desc->num_items = 2400;
-    desc->factors = 16;
-    desc->per_user = 22;
-    desc->ood_per_user = 6;
-    desc->confounding = 0.55;
-    desc->valid_fraction = 0.1;
-    desc->test_fraction = 0.2;
-    desc->ood_exposure = CNS_OOD_UNIFORM;
-    desc->seed = 1;
-    desc->pop_relevance = 0.25;
-    desc->degree_spread = 1.1;
+/* The exported cns_world_desc_init is what programs built against 0.1's
+ * header call (the header now routes new code to the sized form through a
+ * macro): their struct ends at seed, so it writes exactly those bytes and
+ * never past them. The parentheses keep the header's macro from expanding. */
+CNS_API void(cns_world_desc_init)(cns_world_desc *desc) {
+    cns_world_desc_init_sized(desc, WORLD_DESC_V1_SIZE);
+}
+
+CNS_API void cns_world_desc_init_sized(cns_world_desc *desc, size_t size) {
+    if (desc == NULL || size < WORLD_DESC_V1_SIZE) return;
+    cns_world_desc d;
+    memset(&d, 0, sizeof d);
+    const size_t n = size < sizeof d ? size : sizeof d;
+    d.struct_size = n;
+    d.num_users = 3000;
+    d.num_items = 2400;
+    d.factors = 16;
+    d.per_user = 22;
+    d.ood_per_user = 6;
+    d.confounding = 0.55;
+    d.valid_fraction = 0.1;
+    d.test_fraction = 0.2;
+    d.ood_exposure = CNS_OOD_UNIFORM;
+    d.seed = 1;
+    d.pop_relevance = 0.25;
+    d.degree_spread = 1.1;
+    /* Only the caller's bytes: a field it does not have keeps its default
+     * inside cns_world_create. */
+    memcpy(desc, &d, n);
 }
 
 static int32_t round_share(double fraction, int32_t n) { return (int32_t)floor(fraction * n + 0.5); }

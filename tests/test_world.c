@@ -59,7 +59,50 @@ START_TEST(test_defaults) {
     ck_assert_close(d.test_fraction, 0.2, 0, 0);
     ck_assert_int_eq(d.ood_exposure, CNS_OOD_UNIFORM);
     ck_assert_uint_eq(d.seed, 1);
-    cns_world_desc_init(NULL); /* must not crash */
+    cns_world_desc_init_sized(NULL, sizeof d); /* must not crash */
+    (cns_world_desc_init)(NULL);
+}
+END_TEST
+
+/* A program built against 0.1's header has a struct that ends at seed and
+ * calls the exported cns_world_desc_init: it must get the first release's
+ * fields and nothing written past them, and cns_world_create must accept
+ * that struct with the appended fields at their defaults. The sized form
+ * likewise stops at the size it is given. */
+START_TEST(test_desc_init_old_callers) {
+    const size_t v1 = offsetof(cns_world_desc, seed) + sizeof(uint64_t);
+    unsigned char buf[sizeof(cns_world_desc) + 16];
+    memset(buf, 0xA5, sizeof buf);
+    (cns_world_desc_init)((cns_world_desc *)(void *)buf);
+    for (size_t k = v1; k < sizeof buf; ++k) ck_assert_uint_eq(buf[k], 0xA5);
+    cns_world_desc old;
+    memcpy(&old, buf, v1);
+    ck_assert_uint_eq(old.struct_size, v1);
+    ck_assert_int_eq(old.num_users, 3000);
+    ck_assert_uint_eq(old.seed, 1);
+    memset(buf, 0xA5, sizeof buf);
+    cns_world_desc_init_sized((cns_world_desc *)(void *)buf, v1 + 8); /* half of the new fields */
+    for (size_t k = v1 + 8; k < sizeof buf; ++k) ck_assert_uint_eq(buf[k], 0xA5);
+    /* Too small to be any release's struct: nothing is written. */
+    memset(buf, 0xA5, sizeof buf);
+    cns_world_desc_init_sized((cns_world_desc *)(void *)buf, v1 - 1);
+    for (size_t k = 0; k < sizeof buf; ++k) ck_assert_uint_eq(buf[k], 0xA5);
+    /* The old struct creates the world the defaults create. */
+    old.num_users = 200;
+    old.num_items = 160;
+    cns_world_desc cur;
+    cns_world_desc_init(&cur);
+    ck_assert_uint_eq(cur.struct_size, sizeof cur);
+    cur.num_users = 200;
+    cur.num_items = 160;
+    cns_world *a = NULL, *b = NULL;
+    cns_error err;
+    ck_assert_status(cns_world_create(&old, NULL, &a, &err), CNS_OK);
+    ck_assert_status(cns_world_create(&cur, NULL, &b, &err), CNS_OK);
+    ck_assert_uint_eq(cns_dataset_num_interactions(cns_world_dataset(a, CNS_SPLIT_TRAIN)),
+                      cns_dataset_num_interactions(cns_world_dataset(b, CNS_SPLIT_TRAIN)));
+    cns_world_free(a);
+    cns_world_free(b);
 }
 END_TEST
 
@@ -711,6 +754,7 @@ static Suite *world_suite(void) {
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_desc_init_old_callers);
     tcase_add_test(tc, test_determinism);
     tcase_add_test(tc, test_users_independent_of_count);
     tcase_add_test(tc, test_split_sizes_and_disjointness);

@@ -64,7 +64,16 @@ typedef struct cns_world_desc {
     double degree_spread;       /* std of log user activity, default 1.1; 0 = equal degrees */
 } cns_world_desc;
 
+/* Fills the first size bytes of desc (size = sizeof *desc from the
+ * caller's header) with the defaults and sets struct_size = size (at most
+ * this version's size), so an older, smaller struct is never written past.
+ * A size below the first release's struct does nothing. */
+CNS_API void cns_world_desc_init_sized(cns_world_desc *desc, size_t size);
+/* The first release's entry point, kept for programs built against it; it
+ * fills the first release's fields only. Code compiled against this header
+ * calls cns_world_desc_init_sized with its own sizeof through the macro. */
 CNS_API void cns_world_desc_init(cns_world_desc *desc);
+#define cns_world_desc_init(desc) cns_world_desc_init_sized((desc), sizeof *(desc))
 
 /* Generates the world: O(interactions + (users + items) * factors) time
  * and memory, never users x items (about 0.02 s at the defaults and 3 s for
