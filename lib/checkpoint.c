@@ -4,6 +4,7 @@
 #include "checkpoint.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -667,4 +668,41 @@ done:
     cns__free(al, tmp);
     cns__free(al, head);
     return st;
+}
+
+cns_status cns__ckpt_param_records(const unsigned char *p, uint32_t count, size_t record_size,
+                                   const char *tag, const char *what,
+                                   cns_status (*bounds)(int, double *, double *),
+                                   const int *saved, size_t n_saved, size_t n_required,
+                                   const unsigned char **rec, cns_error *err) {
+    for (size_t k = 0; k < n_saved; ++k) rec[k] = NULL;
+    for (uint32_t r = 0; r < count; ++r) {
+        const unsigned char *e = p + record_size * r;
+        const uint32_t id = cns__le32_get(e), type = cns__le32_get(e + 4);
+        double lo, hi;
+        if (id > (uint32_t)INT32_MAX || bounds((int)id, &lo, &hi) != CNS_OK)
+            return cns__fail(err, CNS_E_VERSION,
+                             "section '%s': %s parameter %u is unknown to this library "
+                             "(written by a newer version?)",
+                             tag, what, (unsigned)id);
+        size_t k = 0;
+        while (k < n_saved && saved[k] != (int)id) ++k;
+        if (k == n_saved)
+            return cns__fail(err, CNS_E_CORRUPT, "section '%s': parameter %u is never saved", tag,
+                             (unsigned)id);
+        if (rec[k] != NULL)
+            return cns__fail(err, CNS_E_CORRUPT, "section '%s': parameter %u appears twice", tag,
+                             (unsigned)id);
+        if (type != CNS__CKPT_TYPE_INT &&
+            (type != CNS__CKPT_TYPE_DOUBLE || !isfinite(cns__lef64_get(e + 8))))
+            return cns__fail(err, CNS_E_CORRUPT,
+                             "section '%s': parameter %u has type %u or a non-finite value", tag,
+                             (unsigned)id, (unsigned)type);
+        rec[k] = e;
+    }
+    for (size_t k = 0; k < n_required; ++k)
+        if (rec[k] == NULL)
+            return cns__fail(err, CNS_E_CORRUPT, "section '%s': parameter %d is missing", tag,
+                             saved[k]);
+    return CNS_OK;
 }

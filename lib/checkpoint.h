@@ -128,6 +128,25 @@ void cns__ckpt_close(cns__ckpt_file *f);
 /* 1 when f holds section tag (for optional sections), else 0. */
 int cns__ckpt_has(const cns__ckpt_file *f, uint32_t tag);
 
+/* Types of the typed parameter records that handles' header sections
+ * ('SHDR', 'LHDR') carry: {u32 id, u32 type, 8-byte value}. */
+#define CNS__CKPT_TYPE_INT 1u
+#define CNS__CKPT_TYPE_DOUBLE 2u
+
+/* Reads count parameter records of record_size bytes starting at p, for
+ * section tag (e.g. "SHDR") of a handle whose parameters are named what
+ * ("sampler", "loss") and bounded by bounds. Each id must be known to
+ * bounds (else CNS_E_VERSION: a newer writer), be one of saved[0..n_saved)
+ * and appear once, with type int or a finite double (else CNS_E_CORRUPT);
+ * saved[0..n_required) must all be present. rec[k] receives the record of
+ * saved[k], or NULL for an optional one that is absent. Values are not
+ * checked against their bounds here. */
+cns_status cns__ckpt_param_records(const unsigned char *p, uint32_t count, size_t record_size,
+                                   const char *tag, const char *what,
+                                   cns_status (*bounds)(int, double *, double *),
+                                   const int *saved, size_t n_saved, size_t n_required,
+                                   const unsigned char **rec, cns_error *err);
+
 /* CRC32C (Castagnoli) of n bytes, continuing from crc (start with 0). */
 uint32_t cns__crc32c(uint32_t crc, const void *data, size_t n);
 

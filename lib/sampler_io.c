@@ -28,8 +28,8 @@ enum {
     SH_FIXED = 40,
     SH_RECORD = 16
 };
-#define TYPE_INT 1u
-#define TYPE_DOUBLE 2u
+#define TYPE_INT CNS__CKPT_TYPE_INT
+#define TYPE_DOUBLE CNS__CKPT_TYPE_DOUBLE
 
 /* Every tunable but CNS_SAMPLER_THREADS (a property of the process). The
  * first N_REQUIRED were in every file since the format began; the later
@@ -219,34 +219,11 @@ static cns_status sampler_from_file(const cns__ckpt_file *f, const cns_allocator
 
     /* Parameter records: known ids, each saved tunable exactly once. */
     const uint32_t count = cns__le32_get(h + SH_COUNT);
-    const unsigned char *rec[N_SAVED] = {0};
-    for (uint32_t r = 0; r < count; ++r) {
-        const unsigned char *e = h + SH_FIXED + (size_t)SH_RECORD * r;
-        const uint32_t id = cns__le32_get(e), type = cns__le32_get(e + 4);
-        double lo, hi;
-        if (id > (uint32_t)INT32_MAX || cns_sampler_param_bounds((int)id, &lo, &hi) != CNS_OK)
-            return cns__fail(err, CNS_E_VERSION,
-                             "section 'SHDR': sampler parameter %u is unknown to this library "
-                             "(written by a newer version?)",
-                             (unsigned)id);
-        size_t k = 0;
-        while (k < N_SAVED && k_saved[k] != (int)id) ++k;
-        if (k == N_SAVED)
-            return cns__fail(err, CNS_E_CORRUPT, "section 'SHDR': parameter %u is never saved",
-                             (unsigned)id);
-        if (rec[k] != NULL)
-            return cns__fail(err, CNS_E_CORRUPT, "section 'SHDR': parameter %u appears twice",
-                             (unsigned)id);
-        if (type != TYPE_INT && (type != TYPE_DOUBLE || !isfinite(cns__lef64_get(e + 8))))
-            return cns__fail(err, CNS_E_CORRUPT,
-                             "section 'SHDR': parameter %u has type %u or a non-finite value",
-                             (unsigned)id, (unsigned)type);
-        rec[k] = e;
-    }
-    for (size_t k = 0; k < N_REQUIRED; ++k)
-        if (rec[k] == NULL)
-            return cns__fail(err, CNS_E_CORRUPT, "section 'SHDR': parameter %d is missing",
-                             k_saved[k]);
+    const unsigned char *rec[N_SAVED];
+    cns_status pst = cns__ckpt_param_records(h + SH_FIXED, count, SH_RECORD, "SHDR",
+                                             "sampler", cns_sampler_param_bounds, k_saved, N_SAVED,
+                                             N_REQUIRED, rec, err);
+    if (pst != CNS_OK) return pst;
 
     /* Step counter and random streams. */
     const unsigned char *sst;
