@@ -419,7 +419,14 @@ static double dot_d(const float *restrict a, const float *restrict b, size_t d) 
  * error < 2e-7), 2^k built in the exponent bits. Below -87 it returns
  * e^-87 ~ 1.6e-38, which no softmax row can notice next to its max, 1. */
 static inline float exp_nonpos(float x) {
-    x = x < -87.0f ? -87.0f : x;
+    /* A NaN or huge x (a temperature so small that the logits overflow)
+     * must not reach the integer conversion below, which would be
+     * undefined: such x compute on -87 and come back as NaN, which the
+     * caller's finiteness check reports. Rounding can leave x a little
+     * above 0; that still computes as before. The selects vectorize. */
+    const int bad = !(x <= 80.0f); /* NaN, or far above the max it is shifted by */
+    x = x >= -87.0f ? x : -87.0f;
+    x = bad ? -87.0f : x;
     const float k = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* round(x / ln2) */
     float r = x - k * 0.693145752f;                               /* ln2, high part */
     r = r - k * 1.42860677e-6f;                                   /* ln2, low part */
@@ -433,7 +440,7 @@ static inline float exp_nonpos(float x) {
     const int32_t bits = ((int32_t)k + 127) * (1 << 23);
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return bad ? NAN : p * scale;
 }
 
 /* WT[c][i] = exp(WT[c][i] - shift[i]) over a 2n x m block (ld m), and

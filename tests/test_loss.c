@@ -914,6 +914,23 @@ START_TEST(test_numeric_failures) {
 }
 END_TEST
 
+/* A temperature inside its bounds but so small that the logits overflow
+ * (τ = 1e-300: ⟨a, n⟩/τ is infinite) gives CNS_E_NUMERIC, not a value, and
+ * no undefined float-to-int conversion in the softmax's exponential (the
+ * sanitizer stage runs this; the model_load fuzz target found it). */
+START_TEST(test_tiny_temperature_is_numeric) {
+    fixture f;
+    fill(&f, 4, 3, 62);
+    cns_loss *l = make_loss(3, 1);
+    ck_assert_status(cns_loss_set_double(l, CNS_LOSS_TEMPERATURE, 1e-300), CNS_OK);
+    double loss = 0;
+    ck_assert_status(cns_loss_compute(l, f.u, f.pos, f.neg, f.h, NULL, 4, f.gu, f.gp, f.gn, &loss),
+                     CNS_E_NUMERIC);
+    ck_assert(cns_loss_term_value(l, CNS_TERM_TOTAL) == 0.0); /* nothing kept from it */
+    cns_loss_free(l);
+}
+END_TEST
+
 /* Zero rows of h and neg sit inside the normalisation's clamp: finite. */
 START_TEST(test_zero_rows_finite) {
     fixture f;
@@ -1273,6 +1290,7 @@ int main(void) {
     tcase_add_test(tm, test_create_misuse);
     tcase_add_test(tm, test_compute_misuse);
     tcase_add_test(tm, test_numeric_failures);
+    tcase_add_test(tm, test_tiny_temperature_is_numeric);
     tcase_add_test(tm, test_allocations);
     tcase_add_test(tm, test_zero_rows_finite);
     tcase_add_test(tm, test_threads_identical);
