@@ -70,6 +70,8 @@ variant_args() {
     paper) echo "--sampler cnsdiff --preset paper" ;;
     paper_code) echo "--sampler cnsdiff --preset paper-code" ;;
     direction) echo "--sampler cnsdiff --preset direction" ;;
+    # The direction mode at another norm of its vector: direction_n2 is norm 2.
+    direction_n*) echo "--sampler cnsdiff --preset direction --set direction_norm=${1#direction_n}" ;;
     *) echo "unknown variant $1" >&2; return 1 ;;
   esac
 }
