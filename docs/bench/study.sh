@@ -70,8 +70,10 @@ variant_args() {
     paper) echo "--sampler cnsdiff --preset paper" ;;
     paper_code) echo "--sampler cnsdiff --preset paper-code" ;;
     direction) echo "--sampler cnsdiff --preset direction" ;;
-    # The direction mode at another norm of its vector: direction_n2 is norm 2.
-    direction_n*) echo "--sampler cnsdiff --preset direction --set direction_norm=${1#direction_n}" ;;
+    # The direction mode with another weight of the contrastive term (§9):
+    # direction_cl0.15 is cl_weight 0.15. (Its vector's norm is no knob with
+    # mixing 0: §9 normalises every negative.)
+    direction_cl*) echo "--sampler cnsdiff --preset direction --set cl_weight=${1#direction_cl}" ;;
     *) echo "unknown variant $1" >&2; return 1 ;;
   esac
 }
