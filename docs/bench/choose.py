@@ -20,7 +20,8 @@ from collections import defaultdict
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from summarize import Rule, apply_rule, load  # noqa: E402
 
-CANDIDATES = ["ref_nomix", "direction", "paper", "paper_code"]
+# The second amendment (BENCHMARKS.md) added the two direction_cl variants.
+CANDIDATES = ["ref_nomix", "direction", "paper", "paper_code", "direction_cl0.2", "direction_cl0.15"]
 
 
 def main(argv):
