@@ -1,4 +1,5 @@
-/* libcnsdiff — CNSDiff: causal negative sampling via diffusion.
+/** @file
+ * libcnsdiff — CNSDiff: causal negative sampling via diffusion.
  *
  * Umbrella header. Each component has its own header:
  *   common.h   status codes, cns_error, allocator, version

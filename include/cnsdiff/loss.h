@@ -1,4 +1,5 @@
-/* libcnsdiff — the causal-regularised recommendation loss (ALGORITHM.md §8, §9).
+/** @file
+ * libcnsdiff — the causal-regularised recommendation loss (ALGORITHM.md §8, §9).
  *
  *   L = L_bpr + cl_weight * L_cl            (L2 is the model's: cns_model_backward)
  *
@@ -53,28 +54,40 @@
 extern "C" {
 #endif
 
+/** The causal-regularised loss (opaque; see loss.h). */
 typedef struct cns_loss cns_loss;
 
-/* Shapes fixed at creation. Fill with cns_loss_desc_init, then change
+/** Shapes fixed at creation. Fill with cns_loss_desc_init, then change
  * fields. A desc from an older header (smaller struct_size) keeps the
  * defaults for the fields it lacks; a larger struct is accepted only when
  * the bytes this library does not know are zero (CNS_E_SIZE otherwise). */
 typedef struct cns_loss_desc {
-    size_t struct_size; /* = sizeof(cns_loss_desc), set by _init */
-    int32_t dim;        /* embedding width, default 64 */
-    uint64_t seed;      /* lambda draws and positive noise, default 1 */
+    size_t struct_size; /**< = sizeof(cns_loss_desc), set by _init */
+    int32_t dim;        /**< embedding width, default 64 */
+    uint64_t seed;      /**< lambda draws and positive noise, default 1 */
 } cns_loss_desc;
 
+/** Sets desc to the defaults: struct_size = sizeof(cns_loss_desc), dim 64,
+ *  seed 1. NULL is a no-op.
+ *  @param desc  the descriptor to fill, or NULL */
 CNS_API void cns_loss_desc_init(cns_loss_desc *desc);
-/* desc NULL means the defaults. dim outside [1, 2^20] or a NULL out:
+/** desc NULL means the defaults. dim outside [1, 2^20] or a NULL out:
  * CNS_E_ARG; a bad struct_size: CNS_E_SIZE; CNS_E_NOMEM. The parameters
- * start at the default preset's values, listed below. */
+ * start at the default preset's values, listed below.
+ * @param desc   the shapes, or NULL for the defaults
+ * @param alloc  NULL for malloc/free
+ * @param out    receives the loss on success
+ * @param err    optional detail on failure
+ * @return CNS_OK, CNS_E_ARG, CNS_E_SIZE, CNS_E_NOMEM.
+ */
 CNS_API CNS_NODISCARD cns_status cns_loss_create(const cns_loss_desc *desc,
                                                  const cns_allocator *alloc, cns_loss **out,
                                                  cns_error *err);
+/** Frees l and its scratch. NULL is a no-op.
+ *  @param l  the loss, or NULL */
 CNS_API void cns_loss_free(cns_loss *l);
 
-/* Tunables. "(0, x]" excludes 0: cns_loss_param_bounds reports 0 as the
+/** Tunables. "(0, x]" excludes 0: cns_loss_param_bounds reports 0 as the
  * minimum, and the setter rejects it. Setters return CNS_E_PARAM for an
  * unknown id or the setter of the other type, CNS_E_ARG for a value
  * outside the bounds (or NaN); on any error the value is unchanged and
@@ -82,51 +95,89 @@ CNS_API void cns_loss_free(cns_loss *l);
  * The initial values are the default preset's (preset.h, ALGORITHM.md
  * §15); the "default" below is that value. */
 typedef enum cns_loss_param {
-    CNS_LOSS_CL_WEIGHT = 100,         /* double, [0, 1e3], default 0.3 (gamma) */
-    CNS_LOSS_TEMPERATURE = 101,       /* double, (0, 1e3], default 2 (tau) */
-    CNS_LOSS_POSITIVE_NOISE = 102,    /* double, [0, 10], default 0.01 */
-    CNS_LOSS_ALPHA_START = 110,       /* double, (0, 1e3], default 1 */
-    CNS_LOSS_BETA_START = 111,        /* double, (0, 1e3], default 9 */
-    CNS_LOSS_ALPHA_END = 112,         /* double, (0, 1e3], default 9 */
-    CNS_LOSS_BETA_END = 113,          /* double, (0, 1e3], default 1 */
-    CNS_LOSS_MIN_MIX = 114,           /* double, [0, 1], default 0 */
-    CNS_LOSS_CURRICULUM_EPOCHS = 120, /* int, [1, 1e6], default 120: the horizon of §8 */
-    CNS_LOSS_MIXING = 121,            /* int, {0, 1}, default 0 (the default preset; §12 and
+    CNS_LOSS_CL_WEIGHT = 100,         /**< double, [0, 1e3], default 0.3 (gamma) */
+    CNS_LOSS_TEMPERATURE = 101,       /**< double, (0, 1e3], default 2 (tau) */
+    CNS_LOSS_POSITIVE_NOISE = 102,    /**< double, [0, 10], default 0.01 */
+    CNS_LOSS_ALPHA_START = 110,       /**< double, (0, 1e3], default 1 */
+    CNS_LOSS_BETA_START = 111,        /**< double, (0, 1e3], default 9 */
+    CNS_LOSS_ALPHA_END = 112,         /**< double, (0, 1e3], default 9 */
+    CNS_LOSS_BETA_END = 113,          /**< double, (0, 1e3], default 1 */
+    CNS_LOSS_MIN_MIX = 114,           /**< double, [0, 1], default 0 */
+    CNS_LOSS_CURRICULUM_EPOCHS = 120, /**< int, [1, 1e6], default 120: the horizon of §8 */
+    CNS_LOSS_MIXING = 121,            /**< int, {0, 1}, default 0 (the default preset; §12 and
                                          CNS_PRESET_PAPER: 1); 0 forces drawn lambda = 0 */
-    CNS_LOSS_REPEL = 122,             /* int, {0, 1}, default 0: 1 adds the fixed direction r̂
+    CNS_LOSS_REPEL = 122,             /**< int, {0, 1}, default 0: 1 adds the fixed direction r̂
                                          as a contrastive column of weight n (§19), with or
                                          without synth. Only its direction matters (the term
                                          normalises every column), so it has no norm. */
-    CNS_LOSS_THREADS = 300            /* int, [1, 256], default 1: worker threads of the
+    CNS_LOSS_THREADS = 300            /**< int, [1, 256], default 1: worker threads of the
                                          contrastive term; results do not depend on it */
 } cns_loss_param;
+/** Sets the double tunable param to v; cns_loss_param lists the ids, ranges and rules.
+ *  @param l      the handle
+ *  @param param  a cns_loss_param id of double type
+ *  @param v      the new value, within the parameter's bounds
+ *  @return CNS_OK; CNS_E_ARG (NULL handle, or v out of bounds: the value is
+ *          unchanged); CNS_E_PARAM (unknown id, or an id of the other type). */
 CNS_API CNS_NODISCARD cns_status cns_loss_set_double(cns_loss *l, int param, double v);
+/** Reads the double tunable param. Read-only.
+ *  @param l      the handle
+ *  @param param  a cns_loss_param id of double type
+ *  @param v      receives the value
+ *  @return CNS_OK; CNS_E_ARG (NULL handle or v); CNS_E_PARAM (unknown id,
+ *          or an id of the other type). */
 CNS_API CNS_NODISCARD cns_status cns_loss_get_double(const cns_loss *l, int param, double *v);
+/** Sets the integer tunable param to v (see cns_loss_set_double for the rules).
+ *  @param l      the handle
+ *  @param param  a cns_loss_param id of integer type
+ *  @param v      the new value, within the parameter's bounds
+ *  @return CNS_OK; CNS_E_ARG (NULL handle, or v out of bounds: the value is
+ *          unchanged); CNS_E_PARAM (unknown id, or an id of the other type). */
 CNS_API CNS_NODISCARD cns_status cns_loss_set_int(cns_loss *l, int param, int64_t v);
+/** Reads the integer tunable param. Read-only.
+ *  @param l      the handle
+ *  @param param  a cns_loss_param id of integer type
+ *  @param v      receives the value
+ *  @return CNS_OK; CNS_E_ARG (NULL handle or v); CNS_E_PARAM (unknown id,
+ *          or an id of the other type). */
 CNS_API CNS_NODISCARD cns_status cns_loss_get_int(const cns_loss *l, int param, int64_t *v);
-/* The closed range [min, max] that holds the valid values (see the open
- * bounds above). Read-only, needs no handle. CNS_E_PARAM for an unknown id. */
+/** The closed range [min, max] that holds the valid values (see the open
+ * bounds above). Read-only, needs no handle. CNS_E_PARAM for an unknown id.
+ *  @param param  a cns_loss_param id
+ *  @param min    receives the lower end
+ *  @param max    receives the upper end
+ *  @return CNS_OK; CNS_E_PARAM (unknown id); CNS_E_ARG (NULL min or max).
+ */
 CNS_API CNS_NODISCARD cns_status cns_loss_param_bounds(int param, double *min, double *max);
 
-/* Sets the epoch (0-based, CNS_E_ARG when negative) that the curriculum's
+/** Sets the epoch (0-based, CNS_E_ARG when negative) that the curriculum's
  * p = min(epoch / curriculum_epochs, 1) is computed from, and restarts the
- * count of computes that keys the draws (see Randomness above). */
+ * count of computes that keys the draws (see Randomness above).
+ * @param l      the loss
+ * @param epoch  the epoch, >= 0
+ * @return CNS_OK, or CNS_E_ARG (NULL l, negative epoch).
+ */
 CNS_API CNS_NODISCARD cns_status cns_loss_set_epoch(cns_loss *l, int64_t epoch);
 
-/* The loss terms of the last successful compute (0 before one). A failed
+/** The loss terms of the last successful compute (0 before one). A failed
  * compute leaves them unchanged. */
 typedef enum cns_loss_term {
-    CNS_TERM_TOTAL = 0, /* bpr + cl_weight * cl */
-    CNS_TERM_BPR = 1,
-    CNS_TERM_CL = 2,    /* unweighted contrastive term; 0 without h and without
+    CNS_TERM_TOTAL = 0, /**< bpr + cl_weight * cl */
+    CNS_TERM_BPR = 1,   /**< the BPR term (on the mixed negative with h) */
+    CNS_TERM_CL = 2,    /**< unweighted contrastive term; 0 without h and without
                            the repel column, or when cl_weight = 0 (it is then
                            not computed) */
-    CNS_TERM_LAMBDA = 3 /* mean lambda of the batch; 0 without h */
+    CNS_TERM_LAMBDA = 3 /**< mean lambda of the batch; 0 without h */
 } cns_loss_term;
-/* NaN for an unknown term or a NULL handle. Read-only. */
+/** The value of a term (cns_loss_term) of the last successful compute.
+ * NaN for an unknown term or a NULL handle. Read-only.
+ *  @param l     the loss
+ *  @param term  a cns_loss_term
+ *  @return the term's value.
+ */
 CNS_API double cns_loss_term_value(const cns_loss *l, int term);
 
-/* Computes the loss of n >= 1 rows and its gradients.
+/** Computes the loss of n >= 1 rows and its gradients.
  * u, pos, neg: n x dim rows of the final embeddings (required).
  * synth: n x dim synthesized negatives h, or NULL for plain BPR on neg
  *   (plus the contrastive term on [r̂; neg] when CNS_LOSS_REPEL = 1).
@@ -144,14 +195,30 @@ CNS_API double cns_loss_term_value(const cns_loss *l, int term);
  * hold unspecified values.
  * The widths of the rows are not checked here (the call cannot see them):
  * prefer cns_loss_compute_rows, which is told the width and the strides
- * and refuses a width other than the loss's with CNS_E_SIZE. */
+ * and refuses a width other than the loss's with CNS_E_SIZE.
+ * @param l         the loss (one thread at a time)
+ * @param u         n x dim user rows
+ * @param pos       n x dim positive rows
+ * @param neg       n x dim random negative rows
+ * @param synth     n x dim synthesized negatives, or NULL
+ * @param lambda    n mixing weights, or NULL
+ * @param n         rows, >= 1
+ * @param grad_u    n x dim out: dL/du
+ * @param grad_pos  n x dim out: dL/dpos
+ * @param grad_neg  n x dim out: dL/dneg
+ * @param loss      optional out: the total
+ * @return CNS_OK, CNS_E_ARG, CNS_E_NOMEM, CNS_E_NUMERIC.
+ */
 CNS_API CNS_NODISCARD cns_status cns_loss_compute(cns_loss *l, const float *u, const float *pos,
                                                   const float *neg, const float *synth,
                                                   const float *lambda, size_t n, float *grad_u,
                                                   float *grad_pos, float *grad_neg, double *loss);
 
 /** The embedding width the loss was created with (desc.dim), or 0 for a
- *  NULL handle. Read-only. */
+ *  NULL handle. Read-only.
+ *  @param l  the loss
+ *  @return the width, or 0.
+ */
 CNS_API int32_t cns_loss_dim(const cns_loss *l);
 
 /** A batch for cns_loss_compute_rows: where its rows are, how wide they
@@ -191,7 +258,9 @@ typedef struct cns_loss_rows {
 } cns_loss_rows;
 
 /** Sets rows to the defaults: struct_size, every pointer NULL, every
- *  stride 0 (packed), dim 0 (must be set), per_row 0. NULL is a no-op. */
+ *  stride 0 (packed), dim 0 (must be set), per_row 0. NULL is a no-op.
+ *  @param rows  the struct to fill, or NULL
+ */
 CNS_API void cns_loss_rows_init(cns_loss_rows *rows);
 
 /** The loss and gradients of cns_loss_compute, with the width checked,
@@ -222,7 +291,7 @@ CNS_API void cns_loss_rows_init(cns_loss_rows *rows);
 CNS_API CNS_NODISCARD cns_status cns_loss_compute_rows(cns_loss *l, const cns_loss_rows *rows,
                                                        double *loss);
 
-/* Sets the repel direction r̂ of CNS_LOSS_REPEL (§19): dir holds dim
+/** Sets the repel direction r̂ of CNS_LOSS_REPEL (§19): dir holds dim
  * values (dim must equal desc.dim), copied and scaled to unit length; the
  * caller keeps ownership. dir NULL (dim 0 or desc.dim) restores the seeded
  * direction, the one the sampler's CNS_MODE_DIRECTION draws from the same
@@ -230,20 +299,35 @@ CNS_API CNS_NODISCARD cns_status cns_loss_compute_rows(cns_loss *l, const cns_lo
  * a zero vector (r̂ unchanged; the message says which). Applies from the
  * next compute; the repel column is used only while CNS_LOSS_REPEL = 1.
  * Not saved by cns_loss_save (see "state" below). Not thread-safe with
- * other calls on l. */
+ * other calls on l.
+ * @param l    the loss
+ * @param dir  dim floats (copied), or NULL for the seeded direction
+ * @param dim  the length of dir: desc.dim (or 0 with dir NULL)
+ * @return CNS_OK or CNS_E_ARG.
+ */
 CNS_API CNS_NODISCARD cns_status cns_loss_set_repel_direction(cns_loss *l, const float *dir,
                                                               size_t dim);
-/* Copies the current unit r̂ (dim values, dim = desc.dim) into out.
+/** Copies the current unit r̂ (dim values, dim = desc.dim) into out.
  * CNS_E_ARG for NULL l or out, or a dim mismatch (no message: read-only,
- * as the other getters, so concurrent getters are safe). */
+ * as the other getters, so concurrent getters are safe).
+ * @param l    the loss
+ * @param out  dim floats out
+ * @param dim  must equal desc.dim
+ * @return CNS_OK or CNS_E_ARG.
+ */
 CNS_API CNS_NODISCARD cns_status cns_loss_get_repel_direction(const cns_loss *l, float *out,
                                                               size_t dim);
 
-/* The detail of the most recent failed call on l ("" if none; a success
- * does not clear it). Never NULL; valid until the next call on l. */
+/** The detail of the most recent failed call on l ("" if none; a success
+ * does not clear it). Never NULL; valid until the next call on l.
+ *  @param l  the loss
+ *  @return the message.
+ */
 CNS_API const char *cns_loss_last_error(const cns_loss *l);
 
-/* ---- state (added with state in memory) ----------------------------------
+/* ---- state (added with state in memory) ---------------------------------- */
+
+/** Saves l to path (a loss checkpoint).
  *
  * A loss checkpoint (docs/CHECKPOINT.md, kind 3) holds the descriptor
  * (dim, seed), every tunable except CNS_LOSS_THREADS (a runtime setting,
@@ -275,12 +359,40 @@ CNS_API const char *cns_loss_last_error(const cns_loss *l);
  * needs no alignment. A loss checkpoint is a few hundred bytes.
  *
  * Threads: save reads l (no other call on l meanwhile); load touches no
- * shared state. */
+ * shared state.
+ *  @param l     the loss; not modified (its message changes on failure)
+ *  @param path  the file to write
+ *  @return CNS_OK, CNS_E_ARG, CNS_E_IO, CNS_E_NOMEM.
+ */
 CNS_API CNS_NODISCARD cns_status cns_loss_save(cns_loss *l, const char *path);
+/** Loads a loss checkpoint written by cns_loss_save (or the bytes of
+ *  cns_loss_save_mem); see cns_loss_save for the contents, statuses and
+ *  threads.
+ *  @param path   the file to read
+ *  @param alloc  NULL for malloc/free
+ *  @param out    receives the loss on success, NULL on failure
+ *  @param err    optional detail on failure
+ *  @return CNS_OK, CNS_E_NOFILE, CNS_E_IO, CNS_E_CORRUPT, CNS_E_VERSION,
+ *          CNS_E_NOMEM, CNS_E_ARG. */
 CNS_API CNS_NODISCARD cns_status cns_loss_load(const char *path, const cns_allocator *alloc,
                                                cns_loss **out, cns_error *err);
+/** cns_loss_save into the caller's buffer (see cns_loss_save for the
+ *  memory forms' contract).
+ *  @param l     the loss; not modified (its message changes on failure)
+ *  @param buf   caller memory of cap bytes, or NULL for the size query
+ *  @param cap   bytes at buf (ignored when buf is NULL)
+ *  @param size  out: the checkpoint's size in bytes (required)
+ *  @return CNS_OK, CNS_E_ARG, CNS_E_SIZE, CNS_E_NOMEM. */
 CNS_API CNS_NODISCARD cns_status cns_loss_save_mem(cns_loss *l, void *buf, size_t cap,
                                                    size_t *size);
+/** cns_loss_load from size bytes at buf (see cns_loss_save for the memory
+ *  forms' contract). The buffer is borrowed for the call only.
+ *  @param buf    the checkpoint's bytes
+ *  @param size   bytes at buf
+ *  @param alloc  NULL for malloc/free
+ *  @param out    receives the loss on success, NULL on failure
+ *  @param err    optional detail on failure
+ *  @return the statuses of cns_loss_load but CNS_E_NOFILE and CNS_E_IO. */
 CNS_API CNS_NODISCARD cns_status cns_loss_load_mem(const void *buf, size_t size,
                                                    const cns_allocator *alloc, cns_loss **out,
                                                    cns_error *err);

@@ -1,4 +1,5 @@
-/* libcnsdiff — named configurations of the tunables (ALGORITHM.md §15).
+/** @file
+ * libcnsdiff — named configurations of the tunables (ALGORITHM.md §15).
  *
  * A preset is a complete set of values for every tunable of the model,
  * the sampler and the loss except the thread counts (a property of the
@@ -27,23 +28,25 @@
 extern "C" {
 #endif
 
+/** Named configurations of the tunables, for cns_preset_apply() and
+ * cns_preset_name(). */
 typedef enum cns_preset {
-    /* The library's default: today the reference mode of §13 with
+    /** The library's default: today the reference mode of §13 with
      * CNS_LOSS_MIXING = 0 (the best-ranked configuration on the
      * validation splits so far, docs/BENCHMARKS.md); the rest §12. */
     CNS_PRESET_DEFAULT = 0,
-    /* The method as the paper describes it: trained denoiser
+    /** The method as the paper describes it: trained denoiser
      * (CNS_MODE_TRAINED), mixing on, every value of §12. */
     CNS_PRESET_PAPER = 1,
-    /* The paper's public code (§13): CNS_MODE_REFERENCE, mixing on, the
+    /** The paper's public code (§13): CNS_MODE_REFERENCE, mixing on, the
      * rest §12. */
     CNS_PRESET_PAPER_CODE = 2,
-    /* The constant-vector control (§16): CNS_MODE_DIRECTION with a
+    /** The constant-vector control (§16): CNS_MODE_DIRECTION with a
      * random direction of norm 3.9, mixing off, the rest §12. */
     CNS_PRESET_DIRECTION_CONTROL = 3
 } cns_preset;
 
-/* Sets every tunable of the given handles to the preset's values. Any of
+/** Sets every tunable of the given handles to the preset's values. Any of
  * model, sampler and loss may be NULL: the preset's values for the others
  * are applied. The sampler's values apply to every sampler kind (the
  * diffusion values are stored, and used only by DIFFUSION samplers).
@@ -55,14 +58,24 @@ typedef enum cns_preset {
  * handles NULL it only checks the preset id.
  * Errors: CNS_E_ARG for an unknown preset, or (cannot happen with the
  * library's own tables) a value a handle refuses; err (optional)
- * receives the detail. */
+ * receives the detail.
+ * @param preset   a cns_preset
+ * @param model    a model to set, or NULL
+ * @param sampler  a sampler to set, or NULL
+ * @param loss     a loss to set, or NULL
+ * @param err      optional detail on failure
+ * @return CNS_OK or CNS_E_ARG.
+ */
 CNS_API CNS_NODISCARD cns_status cns_preset_apply(int preset, cns_model *model,
                                                   cns_sampler *sampler, cns_loss *loss,
                                                   cns_error *err);
 
-/* The preset's short name, as `cnsdiff --preset` takes it ("default",
+/** The preset's short name, as `cnsdiff --preset` takes it ("default",
  * "paper", "paper-code", "direction"), or NULL for an unknown id. The
- * string is static. */
+ * string is static.
+ * @param preset  a cns_preset
+ * @return the name, or NULL.
+ */
 CNS_API const char *cns_preset_name(int preset);
 
 #ifdef __cplusplus

@@ -1,4 +1,5 @@
-/* libcnsdiff — rows from a host's own tables.
+/** @file
+ * libcnsdiff — rows from a host's own tables.
  *
  * The sampler and the loss read float rows. A host that keeps its
  * embeddings elsewhere (double tables, rows scattered by id, a row
@@ -52,7 +53,9 @@ typedef struct cns_rows_src {
 } cns_rows_src;
 
 /** Sets src to the defaults: CNS_ELEM_F32, everything else 0/NULL. NULL is
- *  a no-op. */
+ *  a no-op.
+ *  @param src  the struct to fill, or NULL
+ */
 CNS_API void cns_rows_src_init(cns_rows_src *src);
 
 /** Copies n rows of src->dim elements, converted to float, into out.
