@@ -173,6 +173,10 @@ START_TEST(test_refusals) {
     ck_assert_ptr_nonnull(strstr(err.message, "n_items is -1"));
     ck_assert_status(cns_sampler_score_items(s, e, NI, DIM - 1, out, &err), CNS_E_SIZE);
     ck_assert_str_eq(err.message, "cns_sampler_score_items: dim is 15, the sampler's is 16");
+    /* a row count whose table no pointer can span: refused before any read */
+    ck_assert_status(cns_sampler_score_items(s, e, INT64_MAX, DIM, out, &err), CNS_E_SIZE);
+    ck_assert_ptr_nonnull(strstr(err.message, "cannot be addressed"));
+    ck_assert(memcmp(out, sentinel, sizeof out) == 0);
     ck_assert_status(cns_sampler_score_items(s, e, NI, DIM, out, NULL), CNS_OK); /* err optional */
     float untouched[NI * DIM];
     memcpy(untouched, sentinel, sizeof untouched);
