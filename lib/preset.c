@@ -40,6 +40,7 @@ static const entry k_sampler_base[] = {
     {CNS_SAMPLER_MODE, CNS_MODE_TRAINED},
     {CNS_SAMPLER_DIRECTION_NORM, 3.9}, /* the reference mode's measured |h| */
     {CNS_SAMPLER_DIRECTION_SOURCE, CNS_DIRECTION_RANDOM},
+    {CNS_SAMPLER_SCORE_DISCOUNT, 0.0}, /* §16: not yet chosen by a study */
     {CNS_SAMPLER_DNS_CANDIDATES, 32},
 };
 static const entry k_loss_base[] = {

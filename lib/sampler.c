@@ -178,6 +178,7 @@ static const cns__param k_params[] = {
     {CNS_SAMPLER_MODE, 1, 0, 3, 0, 0, "MODE"},
     {CNS_SAMPLER_DIRECTION_NORM, 0, 0, 1e3, 1, 0, "DIRECTION_NORM"},
     {CNS_SAMPLER_DIRECTION_SOURCE, 1, 0, 0, 0, 0, "DIRECTION_SOURCE"},
+    {CNS_SAMPLER_SCORE_DISCOUNT, 0, 0, 1, 0, 0, "SCORE_DISCOUNT"},
     {CNS_SAMPLER_DNS_CANDIDATES, 1, 1, 4096, 0, 0, "DNS_CANDIDATES"},
     {CNS_SAMPLER_THREADS, 1, 1, 256, 0, 0, "THREADS"},
 };
@@ -224,6 +225,7 @@ CNS_API cns_status cns_sampler_set_double(cns_sampler *s, int param, double v) {
         break;
     case CNS_SAMPLER_DROPOUT: s->dropout = v; break;
     case CNS_SAMPLER_DIRECTION_NORM: s->direction_norm = v; break;
+    case CNS_SAMPLER_SCORE_DISCOUNT: s->score_discount = v; break;
     default: break;
     }
     return st;
@@ -241,6 +243,7 @@ CNS_API cns_status cns_sampler_get_double(const cns_sampler *s, int param, doubl
     case CNS_SAMPLER_DENOISER_LR: *v = s->denoiser_lr; break;
     case CNS_SAMPLER_DROPOUT: *v = s->dropout; break;
     case CNS_SAMPLER_DIRECTION_NORM: *v = s->direction_norm; break;
+    case CNS_SAMPLER_SCORE_DISCOUNT: *v = s->score_discount; break;
     default: return CNS_E_PARAM;
     }
     return CNS_OK;

@@ -21,6 +21,7 @@ struct cns_sampler {
     int64_t dns_candidates, threads, direction_source;
     double noise_scale, noise_min, noise_max, causal_weight, denoiser_lr, dropout;
     double direction_norm;
+    double score_discount; /* a of cns_sampler_score_items (lib/score_discount.c) */
     float *direction;      /* dim: the DIRECTION mode's unit d (DIFFUSION only), from
                               desc.seed at create (CNS_DIRECTION_RANDOM) */
 

@@ -33,8 +33,9 @@ enum {
 
 /* Every tunable but CNS_SAMPLER_THREADS (a property of the process). The
  * first N_REQUIRED were in every file since the format began; the later
- * ones (the direction mode's) may be missing from older files, which load
- * with the handle's initial values for them. The direction itself is not
+ * ones (the direction mode's, then the score discount) may be missing
+ * from older files, which load with the handle's initial values for them
+ * (score discount 0: the scores such a file's users ranked by). The direction itself is not
  * stored: CNS_DIRECTION_RANDOM recomputes it from the descriptor's seed. */
 static const int k_saved[] = {
     CNS_SAMPLER_NOISE_SCHEDULE, CNS_SAMPLER_NOISE_SCALE,   CNS_SAMPLER_NOISE_MIN,
@@ -42,7 +43,7 @@ static const int k_saved[] = {
     CNS_SAMPLER_DENOISER_LR,    CNS_SAMPLER_NORM,          CNS_SAMPLER_DROPOUT,
     CNS_SAMPLER_SAMPLE_START,   CNS_SAMPLER_STRIDE,        CNS_SAMPLER_NUM_STEPS,
     CNS_SAMPLER_SAMPLING_NOISE, CNS_SAMPLER_MODE,          CNS_SAMPLER_DNS_CANDIDATES,
-    CNS_SAMPLER_DIRECTION_NORM, CNS_SAMPLER_DIRECTION_SOURCE};
+    CNS_SAMPLER_DIRECTION_NORM, CNS_SAMPLER_DIRECTION_SOURCE, CNS_SAMPLER_SCORE_DISCOUNT};
 #define N_SAVED (sizeof k_saved / sizeof k_saved[0])
 #define N_REQUIRED 15
 #define SHDR_SIZE (SH_FIXED + SH_RECORD * N_SAVED)

@@ -55,6 +55,7 @@ static cns_sampler *make(int32_t kind, int64_t mode, const cns_allocator *a) {
     ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_SAMPLING_NOISE, 1), CNS_OK);
     ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_DNS_CANDIDATES, 7), CNS_OK);
     ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_DIRECTION_NORM, 2.5), CNS_OK);
+    ck_assert_status(cns_sampler_set_double(s, CNS_SAMPLER_SCORE_DISCOUNT, 0.375), CNS_OK);
     ck_assert_status(cns_sampler_set_int(s, CNS_SAMPLER_MODE, mode), CNS_OK);
     return s;
 }
@@ -76,7 +77,7 @@ static const int k_ints[] = {CNS_SAMPLER_NOISE_SCHEDULE, CNS_SAMPLER_REWEIGHT,
 static const int k_doubles[] = {CNS_SAMPLER_NOISE_SCALE,   CNS_SAMPLER_NOISE_MIN,
                                 CNS_SAMPLER_NOISE_MAX,     CNS_SAMPLER_CAUSAL_WEIGHT,
                                 CNS_SAMPLER_DENOISER_LR,   CNS_SAMPLER_DROPOUT,
-                                CNS_SAMPLER_DIRECTION_NORM};
+                                CNS_SAMPLER_DIRECTION_NORM, CNS_SAMPLER_SCORE_DISCOUNT};
 
 static void assert_same_rng(const cns__rng *a, const cns__rng *b) {
     ck_assert(memcmp(a->s, b->s, sizeof a->s) == 0);
@@ -286,7 +287,7 @@ START_TEST(test_round_trip_catalogue) {
         ck_sections sec;
         static const uint32_t two[2] = {CNS__TAG_SHDR, TAG_SSTA};
         ck_sections_read(p, CNS__CKPT_KIND_SAMPLER, two, 2, &sec);
-        ck_assert_uint_eq(sec.size[0], 40 + 16 * 17);
+        ck_assert_uint_eq(sec.size[0], 40 + 16 * 18);
         ck_assert_uint_eq(sec.size[1], 8 + 3 * 48);
         ck_sections_free(&sec);
         cns_sampler_free(s);
@@ -310,8 +311,8 @@ START_TEST(test_deterministic_bytes) {
     ck_assert_status(cns_sampler_save(b, pb), CNS_OK);
     size_t na, nb;
     unsigned char *ba = ck_read_all(pa, &na), *bb = ck_read_all(pb, &nb);
-    /* 48 + 4 x 32 + SHDR 312 + SSTA 152 + DNSR 4P = 616 + DADM 8 + 8P = 1240 */
-    ck_assert_uint_eq(na, 48 + 128 + 312 + 152 + 616 + 1240);
+    /* 48 + 4 x 32 + SHDR 328 + SSTA 152 + DNSR 4P = 616 + DADM 8 + 8P = 1240 */
+    ck_assert_uint_eq(na, 48 + 128 + 328 + 152 + 616 + 1240);
     ck_assert_uint_eq(na, nb);
     ck_assert(memcmp(ba, bb, na) == 0);
     /* One more step: other bytes. */
@@ -385,9 +386,9 @@ static void c_unknown_id(ck_sections *s) { cns__le32_put(rec(s, 3), 999); }
 static void c_threads_id(ck_sections *s) { cns__le32_put(rec(s, 3), CNS_SAMPLER_THREADS); }
 static void c_duplicate(ck_sections *s) { cns__le32_put(rec(s, 1), CNS_SAMPLER_NOISE_SCHEDULE); }
 static void c_missing(ck_sections *s) { /* dns_candidates (a required record) dropped */
-    memmove(rec(s, 14), rec(s, 15), 2 * 16);
+    memmove(rec(s, 14), rec(s, 15), 3 * 16);
     s->size[ck_sections_index(s, CNS__TAG_SHDR)] -= 16;
-    cns__le32_put(sec(s, CNS__TAG_SHDR) + 32, 16);
+    cns__le32_put(sec(s, CNS__TAG_SHDR) + 32, 17);
 }
 static void c_count(ck_sections *s) { cns__le32_put(sec(s, CNS__TAG_SHDR) + 32, 14); }
 static void c_type(ck_sections *s) { cns__le32_put(rec(s, 5) + 4, 3); }
@@ -399,6 +400,8 @@ static void c_start_past_steps(ck_sections *s) { cns__le64_put(rec(s, 9) + 8, T 
 static void c_mode4(ck_sections *s) { cns__le64_put(rec(s, 13) + 8, 4); }
 static void c_direction_norm0(ck_sections *s) { rec_f64(s, 15, 0.0); }
 static void c_direction_source1(ck_sections *s) { cns__le64_put(rec(s, 16) + 8, 1); }
+static void c_discount_over(ck_sections *s) { rec_f64(s, 17, 1.5); }
+static void c_discount_type(ck_sections *s) { cns__le32_put(rec(s, 17) + 4, 1); }
 static void c_reserved(ck_sections *s) { cns__le32_put(sec(s, CNS__TAG_SHDR) + 20, 1); }
 static void c_dim0(ck_sections *s) { cns__le32_put(sec(s, CNS__TAG_SHDR) + 4, 0); }
 static void c_kind4(ck_sections *s) { cns__le32_put(sec(s, CNS__TAG_SHDR) + 0, 4); }
@@ -444,6 +447,8 @@ static const struct {
     {"mode 4", c_mode4, CNS_E_CORRUPT, "MODE = 4"},
     {"direction norm 0", c_direction_norm0, CNS_E_CORRUPT, "DIRECTION_NORM = 0"},
     {"direction source 1", c_direction_source1, CNS_E_CORRUPT, "DIRECTION_SOURCE = 1"},
+    {"score discount 1.5", c_discount_over, CNS_E_CORRUPT, "SCORE_DISCOUNT = 1.5"},
+    {"score discount as an int", c_discount_type, CNS_E_CORRUPT, "is a double"},
     {"reserved field", c_reserved, CNS_E_CORRUPT, "reserved"},
     {"dim 0", c_dim0, CNS_E_CORRUPT, "dim 0"},
     {"kind 4", c_kind4, CNS_E_CORRUPT, "kind 4"},
@@ -482,12 +487,12 @@ START_TEST(test_crafted_files) {
 END_TEST
 
 /* A file written before the direction mode existed (15 records, the
- * two direction ones absent) loads: those two take the handle's initial
- * values (norm 3.9, source RANDOM) and the direction is the one the seed
- * gives, so the loaded sampler draws in DIRECTION mode exactly as a fresh
- * one of that seed. */
+ * two direction ones and the score discount absent) loads: those take the
+ * handle's initial values (norm 3.9, source RANDOM, discount 0) and the
+ * direction is the one the seed gives, so the loaded sampler draws in
+ * DIRECTION mode exactly as a fresh one of that seed. */
 static void c_old_format(ck_sections *s) {
-    s->size[ck_sections_index(s, CNS__TAG_SHDR)] -= 2 * 16;
+    s->size[ck_sections_index(s, CNS__TAG_SHDR)] -= 3 * 16;
     cns__le32_put(sec(s, CNS__TAG_SHDR) + 32, 15);
 }
 
@@ -513,6 +518,9 @@ START_TEST(test_old_file_loads) {
     ck_assert(norm == 3.9);
     ck_assert_status(cns_sampler_get_int(old, CNS_SAMPLER_DIRECTION_SOURCE, &src), CNS_OK);
     ck_assert_int_eq(src, CNS_DIRECTION_RANDOM);
+    double discount;
+    ck_assert_status(cns_sampler_get_double(old, CNS_SAMPLER_SCORE_DISCOUNT, &discount), CNS_OK);
+    ck_assert(discount == 0.0);
     ck_assert_status(cns_sampler_get_int(old, CNS_SAMPLER_MODE, &mode), CNS_OK);
     ck_assert_int_eq(mode, CNS_MODE_TRAINED); /* the file's, not the preset's */
     /* the rest as saved: the same draws in the trained mode */
@@ -523,6 +531,43 @@ START_TEST(test_old_file_loads) {
     ck_assert_status(cns_sampler_set_int(old, CNS_SAMPLER_MODE, CNS_MODE_DIRECTION), CNS_OK);
     assert_same_draw(old, fresh, 6);
     cns_sampler_free(fresh);
+    cns_sampler_free(old);
+    cns_sampler_free(now);
+    ck_rmdir_all(dir);
+}
+END_TEST
+
+/* A file written after the direction mode but before the score discount
+ * (17 records) loads with discount 0, the scores its users ranked by,
+ * while the records it has keep their saved values; the current file
+ * carries the saved discount (make() sets 0.375). */
+static void c_pre_discount(ck_sections *s) {
+    s->size[ck_sections_index(s, CNS__TAG_SHDR)] -= 16;
+    cns__le32_put(sec(s, CNS__TAG_SHDR) + 32, 17);
+}
+
+START_TEST(test_pre_discount_file_loads) {
+    char dir[64], p[128], q[128];
+    ck_tmpdir(dir, sizeof dir);
+    size_t n;
+    free(saved_sampler(dir, "s.ckpt", p, sizeof p, &n));
+    snprintf(q, sizeof q, "%s/old.ckpt", dir);
+    ck_sections sections;
+    ck_sections_read(p, CNS__CKPT_KIND_SAMPLER, k_tags, 4, &sections);
+    c_pre_discount(&sections);
+    ck_sections_write(&sections, q);
+    ck_sections_free(&sections);
+    cns_sampler *old = NULL, *now = NULL;
+    cns_error e;
+    ck_assert_status(cns_sampler_load(q, NULL, &old, &e), CNS_OK);
+    ck_assert_status(cns_sampler_load(p, NULL, &now, &e), CNS_OK);
+    double v;
+    ck_assert_status(cns_sampler_get_double(old, CNS_SAMPLER_SCORE_DISCOUNT, &v), CNS_OK);
+    ck_assert(v == 0.0);
+    ck_assert_status(cns_sampler_get_double(old, CNS_SAMPLER_DIRECTION_NORM, &v), CNS_OK);
+    ck_assert(v == 2.5); /* the file's record, not the initial 3.9 */
+    ck_assert_status(cns_sampler_get_double(now, CNS_SAMPLER_SCORE_DISCOUNT, &v), CNS_OK);
+    ck_assert(v == 0.375);
     cns_sampler_free(old);
     cns_sampler_free(now);
     ck_rmdir_all(dir);
@@ -634,6 +679,7 @@ int main(void) {
     tcase_add_test(tc, test_truncation_and_bit_flips);
     tcase_add_test(tc, test_crafted_files);
     tcase_add_test(tc, test_old_file_loads);
+    tcase_add_test(tc, test_pre_discount_file_loads);
     tcase_add_test(tc, test_arguments_and_missing);
     tcase_add_test(tc, test_io_failures);
     tcase_add_test(tc, test_allocation_failures);

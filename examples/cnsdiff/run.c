@@ -43,6 +43,8 @@ static const param_entry k_params[] = {
      "0 trained, 1 reference (§13), 2 gaussian ablation, 3 direction (§16) (preset: 1)"},
     {"direction_norm", T_SAMPLER, CNS_SAMPLER_DIRECTION_NORM, V_DOUBLE, "norm of the direction mode's vector (3.9)"},
     {"direction_source", T_SAMPLER, CNS_SAMPLER_DIRECTION_SOURCE, V_INT, "0 seeded random direction (0)"},
+    {"score_discount", T_SAMPLER, CNS_SAMPLER_SCORE_DISCOUNT, V_DOUBLE,
+     "share of the direction's axis removed from the item rows ranked by (§16, mode 3 only) (0)"},
     {"dns_candidates", T_SAMPLER, CNS_SAMPLER_DNS_CANDIDATES, V_INT, "DNS candidate pool M (32)"},
     {"cl_weight", T_LOSS, CNS_LOSS_CL_WEIGHT, V_DOUBLE, "contrastive weight gamma (0.3)"},
     {"temperature", T_LOSS, CNS_LOSS_TEMPERATURE, V_DOUBLE, "contrastive temperature tau (2)"},
@@ -266,7 +268,16 @@ static int apply_params(const run_config *cfg, cns_model *m, cns_sampler *s, cns
             st = p->type == V_INT ? cns_model_set_int(m, p->id, (int64_t)v) : cns_model_set_double(m, p->id, v);
             detail = cns_model_last_error(m);
         } else if (p->target == T_SAMPLER) {
-            if (s == NULL) continue; /* sampler settings do not apply to uniform negatives */
+            if (s == NULL) {
+                /* sampler settings do not apply to uniform negatives, but a
+                 * discount would silently not be what the report shows */
+                if (p->id == CNS_SAMPLER_SCORE_DISCOUNT && v != 0.0) {
+                    snprintf(res->error, sizeof res->error,
+                             "--set %s=%g: needs --sampler cnsdiff in the direction mode", p->name, v);
+                    return CNS_E_STATE;
+                }
+                continue;
+            }
             st = p->type == V_INT ? cns_sampler_set_int(s, p->id, (int64_t)v) : cns_sampler_set_double(s, p->id, v);
             detail = cns_sampler_last_error(s);
         } else {
@@ -284,11 +295,12 @@ static int apply_params(const run_config *cfg, cns_model *m, cns_sampler *s, cns
 
 static const int32_t k_ks[RUN_NUM_KS] = {10, 20};
 
-static int evaluate(cns_evaluator *ev, const cns_model *m, const cns_dataset *test, run_metrics *out) {
+/* items: the item table to rank by (the model's, or the discounted copy). */
+static int evaluate(cns_evaluator *ev, const cns_model *m, const float *items, const cns_dataset *test,
+                    run_metrics *out) {
     double buf[RUN_NUM_KS * CNS_METRIC_COUNT];
-    int st = cns_evaluator_run(ev, cns_model_embeddings(m, CNS_TABLE_USERS), cns_model_num_users(m),
-                               cns_model_embeddings(m, CNS_TABLE_ITEMS), cns_model_num_items(m),
-                               cns_model_dim(m), test, k_ks, RUN_NUM_KS, buf, NULL);
+    int st = cns_evaluator_run(ev, cns_model_embeddings(m, CNS_TABLE_USERS), cns_model_num_users(m), items,
+                               cns_model_num_items(m), cns_model_dim(m), test, k_ks, RUN_NUM_KS, buf, NULL);
     if (st != CNS_OK) return st;
     for (int r = 0; r < RUN_NUM_KS; ++r)
         for (int c = 0; c < CNS_METRIC_COUNT; ++c) out->at[r][c] = buf[r * CNS_METRIC_COUNT + c];
@@ -322,6 +334,7 @@ int run_training(const run_config *cfg, const cns_dataset *train, const cns_data
     cns_trainer *trainer = NULL;
     cns_evaluator *ev = NULL;
     cns_selector *selector = NULL;
+    float *scored = NULL; /* the discounted item table, when score_discount > 0 */
     FILE *log = NULL;
     cns_error err = {0, ""};
     int st = CNS_OK;
@@ -367,6 +380,29 @@ int run_training(const run_config *cfg, const cns_dataset *train, const cns_data
         goto done;
     }
     if ((st = apply_params(cfg, model, sampler, loss, res)) != CNS_OK) goto done;
+    /* Scoring with a discount on the direction's axis (ALGORITHM.md §16):
+     * every evaluation below ranks by the table a host would get from
+     * cns_sampler_score_items. Checked once here, so a discount outside
+     * the direction mode fails before training, not after the first epoch. */
+    double discount = 0.0;
+    if (sampler != NULL && (st = cns_sampler_get_double(sampler, CNS_SAMPLER_SCORE_DISCOUNT, &discount)) != CNS_OK) {
+        snprintf(res->error, sizeof res->error, "score_discount: %s", cns_strerror(st));
+        goto done;
+    }
+    if (discount > 0.0) {
+        const size_t cells = (size_t)cns_model_num_items(model) * (size_t)cns_model_dim(model);
+        if ((scored = malloc(cells * sizeof *scored)) == NULL) {
+            snprintf(res->error, sizeof res->error, "out of memory for the discounted item table");
+            st = CNS_E_NOMEM;
+            goto done;
+        }
+        if ((st = cns_sampler_score_items(sampler, cns_model_embeddings(model, CNS_TABLE_ITEMS),
+                                          cns_model_num_items(model), cns_model_dim(model), scored, &err)) !=
+            CNS_OK) {
+            snprintf(res->error, sizeof res->error, "--set score_discount=%g: %s", discount, err.message);
+            goto done;
+        }
+    }
     if ((st = cns_trainer_create(model, sampler, loss, train, (size_t)cfg->batch_size, cfg->seed, NULL,
                                  &trainer, &err)) != CNS_OK)
         goto failed_err;
@@ -442,14 +478,23 @@ int run_training(const run_config *cfg, const cns_dataset *train, const cns_data
         run_metrics vm, tm[RUN_MAX_TESTS];
         int improved = 0;
         if (do_eval) {
+            const float *items = cns_model_embeddings(model, CNS_TABLE_ITEMS);
+            if (scored != NULL) {
+                if ((st = cns_sampler_score_items(sampler, items, cns_model_num_items(model), cns_model_dim(model),
+                                                  scored, &err)) != CNS_OK) {
+                    snprintf(res->error, sizeof res->error, "scoring: %s", err.message);
+                    goto done;
+                }
+                items = scored;
+            }
             if (valid != NULL) {
-                if ((st = evaluate(ev, model, valid, &vm)) != CNS_OK) {
+                if ((st = evaluate(ev, model, items, valid, &vm)) != CNS_OK) {
                     snprintf(res->error, sizeof res->error, "validation: %s", cns_evaluator_last_error(ev));
                     goto done;
                 }
             }
             for (size_t k = 0; k < n_tests; ++k) {
-                if ((st = evaluate(ev, model, tests[k], &tm[k])) != CNS_OK) {
+                if ((st = evaluate(ev, model, items, tests[k], &tm[k])) != CNS_OK) {
                     snprintf(res->error, sizeof res->error, "%s: %s", test_names[k], cns_evaluator_last_error(ev));
                     goto done;
                 }
@@ -531,6 +576,7 @@ failed_err:
 done:
     res->peak_rss_mb = run_peak_rss_mb();
     if (log != NULL) fclose(log);
+    free(scored);
     cns_selector_free(selector);
     cns_evaluator_free(ev);
     cns_trainer_free(trainer);

@@ -178,6 +178,11 @@ typedef enum cns_sampler_param {
                                          mode; 3.9 is the norm measured for the reference
                                          mode's h on Food (ALGORITHM.md §16) */
     CNS_SAMPLER_DIRECTION_SOURCE = 132, /**< int, cns_direction_source, {0}, default RANDOM */
+    CNS_SAMPLER_SCORE_DISCOUNT = 133, /**< double, [0, 1], default 0: the share a of the
+                                         direction's component that
+                                         cns_sampler_score_items removes from the item
+                                         rows (ALGORITHM.md §16); draws and train steps
+                                         ignore it */
     CNS_SAMPLER_DNS_CANDIDATES = 200, /**< int, [1, 4096], default 32 */
     CNS_SAMPLER_THREADS = 300         /**< int, [1, 256], default 1 */
 } cns_sampler_param;
@@ -528,6 +533,44 @@ CNS_API CNS_NODISCARD cns_status cns_sampler_save_mem(cns_sampler *s, void *buf,
 CNS_API CNS_NODISCARD cns_status cns_sampler_load_mem(const void *buf, size_t size,
                                                       const cns_allocator *alloc,
                                                       cns_sampler **out, cns_error *err);
+
+/** The item table to rank by, with a share of the direction mode's axis
+ *  removed from every item row (ALGORITHM.md §16, "Scoring with a discount
+ *  on the axis"): out_i = e_i - a <e_i, d> d, with d the sampler's unit
+ *  direction and a = CNS_SAMPLER_SCORE_DISCOUNT. Training with the
+ *  direction mode puts the model's popularity term on d (§18); a host
+ *  that ranks by <e_u, out_i> instead of <e_u, e_i> discounts that term by
+ *  a. a = 1 removes the component entirely; a = 0 (the default) copies
+ *  the table bit for bit. The model's tables are not changed: call this on
+ *  the item table the host ranks with (e.g. cns_model_embeddings(m,
+ *  CNS_TABLE_ITEMS)), for every evaluation.
+ *
+ *  The projection is computed in double per row and rounded to float once
+ *  per element.
+ *
+ *  Threads: s is only read, so any number of threads may call this on one
+ *  sampler at the same time, and alongside other read-only calls (draw
+ *  streams, cns_sampler_get_*); not alongside a call that changes s
+ *  (cns_sampler_set_*, train steps, free).
+ *
+ *  @param s        the sampler; with a > 0 a DIFFUSION sampler in
+ *                  CNS_MODE_DIRECTION (the only mode with a known axis)
+ *  @param items    n_items x dim floats, row-major, caller-owned, read only
+ *  @param n_items  rows, >= 0 (0 writes nothing)
+ *  @param dim      the width of the rows; must equal cns_sampler_dim(s)
+ *  @param out      n_items x dim floats out, caller-owned; may equal items
+ *                  (in place) but must not otherwise overlap it
+ *  @param err      optional detail of a failure (the handle's message is
+ *                  not written: the handle is const)
+ *  @return CNS_OK; CNS_E_ARG for a NULL s, items or out, or n_items < 0
+ *          ("cns_sampler_score_items: ..." naming the argument);
+ *          CNS_E_SIZE for dim differing from the sampler's (the message
+ *          names both) or a table too large to address; CNS_E_STATE for
+ *          a > 0 on a sampler not in the direction mode ("score_discount
+ *          needs the direction mode"). On failure out is not written. */
+CNS_API CNS_NODISCARD cns_status cns_sampler_score_items(const cns_sampler *s, const float *items,
+                                                         int64_t n_items, int32_t dim, float *out,
+                                                         cns_error *err);
 
 /** The detail of the last failed call on s. Valid until the
  *  next call on s.
