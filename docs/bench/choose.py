@@ -20,8 +20,10 @@ from collections import defaultdict
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from summarize import Rule, apply_rule, load  # noqa: E402
 
-# The second amendment (BENCHMARKS.md) added the two direction_cl variants.
-CANDIDATES = ["ref_nomix", "direction", "paper", "paper_code", "direction_cl0.2", "direction_cl0.15"]
+# The second and third amendments (BENCHMARKS.md) added the direction_cl and
+# direction_d variants.
+CANDIDATES = ["ref_nomix", "direction", "paper", "paper_code", "direction_cl0.2", "direction_cl0.15",
+              "direction_d0.1", "direction_d0.25", "direction_d0.5"]
 
 
 def main(argv):

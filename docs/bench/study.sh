@@ -74,6 +74,9 @@ variant_args() {
     # direction_cl0.15 is cl_weight 0.15. (Its vector's norm is no knob with
     # mixing 0: §9 normalises every negative.)
     direction_cl*) echo "--sampler cnsdiff --preset direction --set cl_weight=${1#direction_cl}" ;;
+    # The direction mode ranked with a discount on its axis (ALGORITHM.md §16):
+    # direction_d0.25 removes a quarter of every item's component along it.
+    direction_d*) echo "--sampler cnsdiff --preset direction --set score_discount=${1#direction_d}" ;;
     *) echo "unknown variant $1" >&2; return 1 ;;
   esac
 }
