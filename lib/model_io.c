@@ -195,7 +195,7 @@ static cns_status model_save_to(cns_model *m, const cns__ckpt_sink *sink) {
 
 cns_status cns__model_save_io(cns_model *m, const char *path, const cns__ckpt_io *io) {
     if (m == NULL) return CNS_E_ARG;
-    if (path == NULL) return cns__msg(m->last_error, CNS_E_ARG, "path is NULL");
+    if (path == NULL) return cns__msg(m->last_error, CNS_E_ARG, "cns_model_save: path is NULL");
     const cns__ckpt_sink sink = {path, io, NULL, 0, NULL};
     return model_save_to(m, &sink);
 }
@@ -421,12 +421,12 @@ CNS_API cns_status cns_model_load_mem(const void *buf, size_t size, const cns_al
 
 CNS_API cns_status cns_model_load(const char *path, const cns_allocator *alloc, cns_model **out,
                                   cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "out is NULL");
+    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_model_load: out is NULL");
     *out = NULL;
-    if (path == NULL) return cns__fail(err, CNS_E_ARG, "path is NULL");
+    if (path == NULL) return cns__fail(err, CNS_E_ARG, "cns_model_load: path is NULL");
     cns__alloc al;
     if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "allocator has a NULL function");
+        return cns__fail(err, CNS_E_ARG, "cns_model_load: allocator has a NULL function");
     cns__ckpt_file f;
     cns_status st = cns__ckpt_read(path, CNS__CKPT_KIND_MODEL, &al, &f, err);
     if (st != CNS_OK) return st;

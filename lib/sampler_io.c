@@ -149,7 +149,7 @@ static cns_status sampler_save_to(cns_sampler *s, const cns__ckpt_sink *sink) {
 
 cns_status cns__sampler_save_io(cns_sampler *s, const char *path, const cns__ckpt_io *io) {
     if (s == NULL) return CNS_E_ARG;
-    if (path == NULL) return cns__msg(s->last_error, CNS_E_ARG, "path is NULL");
+    if (path == NULL) return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_save: path is NULL");
     const cns__ckpt_sink sink = {path, io, NULL, 0, NULL};
     return sampler_save_to(s, &sink);
 }
@@ -352,12 +352,12 @@ CNS_API cns_status cns_sampler_load_mem(const void *buf, size_t size, const cns_
 
 CNS_API cns_status cns_sampler_load(const char *path, const cns_allocator *alloc,
                                     cns_sampler **out, cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "out is NULL");
+    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_sampler_load: out is NULL");
     *out = NULL;
-    if (path == NULL) return cns__fail(err, CNS_E_ARG, "path is NULL");
+    if (path == NULL) return cns__fail(err, CNS_E_ARG, "cns_sampler_load: path is NULL");
     cns__alloc al;
     if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "allocator has a NULL function");
+        return cns__fail(err, CNS_E_ARG, "cns_sampler_load: allocator has a NULL function");
     cns__ckpt_file f;
     cns_status st = cns__ckpt_read(path, CNS__CKPT_KIND_SAMPLER, &al, &f, err);
     if (st != CNS_OK) return st;
