@@ -128,6 +128,34 @@ void cns__ckpt_close(cns__ckpt_file *f);
 /* 1 when f holds section tag (for optional sections), else 0. */
 int cns__ckpt_has(const cns__ckpt_file *f, uint32_t tag);
 
+/* What a handle's load reads: a file (from_file 1, path) or a caller
+ * buffer (from_file 0, buf and size: the memory form). */
+typedef struct cns__ckpt_source {
+    int from_file;
+    const char *path;
+    const void *buf;
+    size_t size;
+} cns__ckpt_source;
+
+/* Builds a handle from a validated checkpoint of its kind: out is the
+ * public loader's cns_X ** (set only on success), alloc the caller's
+ * allocator (NULL for malloc) and al its checked form. err gets the
+ * detail without the path; nothing is left allocated on failure. */
+typedef cns_status (*cns__ckpt_build_fn)(const cns__ckpt_file *f, const cns_allocator *alloc,
+                                         const cns__alloc *al, void *out, cns_error *err);
+
+/* The one prologue of every public loader (cns_model_load, _load_mem and
+ * the sampler's and loss's): checks out, the source and the allocator
+ * (CNS_E_ARG, "fn: detail"), reads or parses the checkpoint of kind, runs
+ * build and closes the file. A CNS_E_CORRUPT or CNS_E_VERSION from the
+ * file form, the container's or the builder's, names the file
+ * ("'x.ckpt': section ..."); the memory form has no name to give. The
+ * caller clears its *out before the call (out may be NULL: that is the
+ * CNS_E_ARG reported here). */
+cns_status cns__ckpt_load(const char *fn, const cns__ckpt_source *src, uint32_t kind,
+                          const cns_allocator *alloc, cns__ckpt_build_fn build, void *out,
+                          cns_error *err);
+
 /* Types of the typed parameter records that handles' header sections
  * ('SHDR', 'LHDR') carry: {u32 id, u32 type, 8-byte value}. */
 #define CNS__CKPT_TYPE_INT 1u

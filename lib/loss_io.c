@@ -116,7 +116,8 @@ CNS_API cns_status cns_loss_save_mem(cns_loss *l, void *buf, size_t cap, size_t 
  * and the public setters (which check every value against its bounds and
  * type once more). err gets the detail (no path). */
 static cns_status loss_from_file(const cns__ckpt_file *f, const cns_allocator *alloc,
-                                 cns_loss **out, cns_error *err) {
+                                 const cns__alloc *al, void *out, cns_error *err) {
+    (void)al; /* cns_loss_create checks alloc itself */
     const void *p;
     uint64_t size;
     cns_status st = cns__ckpt_find(f, CNS__TAG_LHDR, UINT64_MAX, &p, &size, err);
@@ -189,51 +190,22 @@ static cns_status loss_from_file(const cns__ckpt_file *f, const cns_allocator *a
     }
     cns__loss_key_put(l, (int64_t)epoch, cns__le64_get(h + LH_CALLS));
     cns__loss_msgbuf(l)[0] = '\0';
-    *out = l;
+    *(cns_loss **)out = l;
     return CNS_OK;
 }
 
 CNS_API cns_status cns_loss_load(const char *path, const cns_allocator *alloc, cns_loss **out,
                                  cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_loss_load: out is NULL");
-    *out = NULL;
-    if (path == NULL) return cns__fail(err, CNS_E_ARG, "cns_loss_load: path is NULL");
-    cns__alloc al;
-    if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "cns_loss_load: allocator has a NULL function");
-    cns__ckpt_file f;
-    cns_status st = cns__ckpt_read(path, CNS__CKPT_KIND_LOSS, &al, &f, err);
-    if (st != CNS_OK) return st;
-    st = loss_from_file(&f, alloc, out, err);
-    cns__ckpt_close(&f);
-    if (st != CNS_OK) {
-        /* Name the file, as the container does for its own checks. */
-        if (err != NULL && (st == CNS_E_CORRUPT || st == CNS_E_VERSION)) {
-            char detail[CNS_ERROR_MESSAGE_SIZE];
-            memcpy(detail, err->message, sizeof detail);
-            cns__fail(err, st, "'%s': %s", path, detail);
-        }
-        return st;
-    }
-    cns__ok(err);
-    return CNS_OK;
+    if (out != NULL) *out = NULL;
+    const cns__ckpt_source src = {1, path, NULL, 0};
+    return cns__ckpt_load("cns_loss_load", &src, CNS__CKPT_KIND_LOSS, alloc, loss_from_file, out,
+                          err);
 }
 
 CNS_API cns_status cns_loss_load_mem(const void *buf, size_t size, const cns_allocator *alloc,
                                      cns_loss **out, cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_loss_load_mem: out is NULL");
-    *out = NULL;
-    if (buf == NULL && size > 0)
-        return cns__fail(err, CNS_E_ARG, "cns_loss_load_mem: buf is NULL but size is %zu", size);
-    cns__alloc al;
-    if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "cns_loss_load_mem: allocator has a NULL function");
-    cns__ckpt_file f;
-    cns_status st = cns__ckpt_parse(buf, size, CNS__CKPT_KIND_LOSS, &al, &f, err);
-    if (st != CNS_OK) return st;
-    st = loss_from_file(&f, alloc, out, err);
-    cns__ckpt_close(&f);
-    if (st != CNS_OK) return st;
-    cns__ok(err);
-    return CNS_OK;
+    if (out != NULL) *out = NULL;
+    const cns__ckpt_source src = {0, NULL, buf, size};
+    return cns__ckpt_load("cns_loss_load_mem", &src, CNS__CKPT_KIND_LOSS, alloc, loss_from_file,
+                          out, err);
 }

@@ -226,10 +226,12 @@ static int hyper_ok(double v, double lo, int lo_open, double hi, int hi_open) {
     return hi_open ? v < hi : v <= hi;
 }
 
-/* Validates the file's values in place and builds the model. Every check
- * runs before the first allocation; err gets the detail (no path). */
-static cns_status model_from_file(const cns__ckpt_file *f, const cns__alloc *al, cns_model **out,
-                                  cns_error *err) {
+/* Validates the file's values in place and builds the model (out is a
+ * cns_model **; a cns__ckpt_build_fn). Every check runs before the first
+ * allocation; err gets the detail (no path). */
+static cns_status model_from_file(const cns__ckpt_file *f, const cns_allocator *alloc,
+                                  const cns__alloc *al, void *out, cns_error *err) {
+    (void)alloc; /* the model keeps al, the checked copy */
     const void *p;
     uint64_t size;
     cns_status st = cns__ckpt_find(f, CNS__TAG_MHDR, MH_SIZE, &p, NULL, err);
@@ -396,51 +398,22 @@ static cns_status model_from_file(const cns__ckpt_file *f, const cns__alloc *al,
         return st;
     }
     m->last_error[0] = '\0';
-    *out = m;
+    *(cns_model **)out = m;
     return CNS_OK;
 }
 
 CNS_API cns_status cns_model_load_mem(const void *buf, size_t size, const cns_allocator *alloc,
                                       cns_model **out, cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_model_load_mem: out is NULL");
-    *out = NULL;
-    if (buf == NULL && size > 0)
-        return cns__fail(err, CNS_E_ARG, "cns_model_load_mem: buf is NULL but size is %zu", size);
-    cns__alloc al;
-    if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "cns_model_load_mem: allocator has a NULL function");
-    cns__ckpt_file f;
-    cns_status st = cns__ckpt_parse(buf, size, CNS__CKPT_KIND_MODEL, &al, &f, err);
-    if (st != CNS_OK) return st;
-    st = model_from_file(&f, &al, out, err);
-    cns__ckpt_close(&f);
-    if (st != CNS_OK) return st;
-    cns__ok(err);
-    return CNS_OK;
+    if (out != NULL) *out = NULL;
+    const cns__ckpt_source src = {0, NULL, buf, size};
+    return cns__ckpt_load("cns_model_load_mem", &src, CNS__CKPT_KIND_MODEL, alloc,
+                          model_from_file, out, err);
 }
 
 CNS_API cns_status cns_model_load(const char *path, const cns_allocator *alloc, cns_model **out,
                                   cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_model_load: out is NULL");
-    *out = NULL;
-    if (path == NULL) return cns__fail(err, CNS_E_ARG, "cns_model_load: path is NULL");
-    cns__alloc al;
-    if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "cns_model_load: allocator has a NULL function");
-    cns__ckpt_file f;
-    cns_status st = cns__ckpt_read(path, CNS__CKPT_KIND_MODEL, &al, &f, err);
-    if (st != CNS_OK) return st;
-    st = model_from_file(&f, &al, out, err);
-    cns__ckpt_close(&f);
-    if (st != CNS_OK) {
-        /* Name the file, as the container does for its own checks. */
-        if (err != NULL && st == CNS_E_CORRUPT) {
-            char detail[CNS_ERROR_MESSAGE_SIZE];
-            memcpy(detail, err->message, sizeof detail);
-            cns__fail(err, st, "'%s': %s", path, detail);
-        }
-        return st;
-    }
-    cns__ok(err);
-    return CNS_OK;
+    if (out != NULL) *out = NULL;
+    const cns__ckpt_source src = {1, path, NULL, 0};
+    return cns__ckpt_load("cns_model_load", &src, CNS__CKPT_KIND_MODEL, alloc, model_from_file,
+                          out, err);
 }

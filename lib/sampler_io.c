@@ -184,7 +184,8 @@ static int has_section(const cns__ckpt_file *f, uint32_t tag) {
  * cns_sampler_create and the public setters. Every size and value check
  * runs before the first allocation; err gets the detail (no path). */
 static cns_status sampler_from_file(const cns__ckpt_file *f, const cns_allocator *alloc,
-                                    cns_sampler **out, cns_error *err) {
+                                    const cns__alloc *al, void *out, cns_error *err) {
+    (void)al; /* cns_sampler_create checks alloc itself */
     const void *p;
     uint64_t size;
     cns_status st = cns__ckpt_find(f, CNS__TAG_SHDR, UINT64_MAX, &p, &size, err);
@@ -327,50 +328,22 @@ static cns_status sampler_from_file(const cns__ckpt_file *f, const cns_allocator
         streams[k]->has_spare = (int)cns__le32_get(r + RNG_HAS_SPARE);
     }
     s->last_error[0] = '\0';
-    *out = s;
+    *(cns_sampler **)out = s;
     return CNS_OK;
 }
 
 CNS_API cns_status cns_sampler_load_mem(const void *buf, size_t size, const cns_allocator *alloc,
                                         cns_sampler **out, cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_sampler_load_mem: out is NULL");
-    *out = NULL;
-    if (buf == NULL && size > 0)
-        return cns__fail(err, CNS_E_ARG, "cns_sampler_load_mem: buf is NULL but size is %zu", size);
-    cns__alloc al;
-    if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "cns_sampler_load_mem: allocator has a NULL function");
-    cns__ckpt_file f;
-    cns_status st = cns__ckpt_parse(buf, size, CNS__CKPT_KIND_SAMPLER, &al, &f, err);
-    if (st != CNS_OK) return st;
-    st = sampler_from_file(&f, alloc, out, err);
-    cns__ckpt_close(&f);
-    if (st != CNS_OK) return st;
-    cns__ok(err);
-    return CNS_OK;
+    if (out != NULL) *out = NULL;
+    const cns__ckpt_source src = {0, NULL, buf, size};
+    return cns__ckpt_load("cns_sampler_load_mem", &src, CNS__CKPT_KIND_SAMPLER, alloc,
+                          sampler_from_file, out, err);
 }
 
 CNS_API cns_status cns_sampler_load(const char *path, const cns_allocator *alloc,
                                     cns_sampler **out, cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_sampler_load: out is NULL");
-    *out = NULL;
-    if (path == NULL) return cns__fail(err, CNS_E_ARG, "cns_sampler_load: path is NULL");
-    cns__alloc al;
-    if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "cns_sampler_load: allocator has a NULL function");
-    cns__ckpt_file f;
-    cns_status st = cns__ckpt_read(path, CNS__CKPT_KIND_SAMPLER, &al, &f, err);
-    if (st != CNS_OK) return st;
-    st = sampler_from_file(&f, alloc, out, err);
-    cns__ckpt_close(&f);
-    if (st != CNS_OK) {
-        if (err != NULL && (st == CNS_E_CORRUPT || st == CNS_E_VERSION)) {
-            char detail[CNS_ERROR_MESSAGE_SIZE];
-            memcpy(detail, err->message, sizeof detail);
-            cns__fail(err, st, "'%s': %s", path, detail);
-        }
-        return st;
-    }
-    cns__ok(err);
-    return CNS_OK;
+    if (out != NULL) *out = NULL;
+    const cns__ckpt_source src = {1, path, NULL, 0};
+    return cns__ckpt_load("cns_sampler_load", &src, CNS__CKPT_KIND_SAMPLER, alloc,
+                          sampler_from_file, out, err);
 }
