@@ -426,6 +426,28 @@ void cns__ckpt_close(cns__ckpt_file *f) {
     memset(f, 0, sizeof *f);
 }
 
+/* ---- the handles' save calls --------------------------------------------- */
+
+cns_status cns__ckpt_save_path(const char *fn, void *handle, char *msgbuf, cns__ckpt_save_fn save,
+                               const char *path, const cns__ckpt_io *io) {
+    if (path == NULL) return cns__msg(msgbuf, CNS_E_ARG, "%s: path is NULL", fn);
+    const cns__ckpt_sink sink = {path, io, NULL, 0, NULL};
+    return save(handle, &sink);
+}
+
+cns_status cns__ckpt_save_buffer(const char *fn, void *handle, char *msgbuf,
+                                 cns__ckpt_save_fn save, void *buf, size_t cap, size_t *size) {
+    if (size == NULL) return cns__msg(msgbuf, CNS_E_ARG, "%s: size is NULL", fn);
+    const cns__ckpt_sink sink = {NULL, NULL, buf, cap, size};
+    cns_status st = save(handle, &sink);
+    if (st != CNS_OK) {
+        char detail[CNS_ERROR_MESSAGE_SIZE];
+        memcpy(detail, msgbuf, sizeof detail);
+        cns__msg(msgbuf, st, "%s: %s", fn, detail);
+    }
+    return st;
+}
+
 /* ---- writing ----------------------------------------------------------- */
 
 static long sys_write(void *user, int fd, const void *buf, size_t n) {

@@ -98,6 +98,20 @@ cns_status cns__ckpt_emit(const cns__ckpt_sink *sink, uint32_t kind,
                           const cns__ckpt_section *sections, size_t count, const cns__alloc *al,
                           char *msg);
 
+/* A handle's one save routine: hands its sections to cns__ckpt_emit for
+ * sink and, on failure only, puts the message in the handle's buffer. */
+typedef cns_status (*cns__ckpt_save_fn)(void *handle, const cns__ckpt_sink *sink);
+
+/* The public save calls around save, for a handle (not NULL) whose
+ * message buffer (CNS_ERROR_MESSAGE_SIZE bytes) is msgbuf; fn is the
+ * public call's name. The file form refuses a NULL path ("fn: path is
+ * NULL"); io as for cns__ckpt_write. The memory form refuses a NULL size
+ * ("fn: size is NULL") and prefixes any failure's message with "fn: ". */
+cns_status cns__ckpt_save_path(const char *fn, void *handle, char *msgbuf, cns__ckpt_save_fn save,
+                               const char *path, const cns__ckpt_io *io);
+cns_status cns__ckpt_save_buffer(const char *fn, void *handle, char *msgbuf,
+                                 cns__ckpt_save_fn save, void *buf, size_t cap, size_t *size);
+
 /* A validated checkpoint in memory. */
 typedef struct cns__ckpt_file {
     unsigned char *bytes;   /* the whole file, owned */

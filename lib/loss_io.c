@@ -55,7 +55,9 @@ static const uint32_t k_type[] = {TYPE_DOUBLE, TYPE_DOUBLE, TYPE_DOUBLE, TYPE_DO
 
 /* ---- save ------------------------------------------------------------------ */
 
-static cns_status loss_save_to(cns_loss *l, const cns__ckpt_sink *sink) {
+/* A cns__ckpt_save_fn. */
+static cns_status loss_save_to(void *handle, const cns__ckpt_sink *sink) {
+    cns_loss *l = handle;
     char *msgbuf = cns__loss_msgbuf(l);
     const cns__loss_key key = cns__loss_key_get(l);
     unsigned char hdr[LHDR_SIZE];
@@ -91,23 +93,13 @@ static cns_status loss_save_to(cns_loss *l, const cns__ckpt_sink *sink) {
 
 CNS_API cns_status cns_loss_save(cns_loss *l, const char *path) {
     if (l == NULL) return CNS_E_ARG;
-    if (path == NULL) return cns__msg(cns__loss_msgbuf(l), CNS_E_ARG, "cns_loss_save: path is NULL");
-    const cns__ckpt_sink sink = {path, NULL, NULL, 0, NULL};
-    return loss_save_to(l, &sink);
+    return cns__ckpt_save_path("cns_loss_save", l, cns__loss_msgbuf(l), loss_save_to, path, NULL);
 }
 
 CNS_API cns_status cns_loss_save_mem(cns_loss *l, void *buf, size_t cap, size_t *size) {
     if (l == NULL) return CNS_E_ARG;
-    char *msgbuf = cns__loss_msgbuf(l);
-    if (size == NULL) return cns__msg(msgbuf, CNS_E_ARG, "cns_loss_save_mem: size is NULL");
-    const cns__ckpt_sink sink = {NULL, NULL, buf, cap, size};
-    cns_status st = loss_save_to(l, &sink);
-    if (st != CNS_OK) {
-        char detail[CNS_ERROR_MESSAGE_SIZE];
-        memcpy(detail, msgbuf, sizeof detail);
-        cns__msg(msgbuf, st, "cns_loss_save_mem: %s", detail);
-    }
-    return st;
+    return cns__ckpt_save_buffer("cns_loss_save_mem", l, cns__loss_msgbuf(l), loss_save_to, buf,
+                                 cap, size);
 }
 
 /* ---- load ------------------------------------------------------------------ */

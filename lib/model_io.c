@@ -111,7 +111,9 @@ CNS_API cns_status cns_model_recommend_raw(const cns_model *m, const char *user,
 /* ---- save ------------------------------------------------------------------ */
 
 /* The one save routine behind the file and the memory form. */
-static cns_status model_save_to(cns_model *m, const cns__ckpt_sink *sink) {
+/* A cns__ckpt_save_fn. */
+static cns_status model_save_to(void *handle, const cns__ckpt_sink *sink) {
+    cns_model *m = handle;
     const size_t nu = (size_t)m->shape.num_users, d = m->d;
     const size_t n_u = nu * d, n_i = (size_t)m->shape.num_items * d, n_all = m->rows * d;
 
@@ -195,9 +197,7 @@ static cns_status model_save_to(cns_model *m, const cns__ckpt_sink *sink) {
 
 cns_status cns__model_save_io(cns_model *m, const char *path, const cns__ckpt_io *io) {
     if (m == NULL) return CNS_E_ARG;
-    if (path == NULL) return cns__msg(m->last_error, CNS_E_ARG, "cns_model_save: path is NULL");
-    const cns__ckpt_sink sink = {path, io, NULL, 0, NULL};
-    return model_save_to(m, &sink);
+    return cns__ckpt_save_path("cns_model_save", m, m->last_error, model_save_to, path, io);
 }
 
 CNS_API cns_status cns_model_save(cns_model *m, const char *path) {
@@ -206,15 +206,8 @@ CNS_API cns_status cns_model_save(cns_model *m, const char *path) {
 
 CNS_API cns_status cns_model_save_mem(cns_model *m, void *buf, size_t cap, size_t *size) {
     if (m == NULL) return CNS_E_ARG;
-    if (size == NULL) return cns__msg(m->last_error, CNS_E_ARG, "cns_model_save_mem: size is NULL");
-    const cns__ckpt_sink sink = {NULL, NULL, buf, cap, size};
-    cns_status st = model_save_to(m, &sink);
-    if (st != CNS_OK) {
-        char detail[CNS_ERROR_MESSAGE_SIZE];
-        memcpy(detail, m->last_error, sizeof detail);
-        cns__msg(m->last_error, st, "cns_model_save_mem: %s", detail);
-    }
-    return st;
+    return cns__ckpt_save_buffer("cns_model_save_mem", m, m->last_error, model_save_to, buf, cap,
+                                 size);
 }
 
 /* ---- load ------------------------------------------------------------------ */

@@ -62,7 +62,9 @@ static uint64_t param_count(uint64_t d, uint64_t td, uint64_t hid) {
 /* ---- save ------------------------------------------------------------------ */
 
 /* The one save routine behind the file and the memory form. */
-static cns_status sampler_save_to(cns_sampler *s, const cns__ckpt_sink *sink) {
+/* A cns__ckpt_save_fn. */
+static cns_status sampler_save_to(void *handle, const cns__ckpt_sink *sink) {
+    cns_sampler *s = handle;
     const int diffusion = s->desc.kind == CNS_SAMPLER_DIFFUSION;
     const size_t P = diffusion ? s->den.n_params : 0;
     if (diffusion) {
@@ -149,9 +151,7 @@ static cns_status sampler_save_to(cns_sampler *s, const cns__ckpt_sink *sink) {
 
 cns_status cns__sampler_save_io(cns_sampler *s, const char *path, const cns__ckpt_io *io) {
     if (s == NULL) return CNS_E_ARG;
-    if (path == NULL) return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_save: path is NULL");
-    const cns__ckpt_sink sink = {path, io, NULL, 0, NULL};
-    return sampler_save_to(s, &sink);
+    return cns__ckpt_save_path("cns_sampler_save", s, s->last_error, sampler_save_to, path, io);
 }
 
 CNS_API cns_status cns_sampler_save(cns_sampler *s, const char *path) {
@@ -160,16 +160,8 @@ CNS_API cns_status cns_sampler_save(cns_sampler *s, const char *path) {
 
 CNS_API cns_status cns_sampler_save_mem(cns_sampler *s, void *buf, size_t cap, size_t *size) {
     if (s == NULL) return CNS_E_ARG;
-    if (size == NULL)
-        return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_save_mem: size is NULL");
-    const cns__ckpt_sink sink = {NULL, NULL, buf, cap, size};
-    cns_status st = sampler_save_to(s, &sink);
-    if (st != CNS_OK) {
-        char detail[CNS_ERROR_MESSAGE_SIZE];
-        memcpy(detail, s->last_error, sizeof detail);
-        cns__msg(s->last_error, st, "cns_sampler_save_mem: %s", detail);
-    }
-    return st;
+    return cns__ckpt_save_buffer("cns_sampler_save_mem", s, s->last_error, sampler_save_to, buf,
+                                 cap, size);
 }
 
 /* ---- load ------------------------------------------------------------------ */
