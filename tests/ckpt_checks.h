@@ -35,7 +35,10 @@ typedef struct ck_kind {
  * T_load_mem, T_free, T_save, T_save_mem and T_last_error (cns_model,
  * cns_sampler, cns_loss), as static k_load, k_load_mem, k_free, k_save,
  * k_save_mem and k_last_error of the including suite. Both loads start
- * the handle at a non-NULL value: a failing load must clear it. */
+ * the handle at a non-NULL value: a failing load must clear it.
+ * k_check_arguments(h) pins the message of every argument check of the
+ * two loads (out, path or buf, allocator) and the two saves of h (path,
+ * size): "function: detail", a failing load clearing the handle. */
 #define CK_KIND_FUNCTIONS(T)                                                                    \
     static cns_status k_load(const char *path, const cns_allocator *a, void **out,             \
                              cns_error *e) {                                                   \
@@ -56,7 +59,35 @@ typedef struct ck_kind {
     static cns_status k_save_mem(void *h, void *buf, size_t cap, size_t *size) {               \
         return T##_save_mem(h, buf, cap, size);                                                \
     }                                                                                          \
-    static const char *k_last_error(const void *h) { return T##_last_error(h); }
+    static const char *k_last_error(const void *h) { return T##_last_error(h); }                \
+    static void k_check_arguments(T *h) {                                                      \
+        const cns_allocator bad = {NULL, NULL, NULL};                                          \
+        cns_error e;                                                                           \
+        T *l = (T *)1;                                                                         \
+        ck_assert_status(T##_save(h, NULL), CNS_E_ARG);                                        \
+        ck_assert_str_eq(T##_last_error(h), #T "_save: path is NULL");                         \
+        ck_assert_status(T##_save_mem(h, NULL, 0, NULL), CNS_E_ARG);                           \
+        ck_assert_str_eq(T##_last_error(h), #T "_save_mem: size is NULL");                     \
+        ck_assert_status(T##_load(NULL, NULL, &l, &e), CNS_E_ARG);                             \
+        ck_assert_ptr_null(l);                                                                 \
+        ck_assert_str_eq(e.message, #T "_load: path is NULL");                                 \
+        ck_assert_status(T##_load("x.ckpt", NULL, NULL, &e), CNS_E_ARG);                       \
+        ck_assert_str_eq(e.message, #T "_load: out is NULL");                                  \
+        l = (T *)1;                                                                            \
+        ck_assert_status(T##_load("x.ckpt", &bad, &l, &e), CNS_E_ARG);                         \
+        ck_assert_ptr_null(l);                                                                 \
+        ck_assert_str_eq(e.message, #T "_load: allocator has a NULL function");                \
+        ck_assert_status(T##_load_mem("x", 1, NULL, NULL, &e), CNS_E_ARG);                     \
+        ck_assert_str_eq(e.message, #T "_load_mem: out is NULL");                              \
+        l = (T *)1;                                                                            \
+        ck_assert_status(T##_load_mem(NULL, 1, NULL, &l, &e), CNS_E_ARG);                      \
+        ck_assert_ptr_null(l);                                                                 \
+        ck_assert_str_eq(e.message, #T "_load_mem: buf is NULL but size is 1");                \
+        l = (T *)1;                                                                            \
+        ck_assert_status(T##_load_mem("x", 1, &bad, &l, &e), CNS_E_ARG);                       \
+        ck_assert_ptr_null(l);                                                                 \
+        ck_assert_str_eq(e.message, #T "_load_mem: allocator has a NULL function");            \
+    }
 
 /* The bytes of q through k->load_mem (in an exact-size heap copy, so ASan
  * sees any read past the end) give status want, clear the handle and,

@@ -493,25 +493,7 @@ START_TEST(test_arguments) {
     cns_loss *l = make(1), *out = (cns_loss *)1;
     cns_error e;
     ck_assert_status(cns_loss_save(NULL, p), CNS_E_ARG);
-    ck_assert_status(cns_loss_save(l, NULL), CNS_E_ARG);
-    ck_assert_str_eq(cns_loss_last_error(l), "cns_loss_save: path is NULL");
-    ck_assert_status(cns_loss_load(NULL, NULL, &out, &e), CNS_E_ARG);
-    ck_assert_ptr_null(out);
-    ck_assert_str_eq(e.message, "cns_loss_load: path is NULL");
-    ck_assert_status(cns_loss_load(p, NULL, NULL, &e), CNS_E_ARG);
-    ck_assert_str_eq(e.message, "cns_loss_load: out is NULL");
-    ck_assert_status(cns_loss_load_mem("x", 1, NULL, NULL, &e), CNS_E_ARG);
-    ck_assert_str_eq(e.message, "cns_loss_load_mem: out is NULL");
-    out = (cns_loss *)1;
-    ck_assert_status(cns_loss_load_mem(NULL, 1, NULL, &out, &e), CNS_E_ARG);
-    ck_assert_ptr_null(out);
-    ck_assert_str_eq(e.message, "cns_loss_load_mem: buf is NULL but size is 1");
-    cns_allocator no_fn = {NULL, NULL, NULL};
-    ck_assert_status(cns_loss_load(p, &no_fn, &out, &e), CNS_E_ARG);
-    ck_assert_str_eq(e.message, "cns_loss_load: allocator has a NULL function");
-    ck_assert_status(cns_loss_load_mem("x", 1, &no_fn, &out, &e), CNS_E_ARG);
-    ck_assert_str_eq(e.message, "cns_loss_load_mem: allocator has a NULL function");
-    out = (cns_loss *)1;
+    k_check_arguments(l);
     ck_assert_status(cns_loss_load(p, NULL, &out, &e), CNS_E_NOFILE);
     ck_assert_ptr_null(out);
     /* A missing directory: CNS_E_IO, nothing written. */

@@ -545,8 +545,6 @@ END_TEST
 START_TEST(test_arguments) {
     cns_dataset *ds = tiny();
     cns_model *m = make(ds, 1, NULL);
-    cns_model *l = (cns_model *)1;
-    cns_error e;
     ck_assert_status(cns_model_save(NULL, "/tmp/x"), CNS_E_ARG);
     ck_assert_status(cns_model_save(m, NULL), CNS_E_ARG);
     ck_assert_str_eq(cns_model_last_error(m), "cns_model_save: path is NULL");
@@ -558,25 +556,7 @@ START_TEST(test_arguments) {
     ck_assert_str_eq(cns_model_last_error(m), "cns_model_save: path is NULL");
     ck_rmdir_all(dir);
     ck_assert_status(cns_model_save(m, ""), CNS_E_ARG);
-    ck_assert_status(cns_model_load(NULL, NULL, &l, &e), CNS_E_ARG);
-    ck_assert_ptr_null(l);
-    ck_assert_str_eq(e.message, "cns_model_load: path is NULL");
-    ck_assert_status(cns_model_load("/tmp/x", NULL, NULL, &e), CNS_E_ARG);
-    ck_assert_str_eq(e.message, "cns_model_load: out is NULL");
-    cns_allocator bad = {NULL, NULL, NULL};
-    l = (cns_model *)1;
-    ck_assert_status(cns_model_load("/tmp/x", &bad, &l, &e), CNS_E_ARG);
-    ck_assert_ptr_null(l);
-    ck_assert_str_eq(e.message, "cns_model_load: allocator has a NULL function");
-    /* The memory form: the same checks, its own name. */
-    ck_assert_status(cns_model_load_mem("x", 1, NULL, NULL, &e), CNS_E_ARG);
-    ck_assert_str_eq(e.message, "cns_model_load_mem: out is NULL");
-    l = (cns_model *)1;
-    ck_assert_status(cns_model_load_mem(NULL, 1, NULL, &l, &e), CNS_E_ARG);
-    ck_assert_ptr_null(l);
-    ck_assert_str_eq(e.message, "cns_model_load_mem: buf is NULL but size is 1");
-    ck_assert_status(cns_model_load_mem("x", 1, &bad, &l, &e), CNS_E_ARG);
-    ck_assert_str_eq(e.message, "cns_model_load_mem: allocator has a NULL function");
+    k_check_arguments(m);
     /* A missing directory: the temporary file cannot be created. */
     ck_assert_status(cns_model_save(m, "/nonexistent-dir-cns/m.ckpt"), CNS_E_IO);
     ck_assert_ptr_nonnull(strstr(cns_model_last_error(m), "nonexistent-dir-cns"));

@@ -503,27 +503,7 @@ START_TEST(test_arguments_and_missing) {
     cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, NULL), *l = (cns_sampler *)1;
     cns_error e;
     ck_assert_status(cns_sampler_save(NULL, "/tmp/x"), CNS_E_ARG);
-    ck_assert_status(cns_sampler_save(s, NULL), CNS_E_ARG);
-    ck_assert_str_eq(cns_sampler_last_error(s), "cns_sampler_save: path is NULL");
-    ck_assert_status(cns_sampler_load(NULL, NULL, &l, &e), CNS_E_ARG);
-    ck_assert_ptr_null(l);
-    ck_assert_str_eq(e.message, "cns_sampler_load: path is NULL");
-    ck_assert_status(cns_sampler_load("/tmp/x", NULL, NULL, &e), CNS_E_ARG);
-    ck_assert_str_eq(e.message, "cns_sampler_load: out is NULL");
-    cns_allocator bad = {NULL, NULL, NULL};
-    l = (cns_sampler *)1;
-    ck_assert_status(cns_sampler_load("/tmp/x", &bad, &l, &e), CNS_E_ARG);
-    ck_assert_ptr_null(l);
-    ck_assert_str_eq(e.message, "cns_sampler_load: allocator has a NULL function");
-    /* The memory form: the same checks, its own name. */
-    ck_assert_status(cns_sampler_load_mem("x", 1, NULL, NULL, &e), CNS_E_ARG);
-    ck_assert_str_eq(e.message, "cns_sampler_load_mem: out is NULL");
-    l = (cns_sampler *)1;
-    ck_assert_status(cns_sampler_load_mem(NULL, 1, NULL, &l, &e), CNS_E_ARG);
-    ck_assert_ptr_null(l);
-    ck_assert_str_eq(e.message, "cns_sampler_load_mem: buf is NULL but size is 1");
-    ck_assert_status(cns_sampler_load_mem("x", 1, &bad, &l, &e), CNS_E_ARG);
-    ck_assert_str_eq(e.message, "cns_sampler_load_mem: allocator has a NULL function");
+    k_check_arguments(s);
     ck_assert_status(cns_sampler_load("/nonexistent-dir-cns/s.ckpt", NULL, &l, &e), CNS_E_NOFILE);
     ck_assert_ptr_null(l);
     ck_assert_status(cns_sampler_save(s, "/nonexistent-dir-cns/s.ckpt"), CNS_E_IO);
