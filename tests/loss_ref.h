@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cnsdiff/loss.h"
 #include "testutil.h"
 
 #define LREF_MAXN 8
@@ -124,6 +125,19 @@ static inline void lref_fill(lref_fixture *f, size_t n, size_t d, uint64_t seed,
         for (size_t b = 1; b < n; ++b) memcpy(f->h + b * d, f->h, d * sizeof(float));
     for (size_t b = 0; b < n; ++b) f->lam[b] = 0.5f * (lref_next(&s) + 1.0f);
     for (size_t k = 0; k < d; ++k) f->r[k] = 3.0f * lref_next(&s);
+}
+
+/* A loss of width dim and draw seed, at the handle's initial values. */
+static inline cns_loss *lref_loss(int dim, uint64_t seed) {
+    cns_loss_desc desc;
+    cns_loss_desc_init(&desc);
+    desc.dim = dim;
+    desc.seed = seed;
+    cns_loss *l = NULL;
+    cns_error err;
+    ck_assert_status(cns_loss_create(&desc, NULL, &l, &err), CNS_OK);
+    ck_assert_ptr_nonnull(l);
+    return l;
 }
 
 /* The fixture's inputs in float64, with the term's settings. */

@@ -27,14 +27,8 @@ static void to_ref(const lref_fixture *f, lref_case *c, int has_h, double s, dou
 }
 
 static cns_loss *make_loss(int dim, uint64_t seed) {
-    cns_loss_desc desc;
-    cns_loss_desc_init(&desc);
-    desc.dim = dim;
-    desc.seed = seed;
-    cns_loss *l = NULL;
+    cns_loss *l = lref_loss(dim, seed);
     cns_error err;
-    ck_assert_status(cns_loss_create(&desc, NULL, &l, &err), CNS_OK);
-    ck_assert_ptr_nonnull(l);
     /* The §8 and §9 checks start from the paper's values (mixing on). */
     ck_assert_status(cns_preset_apply(CNS_PRESET_PAPER, NULL, NULL, l, &err), CNS_OK);
     return l;

@@ -27,17 +27,7 @@ static void to_ref(const lref_fixture *f, lref_case *c, int has_h, double s, dou
     lref_from(f, c, has_h, 1, s, tau, gamma);
 }
 
-static cns_loss *make_loss(int dim, uint64_t seed) {
-    cns_loss_desc desc;
-    cns_loss_desc_init(&desc);
-    desc.dim = dim;
-    desc.seed = seed;
-    cns_loss *l = NULL;
-    cns_error err;
-    ck_assert_status(cns_loss_create(&desc, NULL, &l, &err), CNS_OK);
-    ck_assert_ptr_nonnull(l);
-    return l;
-}
+static cns_loss *make_loss(int dim, uint64_t seed) { return lref_loss(dim, seed); }
 
 /* Central differences of k x the reference's total (k = 1: the batch mean;
  * k = n: the batch sum of the per-row form). */
