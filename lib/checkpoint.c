@@ -333,6 +333,17 @@ static cns_status read_fd(int fd, const char *path, uint32_t kind, const cns__al
     return CNS_OK;
 }
 
+/* Names the file in content errors ("'x.ckpt': section 'EGOU' ..."):
+ * damage (CNS_E_CORRUPT) or a newer format (CNS_E_VERSION), whether the
+ * container or a handle's builder found it. Open, read and memory
+ * failures already name it or are not about the file's content. */
+static void name_the_file(cns_error *err, cns_status st, const char *path) {
+    if (err == NULL || (st != CNS_E_CORRUPT && st != CNS_E_VERSION)) return;
+    char detail[CNS_ERROR_MESSAGE_SIZE];
+    memcpy(detail, err->message, sizeof detail);
+    cns__fail(err, st, "'%s': %s", path, detail);
+}
+
 cns_status cns__ckpt_read(const char *path, uint32_t kind, const cns__alloc *al,
                           cns__ckpt_file *out, cns_error *err) {
     cns_status st = check_read_args(kind, al, out, err);
@@ -349,13 +360,34 @@ cns_status cns__ckpt_read(const char *path, uint32_t kind, const cns__alloc *al,
     st = read_fd(fd, path, kind, al, out, err);
     close(fd); /* read-only: a close error cannot lose data */
     if (st != CNS_OK) {
-        /* Name the file in content errors too ("x.ckpt: section 'EGOU' ..."). */
-        if (err != NULL && st != CNS_E_NOFILE && st != CNS_E_IO && st != CNS_E_NOMEM) {
-            char detail[CNS_ERROR_MESSAGE_SIZE];
-            memcpy(detail, err->message, sizeof detail);
-            cns__fail(err, st, "'%s': %s", path, detail);
-        }
+        /* read_fd's other failures (CNS_E_NOFILE, _IO, _NOMEM) name it already. */
+        name_the_file(err, st, path);
         memset(out, 0, sizeof *out);
+        return st;
+    }
+    cns__ok(err);
+    return CNS_OK;
+}
+
+cns_status cns__ckpt_load(const char *fn, const cns__ckpt_source *src, uint32_t kind,
+                          const cns_allocator *alloc, cns__ckpt_build_fn build, void *out,
+                          cns_error *err) {
+    if (out == NULL) return cns__fail(err, CNS_E_ARG, "%s: out is NULL", fn);
+    if (src->from_file && src->path == NULL)
+        return cns__fail(err, CNS_E_ARG, "%s: path is NULL", fn);
+    if (!src->from_file && src->buf == NULL && src->size > 0)
+        return cns__fail(err, CNS_E_ARG, "%s: buf is NULL but size is %zu", fn, src->size);
+    cns__alloc al;
+    if (cns__alloc_init(&al, alloc) != CNS_OK)
+        return cns__fail(err, CNS_E_ARG, "%s: allocator has a NULL function", fn);
+    cns__ckpt_file f;
+    cns_status st = src->from_file ? cns__ckpt_read(src->path, kind, &al, &f, err)
+                                   : cns__ckpt_parse(src->buf, src->size, kind, &al, &f, err);
+    if (st != CNS_OK) return st;
+    st = build(&f, alloc, &al, out, err);
+    cns__ckpt_close(&f);
+    if (st != CNS_OK) {
+        if (src->from_file) name_the_file(err, st, src->path);
         return st;
     }
     cns__ok(err);
@@ -392,6 +424,28 @@ void cns__ckpt_close(cns__ckpt_file *f) {
     if (f == NULL) return;
     if (f->bytes != NULL && f->al != NULL) cns__free(f->al, f->bytes);
     memset(f, 0, sizeof *f);
+}
+
+/* ---- the handles' save calls --------------------------------------------- */
+
+cns_status cns__ckpt_save_path(const char *fn, void *handle, char *msgbuf, cns__ckpt_save_fn save,
+                               const char *path, const cns__ckpt_io *io) {
+    if (path == NULL) return cns__msg(msgbuf, CNS_E_ARG, "%s: path is NULL", fn);
+    const cns__ckpt_sink sink = {path, io, NULL, 0, NULL};
+    return save(handle, &sink);
+}
+
+cns_status cns__ckpt_save_buffer(const char *fn, void *handle, char *msgbuf,
+                                 cns__ckpt_save_fn save, void *buf, size_t cap, size_t *size) {
+    if (size == NULL) return cns__msg(msgbuf, CNS_E_ARG, "%s: size is NULL", fn);
+    const cns__ckpt_sink sink = {NULL, NULL, buf, cap, size};
+    cns_status st = save(handle, &sink);
+    if (st != CNS_OK) {
+        char detail[CNS_ERROR_MESSAGE_SIZE];
+        memcpy(detail, msgbuf, sizeof detail);
+        cns__msg(msgbuf, st, "%s: %s", fn, detail);
+    }
+    return st;
 }
 
 /* ---- writing ----------------------------------------------------------- */

@@ -98,6 +98,20 @@ cns_status cns__ckpt_emit(const cns__ckpt_sink *sink, uint32_t kind,
                           const cns__ckpt_section *sections, size_t count, const cns__alloc *al,
                           char *msg);
 
+/* A handle's one save routine: hands its sections to cns__ckpt_emit for
+ * sink and, on failure only, puts the message in the handle's buffer. */
+typedef cns_status (*cns__ckpt_save_fn)(void *handle, const cns__ckpt_sink *sink);
+
+/* The public save calls around save, for a handle (not NULL) whose
+ * message buffer (CNS_ERROR_MESSAGE_SIZE bytes) is msgbuf; fn is the
+ * public call's name. The file form refuses a NULL path ("fn: path is
+ * NULL"); io as for cns__ckpt_write. The memory form refuses a NULL size
+ * ("fn: size is NULL") and prefixes any failure's message with "fn: ". */
+cns_status cns__ckpt_save_path(const char *fn, void *handle, char *msgbuf, cns__ckpt_save_fn save,
+                               const char *path, const cns__ckpt_io *io);
+cns_status cns__ckpt_save_buffer(const char *fn, void *handle, char *msgbuf,
+                                 cns__ckpt_save_fn save, void *buf, size_t cap, size_t *size);
+
 /* A validated checkpoint in memory. */
 typedef struct cns__ckpt_file {
     unsigned char *bytes;   /* the whole file, owned */
@@ -127,6 +141,34 @@ cns_status cns__ckpt_find(const cns__ckpt_file *f, uint32_t tag, uint64_t expect
 void cns__ckpt_close(cns__ckpt_file *f);
 /* 1 when f holds section tag (for optional sections), else 0. */
 int cns__ckpt_has(const cns__ckpt_file *f, uint32_t tag);
+
+/* What a handle's load reads: a file (from_file 1, path) or a caller
+ * buffer (from_file 0, buf and size: the memory form). */
+typedef struct cns__ckpt_source {
+    int from_file;
+    const char *path;
+    const void *buf;
+    size_t size;
+} cns__ckpt_source;
+
+/* Builds a handle from a validated checkpoint of its kind: out is the
+ * public loader's cns_X ** (set only on success), alloc the caller's
+ * allocator (NULL for malloc) and al its checked form. err gets the
+ * detail without the path; nothing is left allocated on failure. */
+typedef cns_status (*cns__ckpt_build_fn)(const cns__ckpt_file *f, const cns_allocator *alloc,
+                                         const cns__alloc *al, void *out, cns_error *err);
+
+/* The one prologue of every public loader (cns_model_load, _load_mem and
+ * the sampler's and loss's): checks out, the source and the allocator
+ * (CNS_E_ARG, "fn: detail"), reads or parses the checkpoint of kind, runs
+ * build and closes the file. A CNS_E_CORRUPT or CNS_E_VERSION from the
+ * file form, the container's or the builder's, names the file
+ * ("'x.ckpt': section ..."); the memory form has no name to give. The
+ * caller clears its *out before the call (out may be NULL: that is the
+ * CNS_E_ARG reported here). */
+cns_status cns__ckpt_load(const char *fn, const cns__ckpt_source *src, uint32_t kind,
+                          const cns_allocator *alloc, cns__ckpt_build_fn build, void *out,
+                          cns_error *err);
 
 /* Types of the typed parameter records that handles' header sections
  * ('SHDR', 'LHDR') carry: {u32 id, u32 type, 8-byte value}. */

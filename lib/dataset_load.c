@@ -546,45 +546,49 @@ static cns_status parser_finish(parser *p, cns_dataset **out, cns_idmap **map_ou
 }
 
 /* Checks the arguments every loader shares and sets the parser's mode
- * from opt (NULL: the defaults). legacy: the dataset.h loaders (dense). */
-static cns_status loader_prologue(cns__alloc *al, const cns_allocator *alloc, cns_dataset **out,
-                                  cns_idmap **map_out, const cns_load_options *opt, int legacy,
-                                  cns_load_options *o, cns_error *err) {
+ * from opt (NULL: the defaults). legacy: the dataset.h loaders (dense).
+ * fn names the public loader in misuse messages ("fn: detail"). */
+static cns_status loader_prologue(const char *fn, cns__alloc *al, const cns_allocator *alloc,
+                                  cns_dataset **out, cns_idmap **map_out,
+                                  const cns_load_options *opt, int legacy, cns_load_options *o,
+                                  cns_error *err) {
     if (map_out != NULL) *map_out = NULL;
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "out is NULL");
+    if (out == NULL) return cns__fail(err, CNS_E_ARG, "%s: out is NULL", fn);
     *out = NULL;
     cns_load_options_init(o);
     if (opt != NULL) {
         const size_t first = offsetof(cns_load_options, map) + sizeof opt->map;
         if (opt->struct_size < first)
-            return cns__fail(err, CNS_E_ARG, "opt->struct_size = %zu, at least %zu expected",
-                             opt->struct_size, first);
+            return cns__fail(err, CNS_E_ARG, "%s: opt->struct_size = %zu, at least %zu expected",
+                             fn, opt->struct_size, first);
         memcpy(o, opt, first);
         o->struct_size = sizeof *o;
     }
     if (legacy) o->ids = CNS_IDS_DENSE; /* the dataset.h loaders know no maps */
     if (o->flags & ~CNS_LOAD_SKIP_BAD)
-        return cns__fail(err, CNS_E_ARG, "unknown flags 0x%x", o->flags);
+        return cns__fail(err, CNS_E_ARG, "%s: unknown flags 0x%x", fn, o->flags);
     if (o->train == NULL) {
-        if (o->map != NULL) return cns__fail(err, CNS_E_ARG, "opt->map is set without opt->train");
+        if (o->map != NULL)
+            return cns__fail(err, CNS_E_ARG, "%s: opt->map is set without opt->train", fn);
         if (o->ids != CNS_IDS_AUTO && o->ids != CNS_IDS_DENSE && o->ids != CNS_IDS_MAP)
-            return cns__fail(err, CNS_E_ARG, "opt->ids = %d is not a cns_id_mode", (int)o->ids);
+            return cns__fail(err, CNS_E_ARG, "%s: opt->ids = %d is not a cns_id_mode", fn,
+                             (int)o->ids);
         if (o->max_dense_id < 0 || o->max_dense_id > (int64_t)MAX_ID)
-            return cns__fail(err, CNS_E_ARG, "opt->max_dense_id = %lld is outside [0, %u]",
-                             (long long)o->max_dense_id, MAX_ID);
+            return cns__fail(err, CNS_E_ARG, "%s: opt->max_dense_id = %lld is outside [0, %u]",
+                             fn, (long long)o->max_dense_id, MAX_ID);
         if (o->ids != CNS_IDS_DENSE && map_out == NULL)
-            return cns__fail(err, CNS_E_ARG, "map_out is NULL but the ids may need a map");
+            return cns__fail(err, CNS_E_ARG, "%s: map_out is NULL but the ids may need a map", fn);
     } else if (o->map != NULL &&
                (cns_idmap_count(o->map, CNS_TABLE_USERS) != o->train->num_users ||
                 cns_idmap_count(o->map, CNS_TABLE_ITEMS) != o->train->num_items)) {
         return cns__fail(err, CNS_E_SIZE,
-                         "opt->map has %d users and %d items, opt->train %d and %d",
+                         "%s: opt->map has %d users and %d items, opt->train %d and %d", fn,
                          (int)cns_idmap_count(o->map, CNS_TABLE_USERS),
                          (int)cns_idmap_count(o->map, CNS_TABLE_ITEMS), (int)o->train->num_users,
                          (int)o->train->num_items);
     }
     if (cns__alloc_init(al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "allocator has a NULL function");
+        return cns__fail(err, CNS_E_ARG, "%s: allocator has a NULL function", fn);
     return CNS_OK;
 }
 
@@ -603,14 +607,15 @@ static cns_status parser_setup(parser *p, const cns_load_options *o) {
     return st == CNS_OK ? st : cns__fail(p->err, st, "%s: out of memory for the id map", p->name);
 }
 
-static cns_status load_buffer(const char *data, size_t size, const char *name,
+static cns_status load_buffer(const char *fn, const char *data, size_t size, const char *name,
                               const cns_load_options *opt, int legacy, const cns_allocator *alloc,
                               cns_dataset **out, cns_idmap **map_out, cns_error *err) {
     cns__alloc al;
     cns_load_options o;
-    cns_status st = loader_prologue(&al, alloc, out, map_out, opt, legacy, &o, err);
+    cns_status st = loader_prologue(fn, &al, alloc, out, map_out, opt, legacy, &o, err);
     if (st != CNS_OK) return st;
-    if (data == NULL && size > 0) return cns__fail(err, CNS_E_ARG, "data is NULL");
+    if (data == NULL && size > 0)
+        return cns__fail(err, CNS_E_ARG, "%s: data is NULL but size is %zu", fn, size);
     parser p;
     parser_init(&p, &al, name ? name : "<buffer>", o.flags, size, err);
     size_t used;
@@ -629,14 +634,15 @@ CNS_API cns_status cns_dataset_load_buffer(const char *data, size_t size, const 
     cns_load_options o;
     cns_load_options_init(&o);
     o.flags = flags;
-    return load_buffer(data, size, name, &o, 1, alloc, out, NULL, err);
+    return load_buffer("cns_dataset_load_buffer", data, size, name, &o, 1, alloc, out, NULL, err);
 }
 
 CNS_API cns_status cns_dataset_load_buffer_ids(const char *data, size_t size, const char *name,
                                                const cns_load_options *opt,
                                                const cns_allocator *alloc, cns_dataset **out,
                                                cns_idmap **map_out, cns_error *err) {
-    return load_buffer(data, size, name, opt, 0, alloc, out, map_out, err);
+    return load_buffer("cns_dataset_load_buffer_ids", data, size, name, opt, 0, alloc, out, map_out,
+                       err);
 }
 
 /* Thread-safe strerror (the XSI strerror_r under _POSIX_C_SOURCE). */
@@ -645,14 +651,14 @@ static const char *errno_text(int e, char *buf, size_t len) {
     return buf;
 }
 
-static cns_status load_file(const char *path, const cns_load_options *opt, int legacy,
-                            const cns_allocator *alloc, cns_dataset **out, cns_idmap **map_out,
-                            cns_error *err) {
+static cns_status load_file(const char *fn, const char *path, const cns_load_options *opt,
+                            int legacy, const cns_allocator *alloc, cns_dataset **out,
+                            cns_idmap **map_out, cns_error *err) {
     cns__alloc al;
     cns_load_options o;
-    cns_status st = loader_prologue(&al, alloc, out, map_out, opt, legacy, &o, err);
+    cns_status st = loader_prologue(fn, &al, alloc, out, map_out, opt, legacy, &o, err);
     if (st != CNS_OK) return st;
-    if (path == NULL) return cns__fail(err, CNS_E_ARG, "path is NULL");
+    if (path == NULL) return cns__fail(err, CNS_E_ARG, "%s: path is NULL", fn);
     char ebuf[96];
     int fd;
     do fd = open(path, O_RDONLY);
@@ -710,13 +716,13 @@ CNS_API cns_status cns_dataset_load_file(const char *path, unsigned flags,
     cns_load_options o;
     cns_load_options_init(&o);
     o.flags = flags;
-    return load_file(path, &o, 1, alloc, out, NULL, err);
+    return load_file("cns_dataset_load_file", path, &o, 1, alloc, out, NULL, err);
 }
 
 CNS_API cns_status cns_dataset_load_file_ids(const char *path, const cns_load_options *opt,
                                              const cns_allocator *alloc, cns_dataset **out,
                                              cns_idmap **map_out, cns_error *err) {
-    return load_file(path, opt, 0, alloc, out, map_out, err);
+    return load_file("cns_dataset_load_file_ids", path, opt, 0, alloc, out, map_out, err);
 }
 
 CNS_API void cns_load_options_init(cns_load_options *opt) {

@@ -55,7 +55,9 @@ static const uint32_t k_type[] = {TYPE_DOUBLE, TYPE_DOUBLE, TYPE_DOUBLE, TYPE_DO
 
 /* ---- save ------------------------------------------------------------------ */
 
-static cns_status loss_save_to(cns_loss *l, const cns__ckpt_sink *sink) {
+/* A cns__ckpt_save_fn. */
+static cns_status loss_save_to(void *handle, const cns__ckpt_sink *sink) {
+    cns_loss *l = handle;
     char *msgbuf = cns__loss_msgbuf(l);
     const cns__loss_key key = cns__loss_key_get(l);
     unsigned char hdr[LHDR_SIZE];
@@ -91,23 +93,13 @@ static cns_status loss_save_to(cns_loss *l, const cns__ckpt_sink *sink) {
 
 CNS_API cns_status cns_loss_save(cns_loss *l, const char *path) {
     if (l == NULL) return CNS_E_ARG;
-    if (path == NULL) return cns__msg(cns__loss_msgbuf(l), CNS_E_ARG, "cns_loss_save: path is NULL");
-    const cns__ckpt_sink sink = {path, NULL, NULL, 0, NULL};
-    return loss_save_to(l, &sink);
+    return cns__ckpt_save_path("cns_loss_save", l, cns__loss_msgbuf(l), loss_save_to, path, NULL);
 }
 
 CNS_API cns_status cns_loss_save_mem(cns_loss *l, void *buf, size_t cap, size_t *size) {
     if (l == NULL) return CNS_E_ARG;
-    char *msgbuf = cns__loss_msgbuf(l);
-    if (size == NULL) return cns__msg(msgbuf, CNS_E_ARG, "cns_loss_save_mem: size is NULL");
-    const cns__ckpt_sink sink = {NULL, NULL, buf, cap, size};
-    cns_status st = loss_save_to(l, &sink);
-    if (st != CNS_OK) {
-        char detail[CNS_ERROR_MESSAGE_SIZE];
-        memcpy(detail, msgbuf, sizeof detail);
-        cns__msg(msgbuf, st, "cns_loss_save_mem: %s", detail);
-    }
-    return st;
+    return cns__ckpt_save_buffer("cns_loss_save_mem", l, cns__loss_msgbuf(l), loss_save_to, buf,
+                                 cap, size);
 }
 
 /* ---- load ------------------------------------------------------------------ */
@@ -116,7 +108,8 @@ CNS_API cns_status cns_loss_save_mem(cns_loss *l, void *buf, size_t cap, size_t 
  * and the public setters (which check every value against its bounds and
  * type once more). err gets the detail (no path). */
 static cns_status loss_from_file(const cns__ckpt_file *f, const cns_allocator *alloc,
-                                 cns_loss **out, cns_error *err) {
+                                 const cns__alloc *al, void *out, cns_error *err) {
+    (void)al; /* cns_loss_create checks alloc itself */
     const void *p;
     uint64_t size;
     cns_status st = cns__ckpt_find(f, CNS__TAG_LHDR, UINT64_MAX, &p, &size, err);
@@ -189,51 +182,22 @@ static cns_status loss_from_file(const cns__ckpt_file *f, const cns_allocator *a
     }
     cns__loss_key_put(l, (int64_t)epoch, cns__le64_get(h + LH_CALLS));
     cns__loss_msgbuf(l)[0] = '\0';
-    *out = l;
+    *(cns_loss **)out = l;
     return CNS_OK;
 }
 
 CNS_API cns_status cns_loss_load(const char *path, const cns_allocator *alloc, cns_loss **out,
                                  cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_loss_load: out is NULL");
-    *out = NULL;
-    if (path == NULL) return cns__fail(err, CNS_E_ARG, "cns_loss_load: path is NULL");
-    cns__alloc al;
-    if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "cns_loss_load: allocator has a NULL function");
-    cns__ckpt_file f;
-    cns_status st = cns__ckpt_read(path, CNS__CKPT_KIND_LOSS, &al, &f, err);
-    if (st != CNS_OK) return st;
-    st = loss_from_file(&f, alloc, out, err);
-    cns__ckpt_close(&f);
-    if (st != CNS_OK) {
-        /* Name the file, as the container does for its own checks. */
-        if (err != NULL && (st == CNS_E_CORRUPT || st == CNS_E_VERSION)) {
-            char detail[CNS_ERROR_MESSAGE_SIZE];
-            memcpy(detail, err->message, sizeof detail);
-            cns__fail(err, st, "'%s': %s", path, detail);
-        }
-        return st;
-    }
-    cns__ok(err);
-    return CNS_OK;
+    if (out != NULL) *out = NULL;
+    const cns__ckpt_source src = {1, path, NULL, 0};
+    return cns__ckpt_load("cns_loss_load", &src, CNS__CKPT_KIND_LOSS, alloc, loss_from_file, out,
+                          err);
 }
 
 CNS_API cns_status cns_loss_load_mem(const void *buf, size_t size, const cns_allocator *alloc,
                                      cns_loss **out, cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_loss_load_mem: out is NULL");
-    *out = NULL;
-    if (buf == NULL && size > 0)
-        return cns__fail(err, CNS_E_ARG, "cns_loss_load_mem: buf is NULL but size is %zu", size);
-    cns__alloc al;
-    if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "cns_loss_load_mem: allocator has a NULL function");
-    cns__ckpt_file f;
-    cns_status st = cns__ckpt_parse(buf, size, CNS__CKPT_KIND_LOSS, &al, &f, err);
-    if (st != CNS_OK) return st;
-    st = loss_from_file(&f, alloc, out, err);
-    cns__ckpt_close(&f);
-    if (st != CNS_OK) return st;
-    cns__ok(err);
-    return CNS_OK;
+    if (out != NULL) *out = NULL;
+    const cns__ckpt_source src = {0, NULL, buf, size};
+    return cns__ckpt_load("cns_loss_load_mem", &src, CNS__CKPT_KIND_LOSS, alloc, loss_from_file,
+                          out, err);
 }

@@ -111,7 +111,9 @@ CNS_API cns_status cns_model_recommend_raw(const cns_model *m, const char *user,
 /* ---- save ------------------------------------------------------------------ */
 
 /* The one save routine behind the file and the memory form. */
-static cns_status model_save_to(cns_model *m, const cns__ckpt_sink *sink) {
+/* A cns__ckpt_save_fn. */
+static cns_status model_save_to(void *handle, const cns__ckpt_sink *sink) {
+    cns_model *m = handle;
     const size_t nu = (size_t)m->shape.num_users, d = m->d;
     const size_t n_u = nu * d, n_i = (size_t)m->shape.num_items * d, n_all = m->rows * d;
 
@@ -195,9 +197,7 @@ static cns_status model_save_to(cns_model *m, const cns__ckpt_sink *sink) {
 
 cns_status cns__model_save_io(cns_model *m, const char *path, const cns__ckpt_io *io) {
     if (m == NULL) return CNS_E_ARG;
-    if (path == NULL) return cns__msg(m->last_error, CNS_E_ARG, "path is NULL");
-    const cns__ckpt_sink sink = {path, io, NULL, 0, NULL};
-    return model_save_to(m, &sink);
+    return cns__ckpt_save_path("cns_model_save", m, m->last_error, model_save_to, path, io);
 }
 
 CNS_API cns_status cns_model_save(cns_model *m, const char *path) {
@@ -206,15 +206,8 @@ CNS_API cns_status cns_model_save(cns_model *m, const char *path) {
 
 CNS_API cns_status cns_model_save_mem(cns_model *m, void *buf, size_t cap, size_t *size) {
     if (m == NULL) return CNS_E_ARG;
-    if (size == NULL) return cns__msg(m->last_error, CNS_E_ARG, "cns_model_save_mem: size is NULL");
-    const cns__ckpt_sink sink = {NULL, NULL, buf, cap, size};
-    cns_status st = model_save_to(m, &sink);
-    if (st != CNS_OK) {
-        char detail[CNS_ERROR_MESSAGE_SIZE];
-        memcpy(detail, m->last_error, sizeof detail);
-        cns__msg(m->last_error, st, "cns_model_save_mem: %s", detail);
-    }
-    return st;
+    return cns__ckpt_save_buffer("cns_model_save_mem", m, m->last_error, model_save_to, buf, cap,
+                                 size);
 }
 
 /* ---- load ------------------------------------------------------------------ */
@@ -226,10 +219,12 @@ static int hyper_ok(double v, double lo, int lo_open, double hi, int hi_open) {
     return hi_open ? v < hi : v <= hi;
 }
 
-/* Validates the file's values in place and builds the model. Every check
- * runs before the first allocation; err gets the detail (no path). */
-static cns_status model_from_file(const cns__ckpt_file *f, const cns__alloc *al, cns_model **out,
-                                  cns_error *err) {
+/* Validates the file's values in place and builds the model (out is a
+ * cns_model **; a cns__ckpt_build_fn). Every check runs before the first
+ * allocation; err gets the detail (no path). */
+static cns_status model_from_file(const cns__ckpt_file *f, const cns_allocator *alloc,
+                                  const cns__alloc *al, void *out, cns_error *err) {
+    (void)alloc; /* the model keeps al, the checked copy */
     const void *p;
     uint64_t size;
     cns_status st = cns__ckpt_find(f, CNS__TAG_MHDR, MH_SIZE, &p, NULL, err);
@@ -396,51 +391,22 @@ static cns_status model_from_file(const cns__ckpt_file *f, const cns__alloc *al,
         return st;
     }
     m->last_error[0] = '\0';
-    *out = m;
+    *(cns_model **)out = m;
     return CNS_OK;
 }
 
 CNS_API cns_status cns_model_load_mem(const void *buf, size_t size, const cns_allocator *alloc,
                                       cns_model **out, cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_model_load_mem: out is NULL");
-    *out = NULL;
-    if (buf == NULL && size > 0)
-        return cns__fail(err, CNS_E_ARG, "cns_model_load_mem: buf is NULL but size is %zu", size);
-    cns__alloc al;
-    if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "cns_model_load_mem: allocator has a NULL function");
-    cns__ckpt_file f;
-    cns_status st = cns__ckpt_parse(buf, size, CNS__CKPT_KIND_MODEL, &al, &f, err);
-    if (st != CNS_OK) return st;
-    st = model_from_file(&f, &al, out, err);
-    cns__ckpt_close(&f);
-    if (st != CNS_OK) return st;
-    cns__ok(err);
-    return CNS_OK;
+    if (out != NULL) *out = NULL;
+    const cns__ckpt_source src = {0, NULL, buf, size};
+    return cns__ckpt_load("cns_model_load_mem", &src, CNS__CKPT_KIND_MODEL, alloc,
+                          model_from_file, out, err);
 }
 
 CNS_API cns_status cns_model_load(const char *path, const cns_allocator *alloc, cns_model **out,
                                   cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "out is NULL");
-    *out = NULL;
-    if (path == NULL) return cns__fail(err, CNS_E_ARG, "path is NULL");
-    cns__alloc al;
-    if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "allocator has a NULL function");
-    cns__ckpt_file f;
-    cns_status st = cns__ckpt_read(path, CNS__CKPT_KIND_MODEL, &al, &f, err);
-    if (st != CNS_OK) return st;
-    st = model_from_file(&f, &al, out, err);
-    cns__ckpt_close(&f);
-    if (st != CNS_OK) {
-        /* Name the file, as the container does for its own checks. */
-        if (err != NULL && st == CNS_E_CORRUPT) {
-            char detail[CNS_ERROR_MESSAGE_SIZE];
-            memcpy(detail, err->message, sizeof detail);
-            cns__fail(err, st, "'%s': %s", path, detail);
-        }
-        return st;
-    }
-    cns__ok(err);
-    return CNS_OK;
+    if (out != NULL) *out = NULL;
+    const cns__ckpt_source src = {1, path, NULL, 0};
+    return cns__ckpt_load("cns_model_load", &src, CNS__CKPT_KIND_MODEL, alloc, model_from_file,
+                          out, err);
 }

@@ -63,7 +63,9 @@ static uint64_t param_count(uint64_t d, uint64_t td, uint64_t hid) {
 /* ---- save ------------------------------------------------------------------ */
 
 /* The one save routine behind the file and the memory form. */
-static cns_status sampler_save_to(cns_sampler *s, const cns__ckpt_sink *sink) {
+/* A cns__ckpt_save_fn. */
+static cns_status sampler_save_to(void *handle, const cns__ckpt_sink *sink) {
+    cns_sampler *s = handle;
     const int diffusion = s->desc.kind == CNS_SAMPLER_DIFFUSION;
     const size_t P = diffusion ? s->den.n_params : 0;
     if (diffusion) {
@@ -150,9 +152,7 @@ static cns_status sampler_save_to(cns_sampler *s, const cns__ckpt_sink *sink) {
 
 cns_status cns__sampler_save_io(cns_sampler *s, const char *path, const cns__ckpt_io *io) {
     if (s == NULL) return CNS_E_ARG;
-    if (path == NULL) return cns__msg(s->last_error, CNS_E_ARG, "path is NULL");
-    const cns__ckpt_sink sink = {path, io, NULL, 0, NULL};
-    return sampler_save_to(s, &sink);
+    return cns__ckpt_save_path("cns_sampler_save", s, s->last_error, sampler_save_to, path, io);
 }
 
 CNS_API cns_status cns_sampler_save(cns_sampler *s, const char *path) {
@@ -161,16 +161,8 @@ CNS_API cns_status cns_sampler_save(cns_sampler *s, const char *path) {
 
 CNS_API cns_status cns_sampler_save_mem(cns_sampler *s, void *buf, size_t cap, size_t *size) {
     if (s == NULL) return CNS_E_ARG;
-    if (size == NULL)
-        return cns__msg(s->last_error, CNS_E_ARG, "cns_sampler_save_mem: size is NULL");
-    const cns__ckpt_sink sink = {NULL, NULL, buf, cap, size};
-    cns_status st = sampler_save_to(s, &sink);
-    if (st != CNS_OK) {
-        char detail[CNS_ERROR_MESSAGE_SIZE];
-        memcpy(detail, s->last_error, sizeof detail);
-        cns__msg(s->last_error, st, "cns_sampler_save_mem: %s", detail);
-    }
-    return st;
+    return cns__ckpt_save_buffer("cns_sampler_save_mem", s, s->last_error, sampler_save_to, buf,
+                                 cap, size);
 }
 
 /* ---- load ------------------------------------------------------------------ */
@@ -185,7 +177,8 @@ static int has_section(const cns__ckpt_file *f, uint32_t tag) {
  * cns_sampler_create and the public setters. Every size and value check
  * runs before the first allocation; err gets the detail (no path). */
 static cns_status sampler_from_file(const cns__ckpt_file *f, const cns_allocator *alloc,
-                                    cns_sampler **out, cns_error *err) {
+                                    const cns__alloc *al, void *out, cns_error *err) {
+    (void)al; /* cns_sampler_create checks alloc itself */
     const void *p;
     uint64_t size;
     cns_status st = cns__ckpt_find(f, CNS__TAG_SHDR, UINT64_MAX, &p, &size, err);
@@ -328,50 +321,22 @@ static cns_status sampler_from_file(const cns__ckpt_file *f, const cns_allocator
         streams[k]->has_spare = (int)cns__le32_get(r + RNG_HAS_SPARE);
     }
     s->last_error[0] = '\0';
-    *out = s;
+    *(cns_sampler **)out = s;
     return CNS_OK;
 }
 
 CNS_API cns_status cns_sampler_load_mem(const void *buf, size_t size, const cns_allocator *alloc,
                                         cns_sampler **out, cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "cns_sampler_load_mem: out is NULL");
-    *out = NULL;
-    if (buf == NULL && size > 0)
-        return cns__fail(err, CNS_E_ARG, "cns_sampler_load_mem: buf is NULL but size is %zu", size);
-    cns__alloc al;
-    if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "cns_sampler_load_mem: allocator has a NULL function");
-    cns__ckpt_file f;
-    cns_status st = cns__ckpt_parse(buf, size, CNS__CKPT_KIND_SAMPLER, &al, &f, err);
-    if (st != CNS_OK) return st;
-    st = sampler_from_file(&f, alloc, out, err);
-    cns__ckpt_close(&f);
-    if (st != CNS_OK) return st;
-    cns__ok(err);
-    return CNS_OK;
+    if (out != NULL) *out = NULL;
+    const cns__ckpt_source src = {0, NULL, buf, size};
+    return cns__ckpt_load("cns_sampler_load_mem", &src, CNS__CKPT_KIND_SAMPLER, alloc,
+                          sampler_from_file, out, err);
 }
 
 CNS_API cns_status cns_sampler_load(const char *path, const cns_allocator *alloc,
                                     cns_sampler **out, cns_error *err) {
-    if (out == NULL) return cns__fail(err, CNS_E_ARG, "out is NULL");
-    *out = NULL;
-    if (path == NULL) return cns__fail(err, CNS_E_ARG, "path is NULL");
-    cns__alloc al;
-    if (cns__alloc_init(&al, alloc) != CNS_OK)
-        return cns__fail(err, CNS_E_ARG, "allocator has a NULL function");
-    cns__ckpt_file f;
-    cns_status st = cns__ckpt_read(path, CNS__CKPT_KIND_SAMPLER, &al, &f, err);
-    if (st != CNS_OK) return st;
-    st = sampler_from_file(&f, alloc, out, err);
-    cns__ckpt_close(&f);
-    if (st != CNS_OK) {
-        if (err != NULL && (st == CNS_E_CORRUPT || st == CNS_E_VERSION)) {
-            char detail[CNS_ERROR_MESSAGE_SIZE];
-            memcpy(detail, err->message, sizeof detail);
-            cns__fail(err, st, "'%s': %s", path, detail);
-        }
-        return st;
-    }
-    cns__ok(err);
-    return CNS_OK;
+    if (out != NULL) *out = NULL;
+    const cns__ckpt_source src = {1, path, NULL, 0};
+    return cns__ckpt_load("cns_sampler_load", &src, CNS__CKPT_KIND_SAMPLER, alloc,
+                          sampler_from_file, out, err);
 }

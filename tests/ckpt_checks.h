@@ -1,10 +1,11 @@
-/* The checks the model and sampler checkpoint suites both make, written
- * once over a ck_kind (the suite's loader, saver and free): every
- * truncation, every header/table bit flip and random payload bit flips
- * refused; crafted container-valid files refused without allocating by
- * the header; failing writes, fsyncs, renames and allocations leaving the
- * old file. Where the two suites checked different details the detail is
- * a parameter. */
+/* The checks the model, sampler and loss checkpoint suites all make,
+ * written once over a ck_kind (the suite's loader, saver and free, which
+ * CK_KIND_FUNCTIONS defines): the memory forms against the file form;
+ * every truncation, every header/table bit flip and random payload bit
+ * flips refused; crafted container-valid files (a ck_crafted table)
+ * refused without allocating by the header; failing writes, fsyncs,
+ * renames and allocations leaving the old file. Where the suites checked
+ * different details the detail is a parameter. */
 #ifndef CNS_CKPT_CHECKS_H
 #define CNS_CKPT_CHECKS_H
 
@@ -29,6 +30,64 @@ typedef struct ck_kind {
     cns_status (*save_mem)(void *h, void *buf, size_t cap, size_t *size);
     const char *save_mem_name;
 } ck_kind;
+
+/* The ck_kind functions of a handle type T whose calls are T_load,
+ * T_load_mem, T_free, T_save, T_save_mem and T_last_error (cns_model,
+ * cns_sampler, cns_loss), as static k_load, k_load_mem, k_free, k_save,
+ * k_save_mem and k_last_error of the including suite. Both loads start
+ * the handle at a non-NULL value: a failing load must clear it.
+ * k_check_arguments(h) pins the message of every argument check of the
+ * two loads (out, path or buf, allocator) and the two saves of h (path,
+ * size): "function: detail", a failing load clearing the handle. */
+#define CK_KIND_FUNCTIONS(T)                                                                    \
+    static cns_status k_load(const char *path, const cns_allocator *a, void **out,             \
+                             cns_error *e) {                                                   \
+        T *h = (T *)1;                                                                         \
+        cns_status st = T##_load(path, a, &h, e);                                              \
+        *out = h;                                                                              \
+        return st;                                                                             \
+    }                                                                                          \
+    static cns_status k_load_mem(const void *buf, size_t n, const cns_allocator *a, void **out, \
+                                 cns_error *e) {                                               \
+        T *h = (T *)1;                                                                         \
+        cns_status st = T##_load_mem(buf, n, a, &h, e);                                        \
+        *out = h;                                                                              \
+        return st;                                                                             \
+    }                                                                                          \
+    static void k_free(void *h) { T##_free(h); }                                               \
+    static cns_status k_save(void *h, const char *path) { return T##_save(h, path); }          \
+    static cns_status k_save_mem(void *h, void *buf, size_t cap, size_t *size) {               \
+        return T##_save_mem(h, buf, cap, size);                                                \
+    }                                                                                          \
+    static const char *k_last_error(const void *h) { return T##_last_error(h); }                \
+    static void k_check_arguments(T *h) {                                                      \
+        const cns_allocator bad = {NULL, NULL, NULL};                                          \
+        cns_error e;                                                                           \
+        T *l = (T *)1;                                                                         \
+        ck_assert_status(T##_save(h, NULL), CNS_E_ARG);                                        \
+        ck_assert_str_eq(T##_last_error(h), #T "_save: path is NULL");                         \
+        ck_assert_status(T##_save_mem(h, NULL, 0, NULL), CNS_E_ARG);                           \
+        ck_assert_str_eq(T##_last_error(h), #T "_save_mem: size is NULL");                     \
+        ck_assert_status(T##_load(NULL, NULL, &l, &e), CNS_E_ARG);                             \
+        ck_assert_ptr_null(l);                                                                 \
+        ck_assert_str_eq(e.message, #T "_load: path is NULL");                                 \
+        ck_assert_status(T##_load("x.ckpt", NULL, NULL, &e), CNS_E_ARG);                       \
+        ck_assert_str_eq(e.message, #T "_load: out is NULL");                                  \
+        l = (T *)1;                                                                            \
+        ck_assert_status(T##_load("x.ckpt", &bad, &l, &e), CNS_E_ARG);                         \
+        ck_assert_ptr_null(l);                                                                 \
+        ck_assert_str_eq(e.message, #T "_load: allocator has a NULL function");                \
+        ck_assert_status(T##_load_mem("x", 1, NULL, NULL, &e), CNS_E_ARG);                     \
+        ck_assert_str_eq(e.message, #T "_load_mem: out is NULL");                              \
+        l = (T *)1;                                                                            \
+        ck_assert_status(T##_load_mem(NULL, 1, NULL, &l, &e), CNS_E_ARG);                      \
+        ck_assert_ptr_null(l);                                                                 \
+        ck_assert_str_eq(e.message, #T "_load_mem: buf is NULL but size is 1");                \
+        l = (T *)1;                                                                            \
+        ck_assert_status(T##_load_mem("x", 1, &bad, &l, &e), CNS_E_ARG);                       \
+        ck_assert_ptr_null(l);                                                                 \
+        ck_assert_str_eq(e.message, #T "_load_mem: allocator has a NULL function");            \
+    }
 
 /* The bytes of q through k->load_mem (in an exact-size heap copy, so ASan
  * sees any read past the end) give status want, clear the handle and,
@@ -255,6 +314,38 @@ static inline void ck_check_crafted(const ck_kind *k, const ck_sections *good, c
     ck_assert_uint_eq(mc.live, 0);
     ck_assert_msg(mc.max_size <= 2 * fsize, "%s: memory form allocated %zu for %zu bytes", name,
                   mc.max_size, fsize);
+}
+
+/* One crafted file: fn edits the good sections; the load must give status
+ * with a message holding expect. */
+typedef struct ck_crafted {
+    const char *name;
+    ck_mutate_fn fn;
+    cns_status status;
+    const char *expect;
+} ck_crafted;
+
+/* The sections tags[0..ntags) of the checkpoint p (of kind), written back
+ * to q unchanged, are p's bytes and load (the crafting is faithful); then
+ * every case of cases[0..ncases) through ck_check_crafted on them. */
+static inline void ck_check_crafted_cases(const ck_kind *k, uint32_t kind, const char *p,
+                                          const char *q, const uint32_t *tags, size_t ntags,
+                                          const ck_crafted *cases, size_t ncases) {
+    ck_sections good;
+    ck_sections_read(p, kind, tags, ntags, &good);
+    ck_sections_write(&good, q);
+    size_t n;
+    unsigned char *orig = ck_read_all(p, &n);
+    ck_assert_ptr_nonnull(orig);
+    ck_assert(ck_file_equals(q, orig, n));
+    free(orig);
+    void *ok;
+    ck_assert_status(k->load(q, NULL, &ok, NULL), CNS_OK);
+    k->free(ok);
+    for (size_t c = 0; c < ncases; ++c)
+        ck_check_crafted(k, &good, q, cases[c].name, cases[c].fn, cases[c].status,
+                         cases[c].expect);
+    ck_sections_free(&good);
 }
 
 /* ---- failing I/O and allocations ------------------------------------------------ */

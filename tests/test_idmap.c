@@ -401,12 +401,17 @@ START_TEST(test_misuse) {
     cns_error e;
     ck_assert_status(load("0 1\n", &o, NULL, &ds, NULL, &e), CNS_E_ARG); /* auto needs map_out */
     ck_assert_ptr_null(ds);
+    ck_assert_str_eq(e.message,
+                     "cns_dataset_load_buffer_ids: map_out is NULL but the ids may need a map");
     o.ids = 7;
     ck_assert_status(load("0 1\n", &o, NULL, &ds, &m, &e), CNS_E_ARG);
     ck_assert_ptr_null(m);
+    ck_assert_str_eq(e.message, "cns_dataset_load_buffer_ids: opt->ids = 7 is not a cns_id_mode");
     o = opts(CNS_IDS_DENSE, 0);
     o.max_dense_id = -1;
     ck_assert_status(load("0 1\n", &o, NULL, &ds, &m, &e), CNS_E_ARG);
+    ck_assert_str_eq(e.message,
+                     "cns_dataset_load_buffer_ids: opt->max_dense_id = -1 is outside [0, 2147483646]");
     o.max_dense_id = 2147483647;
     ck_assert_status(load("0 1\n", &o, NULL, &ds, &m, &e), CNS_E_ARG);
     o = opts(CNS_IDS_DENSE, 4);
@@ -416,6 +421,7 @@ START_TEST(test_misuse) {
     ck_assert_status(load("0 1\n", &o, NULL, &ds, &m, &e), CNS_E_ARG);
     ck_assert_msg(strstr(e.message, "struct_size") != NULL, "%s", e.message);
     ck_assert_status(cns_dataset_load_file_ids(NULL, NULL, NULL, &ds, &m, &e), CNS_E_ARG);
+    ck_assert_str_eq(e.message, "cns_dataset_load_file_ids: path is NULL");
     ck_assert_status(cns_dataset_load_file_ids("/nonexistent/x", NULL, NULL, &ds, &m, &e),
                      CNS_E_NOFILE);
     ck_assert_status(cns_dataset_load_buffer_ids(NULL, 0, NULL, NULL, NULL, &ds, &m, &e),
@@ -431,8 +437,11 @@ START_TEST(test_misuse) {
     cns_load_options_init(&r);
     r.map = tm;
     ck_assert_status(load("a b\n", &r, NULL, &ds, NULL, &e), CNS_E_ARG); /* map without train */
+    ck_assert_str_eq(e.message, "cns_dataset_load_buffer_ids: opt->map is set without opt->train");
     r.train = other;
     ck_assert_status(load("a b\n", &r, NULL, &ds, NULL, &e), CNS_E_SIZE);
+    ck_assert_str_eq(e.message, "cns_dataset_load_buffer_ids: opt->map has 2 users and 1 items, "
+                                "opt->train 1 and 1");
     /* Lookups. */
     int32_t idx;
     const char *s;

@@ -6,154 +6,41 @@
 
 #include "alloc.h"
 #include "loss_internal.h"
+#include "loss_ref.h"
 #include "testutil.h"
 
-#define MAXN 8
-#define MAXD 8
-
-/* ---- independent float64 reference of §9 ------------------------------ */
-
-typedef struct ref_case {
-    size_t n, d;
-    double u[MAXN * MAXD], pos[MAXN * MAXD], neg[MAXN * MAXD], h[MAXN * MAXD];
-    double eps[MAXN * MAXD];
-    double lam[MAXN];
-    int has_h;
-    double s, tau, gamma;
-} ref_case;
-
-static double ref_bpr(const ref_case *c) {
-    double sum = 0.0;
-    for (size_t b = 0; b < c->n; ++b) {
-        double x = 0.0;
-        for (size_t k = 0; k < c->d; ++k) {
-            size_t i = b * c->d + k;
-            double nk = c->has_h ? c->lam[b] * c->h[i] + (1.0 - c->lam[b]) * c->neg[i] : c->neg[i];
-            x += c->u[i] * (c->pos[i] - nk);
-        }
-        sum += log(1.0 + exp(-x)); /* the test cases keep |x| small */
-    }
-    return sum / (double)c->n;
-}
-
-static void ref_unit(const double *x, double *y, size_t d) {
-    double ss = 0.0;
-    for (size_t k = 0; k < d; ++k) ss += x[k] * x[k];
-    for (size_t k = 0; k < d; ++k) y[k] = x[k] / sqrt(ss);
-}
-
-/* L_cl = -mean_b <a_b, p_b>/tau + mean_b log sum_k exp(<a_b, N_k>/tau). */
-static double ref_cl(const ref_case *c) {
-    const size_t n = c->n, d = c->d;
-    double total = 0.0;
-    for (size_t b = 0; b < n; ++b) {
-        double a[MAXD], q[MAXD], p[MAXD];
-        ref_unit(c->pos + b * d, a, d);
-        for (size_t k = 0; k < d; ++k) q[k] = c->pos[b * d + k] + c->s * c->eps[b * d + k];
-        ref_unit(q, p, d);
-        double ap = 0.0;
-        for (size_t k = 0; k < d; ++k) ap += a[k] * p[k];
-        double z = 0.0;
-        for (size_t j = 0; j < 2 * n; ++j) {
-            double nj[MAXD];
-            ref_unit(j < n ? c->h + j * d : c->neg + (j - n) * d, nj, d);
-            double sim = 0.0;
-            for (size_t k = 0; k < d; ++k) sim += a[k] * nj[k];
-            z += exp(sim / c->tau);
-        }
-        total += -ap / c->tau + log(z);
-    }
-    return total / (double)n;
-}
-
-static double ref_total(const ref_case *c) {
-    return ref_bpr(c) + (c->has_h ? c->gamma * ref_cl(c) : 0.0);
-}
+#define MAXN LREF_MAXN
+#define MAXD LREF_MAXD
 
 /* ---- fixtures ---------------------------------------------------------- */
 
-/* Deterministic values in [-1, 1) (a small LCG: no library RNG in the
- * expected values). */
-static float next_val(uint64_t *s) {
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((double)(*s >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+/* The reference and its fixtures are tests/loss_ref.h; these cases scale
+ * the positive noise by 1.7 and draw distinct synthesized rows. */
+static void fill(lref_fixture *f, size_t n, size_t d, uint64_t seed) {
+    lref_fill(f, n, d, seed, 1.7f, 0);
 }
 
-typedef struct fixture {
-    size_t n, d;
-    float u[MAXN * MAXD], pos[MAXN * MAXD], neg[MAXN * MAXD], h[MAXN * MAXD];
-    float eps[MAXN * MAXD], lam[MAXN];
-    float gu[MAXN * MAXD], gp[MAXN * MAXD], gn[MAXN * MAXD];
-} fixture;
-
-static void fill(fixture *f, size_t n, size_t d, uint64_t seed) {
-    memset(f, 0, sizeof *f);
-    f->n = n;
-    f->d = d;
-    uint64_t s = seed;
-    for (size_t i = 0; i < n * d; ++i) {
-        f->u[i] = next_val(&s);
-        f->pos[i] = next_val(&s);
-        f->neg[i] = next_val(&s);
-        f->h[i] = next_val(&s);
-        f->eps[i] = next_val(&s) * 1.7f;
-    }
-    for (size_t b = 0; b < n; ++b) f->lam[b] = 0.5f * (next_val(&s) + 1.0f);
-}
-
-static void to_ref(const fixture *f, ref_case *c, int has_h, double s, double tau, double gamma) {
-    memset(c, 0, sizeof *c);
-    c->n = f->n;
-    c->d = f->d;
-    for (size_t i = 0; i < f->n * f->d; ++i) {
-        c->u[i] = f->u[i];
-        c->pos[i] = f->pos[i];
-        c->neg[i] = f->neg[i];
-        c->h[i] = f->h[i];
-        c->eps[i] = f->eps[i];
-    }
-    for (size_t b = 0; b < f->n; ++b) c->lam[b] = f->lam[b];
-    c->has_h = has_h;
-    c->s = s;
-    c->tau = tau;
-    c->gamma = gamma;
+/* §9 without the repel column. */
+static void to_ref(const lref_fixture *f, lref_case *c, int has_h, double s, double tau,
+                   double gamma) {
+    lref_from(f, c, has_h, 0, s, tau, gamma);
 }
 
 static cns_loss *make_loss(int dim, uint64_t seed) {
-    cns_loss_desc desc;
-    cns_loss_desc_init(&desc);
-    desc.dim = dim;
-    desc.seed = seed;
-    cns_loss *l = NULL;
+    cns_loss *l = lref_loss(dim, seed);
     cns_error err;
-    ck_assert_status(cns_loss_create(&desc, NULL, &l, &err), CNS_OK);
-    ck_assert_ptr_nonnull(l);
     /* The §8 and §9 checks start from the paper's values (mixing on). */
     ck_assert_status(cns_preset_apply(CNS_PRESET_PAPER, NULL, NULL, l, &err), CNS_OK);
     return l;
 }
 
-/* Central differences of fn on one variable of c (in place, restored)
- * against the library's gradient g: |g - fd| <= 1e-3 max(|fd|, 1e-3). */
-static void check_grad(ref_case *c, double (*fn)(const ref_case *), double *var, const float *g,
+static void check_grad(lref_case *c, double (*fn)(const lref_case *), double *var, const float *g,
                        const char *what) {
-    const double step = 1e-5;
-    for (size_t i = 0; i < c->n * c->d; ++i) {
-        double keep = var[i];
-        var[i] = keep + step;
-        double lp = fn(c);
-        var[i] = keep - step;
-        double lm = fn(c);
-        var[i] = keep;
-        double fd = (lp - lm) / (2.0 * step);
-        double rel = fabs((double)g[i] - fd) / fmax(fabs(fd), 1e-3);
-        ck_assert_msg(rel <= 1e-3, "%s[%zu]: gradient %.9g, central difference %.9g (rel %.2g)",
-                      what, i, (double)g[i], fd, rel);
-    }
+    lref_check_grad(c, fn, 1.0, var, g, what, "");
 }
 
 /* check_grad for u, pos and neg against the fixture's gradients. */
-static void check_grads(ref_case *c, double (*fn)(const ref_case *), const fixture *f) {
+static void check_grads(lref_case *c, double (*fn)(const lref_case *), const lref_fixture *f) {
     check_grad(c, fn, c->u, f->gu, "u");
     check_grad(c, fn, c->pos, f->gp, "pos");
     check_grad(c, fn, c->neg, f->gn, "neg");
@@ -255,22 +142,22 @@ END_TEST
 /* ---- gradients --------------------------------------------------------- */
 
 START_TEST(test_grad_plain_bpr) {
-    fixture f;
+    lref_fixture f;
     fill(&f, 4, 5, 11);
     cns_loss *l = make_loss(5, 1);
     double loss;
     ck_assert_status(
         cns_loss_compute(l, f.u, f.pos, f.neg, NULL, NULL, 4, f.gu, f.gp, f.gn, &loss), CNS_OK);
-    ref_case c;
+    lref_case c;
     to_ref(&f, &c, 0, 0, 2, 0);
-    ck_assert_close(loss, ref_bpr(&c), 1e-6, 0);
-    check_grads(&c, ref_bpr, &f);
+    ck_assert_close(loss, lref_bpr(&c), 1e-6, 0);
+    check_grads(&c, lref_bpr, &f);
     cns_loss_free(l);
 }
 END_TEST
 
 START_TEST(test_grad_mixed_bpr) {
-    fixture f;
+    lref_fixture f;
     fill(&f, 4, 5, 12);
     const float lam[4] = {0.2f, 0.5f, 0.9f, 0.0f};
     memcpy(f.lam, lam, sizeof lam);
@@ -279,12 +166,12 @@ START_TEST(test_grad_mixed_bpr) {
     double loss;
     ck_assert_status(
         cns_loss_compute(l, f.u, f.pos, f.neg, f.h, f.lam, 4, f.gu, f.gp, f.gn, &loss), CNS_OK);
-    ref_case c;
+    lref_case c;
     to_ref(&f, &c, 1, 0, 2, 0);
-    ck_assert_close(loss, ref_bpr(&c), 1e-6, 0);
+    ck_assert_close(loss, lref_bpr(&c), 1e-6, 0);
     ck_assert_close(cns_loss_term_value(l, CNS_TERM_LAMBDA), 0.4, 1e-6, 0);
     /* h is held fixed in the differences: grad_neg is only the (1 - λ) share. */
-    check_grads(&c, ref_bpr, &f);
+    check_grads(&c, lref_bpr, &f);
 
     /* λ = 1 everywhere: the negative is h alone, and since h gets no
      * gradient, grad_neg is exactly zero whatever h is, while grad_u does
@@ -307,7 +194,7 @@ START_TEST(test_grad_mixed_bpr) {
 END_TEST
 
 /* The contrastive term's own gradient: g(cl_weight = 1) - g(cl_weight = 0). */
-static void contrastive_grads(cns_loss *l, fixture *f, float *gp_cl, float *gn_cl) {
+static void contrastive_grads(cns_loss *l, lref_fixture *f, float *gp_cl, float *gn_cl) {
     float gp0[MAXN * MAXD], gn0[MAXN * MAXD];
     ck_assert_status(cns_loss_set_double(l, CNS_LOSS_CL_WEIGHT, 0.0), CNS_OK);
     ck_assert_status(
@@ -324,20 +211,20 @@ static void contrastive_grads(cns_loss *l, fixture *f, float *gp_cl, float *gn_c
 }
 
 /* The contrastive term of l on f (positive noise s, temperature tau): its
- * value against ref_cl, and its own gradients for pos and neg against
+ * value against lref_cl, and its own gradients for pos and neg against
  * central differences. */
-static void check_contrastive(cns_loss *l, fixture *f, double s, double tau) {
+static void check_contrastive(cns_loss *l, lref_fixture *f, double s, double tau) {
     float gp[MAXN * MAXD], gn[MAXN * MAXD];
     contrastive_grads(l, f, gp, gn);
-    ref_case c;
+    lref_case c;
     to_ref(f, &c, 1, s, tau, 1.0);
-    ck_assert_close(cns_loss_term_value(l, CNS_TERM_CL), ref_cl(&c), 1e-6, 0);
-    check_grad(&c, ref_cl, c.pos, gp, "pos");
-    check_grad(&c, ref_cl, c.neg, gn, "neg");
+    ck_assert_close(cns_loss_term_value(l, CNS_TERM_CL), lref_cl(&c), 1e-6, 0);
+    check_grad(&c, lref_cl, c.pos, gp, "pos");
+    check_grad(&c, lref_cl, c.neg, gn, "neg");
 }
 
 START_TEST(test_grad_contrastive_no_noise) {
-    fixture f;
+    lref_fixture f;
     fill(&f, 4, 5, 13);
     cns_loss *l = make_loss(5, 1);
     ck_assert_status(cns_loss_set_double(l, CNS_LOSS_POSITIVE_NOISE, 0.0), CNS_OK);
@@ -348,7 +235,7 @@ START_TEST(test_grad_contrastive_no_noise) {
 END_TEST
 
 START_TEST(test_grad_contrastive_fixed_noise) {
-    fixture f;
+    lref_fixture f;
     fill(&f, 4, 5, 14);
     cns_loss *l = make_loss(5, 1);
     ck_assert_status(cns_loss_set_double(l, CNS_LOSS_POSITIVE_NOISE, 0.4), CNS_OK);
@@ -360,17 +247,17 @@ END_TEST
 
 /* Everything at once with the default weights: total = bpr + 0.3 cl. */
 START_TEST(test_grad_total_defaults) {
-    fixture f;
+    lref_fixture f;
     fill(&f, 4, 5, 15);
     cns_loss *l = make_loss(5, 1);
     cns__loss_fix_noise(l, f.eps);
     double loss;
     ck_assert_status(
         cns_loss_compute(l, f.u, f.pos, f.neg, f.h, f.lam, 4, f.gu, f.gp, f.gn, &loss), CNS_OK);
-    ref_case c;
+    lref_case c;
     to_ref(&f, &c, 1, 0.01, 2.0, 0.3);
-    ck_assert_close(loss, ref_total(&c), 1e-6, 0);
-    check_grads(&c, ref_total, &f);
+    ck_assert_close(loss, lref_total(&c), 1e-6, 0);
+    check_grads(&c, lref_total, &f);
     cns_loss_free(l);
 }
 END_TEST
@@ -385,11 +272,11 @@ START_TEST(test_contrastive_many_blocks) {
     float *gu = h + N * D, *gp = gu + N * D, *gn = gp + N * D, *dir = gn + N * D;
     uint64_t s = 99;
     for (int i = 0; i < N * D; ++i) {
-        u[i] = next_val(&s);
-        pos[i] = next_val(&s);
-        neg[i] = next_val(&s);
-        h[i] = next_val(&s);
-        dir[i] = next_val(&s);
+        u[i] = lref_next(&s);
+        pos[i] = lref_next(&s);
+        neg[i] = lref_next(&s);
+        h[i] = lref_next(&s);
+        dir[i] = lref_next(&s);
     }
     cns_loss *l = make_loss(D, 1);
     ck_assert_status(cns_loss_set_double(l, CNS_LOSS_POSITIVE_NOISE, 0.0), CNS_OK);
@@ -402,7 +289,7 @@ START_TEST(test_contrastive_many_blocks) {
     for (int j = 0; j < N; ++j) {
         double x[D];
         for (int k = 0; k < D; ++k) x[k] = pos[j * D + k];
-        ref_unit(x, A64 + j * D, D);
+        lref_unit(x, A64 + j * D, D);
     }
     double fd = 0.0;
     const double step = 1e-5;
@@ -411,7 +298,7 @@ START_TEST(test_contrastive_many_blocks) {
             double x[D];
             for (int k = 0; k < D; ++k)
                 x[k] = j < N ? h[j * D + k] : neg[(j - N) * D + k] + sign * step * dir[(j - N) * D + k];
-            ref_unit(x, N64 + j * D, D);
+            lref_unit(x, N64 + j * D, D);
         }
         double L = 0.0;
         for (int b = 0; b < N; ++b) {
@@ -450,7 +337,7 @@ END_TEST
 START_TEST(test_collapsed_value_and_grads) {
     const double taus[2] = {0.7, 0.02};
     for (int t = 0; t < 2; ++t) {
-        fixture f;
+        lref_fixture f;
         fill(&f, 6, 5, 21 + (uint64_t)t);
         for (size_t b = 1; b < f.n; ++b) memcpy(f.h + b * f.d, f.h, f.d * sizeof(float));
         cns_loss *l = make_loss(5, 1);
@@ -476,11 +363,11 @@ START_TEST(test_collapsed_matches_general) {
     float *g1 = h + N * D, *g2 = g1 + 3 * N * D;
     uint64_t s = 4242;
     for (int i = 0; i < N * D; ++i) {
-        u[i] = next_val(&s);
-        pos[i] = next_val(&s);
-        neg[i] = next_val(&s);
+        u[i] = lref_next(&s);
+        pos[i] = lref_next(&s);
+        neg[i] = lref_next(&s);
     }
-    for (int k = 0; k < D; ++k) h[k] = 0.9f * next_val(&s);
+    for (int k = 0; k < D; ++k) h[k] = 0.9f * lref_next(&s);
     for (int b = 1; b < N; ++b) memcpy(h + b * D, h, D * sizeof(float));
     double L1 = 0.0, L2 = 0.0;
     for (int general = 0; general <= 1; ++general) {
@@ -502,16 +389,16 @@ START_TEST(test_collapsed_matches_general) {
                              CNS_OK);
             double c[D], a[D], nj[D], x[D], ref = 0.0;
             for (int k = 0; k < D; ++k) x[k] = h[k];
-            ref_unit(x, c, D);
+            lref_unit(x, c, D);
             for (int b = 0; b < N; ++b) {
                 for (int k = 0; k < D; ++k) x[k] = pos[b * D + k];
-                ref_unit(x, a, D);
+                lref_unit(x, a, D);
                 double ac = 0.0;
                 for (int k = 0; k < D; ++k) ac += a[k] * c[k];
                 double z = N * exp(ac / 2.0);
                 for (int j = 0; j < N; ++j) {
                     for (int k = 0; k < D; ++k) x[k] = neg[j * D + k];
-                    ref_unit(x, nj, D);
+                    lref_unit(x, nj, D);
                     double sim = 0.0;
                     for (int k = 0; k < D; ++k) sim += a[k] * nj[k];
                     z += exp(sim / 2.0);
@@ -636,7 +523,7 @@ START_TEST(test_curriculum_min_mix_and_off) {
     ck_assert(cns_loss_term_value(l, CNS_TERM_LAMBDA) == 0.0);
 
     /* Caller's λ are used as given: min_mix and mixing shape only draws. */
-    fixture f;
+    lref_fixture f;
     fill(&f, 4, 2, 21);
     ck_assert_status(
         cns_loss_compute(l, f.u, f.pos, f.neg, f.h, f.lam, 4, f.gu, f.gp, f.gn, NULL), CNS_OK);
@@ -651,7 +538,7 @@ END_TEST
 /* With mixing off the BPR part is plain BPR on neg while the contrastive
  * term still sees h. */
 START_TEST(test_mixing_off_loss) {
-    fixture f;
+    lref_fixture f;
     fill(&f, 4, 5, 31);
     cns_loss *l = make_loss(5, 1);
     ck_assert_status(cns_loss_set_int(l, CNS_LOSS_MIXING, 0), CNS_OK);
@@ -659,11 +546,11 @@ START_TEST(test_mixing_off_loss) {
     double loss;
     ck_assert_status(
         cns_loss_compute(l, f.u, f.pos, f.neg, f.h, NULL, 4, f.gu, f.gp, f.gn, &loss), CNS_OK);
-    ref_case c;
+    lref_case c;
     to_ref(&f, &c, 0, 0.0, 2.0, 0.3);
-    ck_assert_close(cns_loss_term_value(l, CNS_TERM_BPR), ref_bpr(&c), 1e-6, 0);
+    ck_assert_close(cns_loss_term_value(l, CNS_TERM_BPR), lref_bpr(&c), 1e-6, 0);
     c.has_h = 1;
-    ck_assert_close(cns_loss_term_value(l, CNS_TERM_CL), ref_cl(&c), 1e-6, 0);
+    ck_assert_close(cns_loss_term_value(l, CNS_TERM_CL), lref_cl(&c), 1e-6, 0);
     ck_assert(cns_loss_term_value(l, CNS_TERM_CL) != 0.0);
     cns_loss_free(l);
 }
@@ -671,7 +558,7 @@ END_TEST
 
 /* Draws are keyed by (seed, epoch, batch): same key, same draws. */
 START_TEST(test_draws_reproducible) {
-    fixture f;
+    lref_fixture f;
     fill(&f, 6, 3, 41);
     cns_loss *a = make_loss(3, 5), *b = make_loss(3, 5), *c = make_loss(3, 6);
     cns_loss *hs[3] = {a, b, c};
@@ -836,7 +723,7 @@ START_TEST(test_create_misuse) {
 END_TEST
 
 START_TEST(test_compute_misuse) {
-    fixture f;
+    lref_fixture f;
     fill(&f, 4, 3, 51);
     cns_loss *l = make_loss(3, 1);
     ck_assert_status(cns_loss_compute(NULL, f.u, f.pos, f.neg, NULL, NULL, 4, f.gu, f.gp, f.gn, NULL),
@@ -876,7 +763,7 @@ START_TEST(test_compute_misuse) {
 END_TEST
 
 START_TEST(test_numeric_failures) {
-    fixture f;
+    lref_fixture f;
     fill(&f, 4, 3, 61);
     cns_loss *l = make_loss(3, 1);
     double loss = 0;
@@ -919,7 +806,7 @@ END_TEST
  * no undefined float-to-int conversion in the softmax's exponential (the
  * sanitizer stage runs this; the model_load fuzz target found it). */
 START_TEST(test_tiny_temperature_is_numeric) {
-    fixture f;
+    lref_fixture f;
     fill(&f, 4, 3, 62);
     cns_loss *l = make_loss(3, 1);
     ck_assert_status(cns_loss_set_double(l, CNS_LOSS_TEMPERATURE, 1e-300), CNS_OK);
@@ -933,7 +820,7 @@ END_TEST
 
 /* Zero rows of h and neg sit inside the normalisation's clamp: finite. */
 START_TEST(test_zero_rows_finite) {
-    fixture f;
+    lref_fixture f;
     fill(&f, 4, 3, 81);
     memset(f.h, 0, 3 * sizeof(float));
     memset(f.neg + 3, 0, 3 * sizeof(float));
@@ -974,7 +861,7 @@ START_TEST(test_allocations) {
     ck_assert_ptr_null(l);
     c.fail_after = SIZE_MAX;
     ck_assert_status(cns_loss_create(&desc, &a, &l, NULL), CNS_OK);
-    fixture f;
+    lref_fixture f;
     fill(&f, 8, 3, 71);
     /* Plain BPR needs no scratch. */
     size_t before = c.calls;
@@ -1045,7 +932,7 @@ END_TEST
 /* ---- cns_loss_compute_rows -------------------------------------------- */
 
 /* n times the mean: the batch sum, whose gradient is the per-row form. */
-static double ref_total_sum(const ref_case *c) { return (double)c->n * ref_total(c); }
+static double ref_total_sum(const lref_case *c) { return (double)c->n * lref_total(c); }
 
 #define SPAD 3 /* strided tables: rows of d + SPAD floats, the padding poisoned */
 
@@ -1064,7 +951,7 @@ static void gather_back(const float *src, float *dst, size_t n, size_t d) {
  * cns_loss_compute, and with the padding between rows left untouched. */
 START_TEST(test_rows_per_row_gradients) {
     enum { N = 4, D = 5, S = D + SPAD };
-    fixture f;
+    lref_fixture f;
     fill(&f, N, D, 21);
     cns_loss *l = make_loss(D, 1);
     cns__loss_fix_noise(l, f.eps);
@@ -1093,11 +980,11 @@ START_TEST(test_rows_per_row_gradients) {
         ck_assert(lam_out[b] == f.lam[b]);
         for (size_t k = D; k < S; ++k) ck_assert(isnan(gu[b * S + k]) && isnan(gn[b * S + k]));
     }
-    ref_case c;
+    lref_case c;
     to_ref(&f, &c, 1, 0.01, 2.0, 0.3);
     /* The loss stays the batch mean. */
-    ck_assert_close(loss, ref_total(&c), 1e-6, 0);
-    fixture g = f;
+    ck_assert_close(loss, lref_total(&c), 1e-6, 0);
+    lref_fixture g = f;
     gather_back(gu, g.gu, N, D);
     gather_back(gp, g.gp, N, D);
     gather_back(gn, g.gn, N, D);
@@ -1124,19 +1011,19 @@ END_TEST
 /* The contrastive term couples rows: neg row 0's per-row gradient is the
  * pull of every anchor's denominator, not of row 0's own term alone (the
  * documented meaning of "per row" for the coupled term). */
-static double ref_cl_row0(const ref_case *c) {
-    ref_case one = *c;
+static double ref_cl_row0(const lref_case *c) {
+    lref_case one = *c;
     /* Row 0's own term: anchor 0 against all 2n negatives. */
     const size_t n = c->n, d = c->d;
     double a[MAXD] = {0}, q[MAXD] = {0}, p[MAXD] = {0};
-    ref_unit(one.pos, a, d);
+    lref_unit(one.pos, a, d);
     for (size_t k = 0; k < d; ++k) q[k] = one.pos[k] + one.s * one.eps[k];
-    ref_unit(q, p, d);
+    lref_unit(q, p, d);
     double ap = 0.0, z = 0.0;
     for (size_t k = 0; k < d; ++k) ap += a[k] * p[k];
     for (size_t j = 0; j < 2 * n; ++j) {
         double nj[MAXD], sim = 0.0;
-        ref_unit(j < n ? one.h + j * d : one.neg + (j - n) * d, nj, d);
+        lref_unit(j < n ? one.h + j * d : one.neg + (j - n) * d, nj, d);
         for (size_t k = 0; k < d; ++k) sim += a[k] * nj[k];
         z += exp(sim / one.tau);
     }
@@ -1145,7 +1032,7 @@ static double ref_cl_row0(const ref_case *c) {
 
 START_TEST(test_rows_contrastive_couples_rows) {
     enum { N = 4, D = 5 };
-    fixture f;
+    lref_fixture f;
     fill(&f, N, D, 22);
     cns_loss *l = make_loss(D, 1);
     ck_assert_status(cns_loss_set_double(l, CNS_LOSS_POSITIVE_NOISE, 0.0), CNS_OK);
@@ -1159,7 +1046,7 @@ START_TEST(test_rows_contrastive_couples_rows) {
     ck_assert_status(cns_loss_compute_rows(l, &r, NULL), CNS_OK);
     /* BPR (λ = 0) gives neg row 0 -σ(-x_0) (-u_0); remove it to keep the
      * contrastive share of neg row 0. */
-    ref_case c;
+    lref_case c;
     to_ref(&f, &c, 1, 0.0, 2.0, 1.0);
     double x0 = 0.0;
     for (size_t k = 0; k < D; ++k) x0 += c.u[k] * (c.pos[k] - c.neg[k]);
@@ -1183,7 +1070,7 @@ END_TEST
 /* Drawn λ come back per row; without synth they are zeros. */
 START_TEST(test_rows_lambda_out) {
     enum { N = 6, D = 4 };
-    fixture f;
+    lref_fixture f;
     fill(&f, N, D, 23);
     cns_loss *l = make_loss(D, 9);
     float lam_out[N];
@@ -1216,7 +1103,7 @@ END_TEST
  * strides below the width and broken structs. */
 START_TEST(test_rows_width_checked) {
     enum { N = 2, D = 8 };
-    fixture f;
+    lref_fixture f;
     fill(&f, N, D, 24);
     cns_loss *l = make_loss(4, 1);
     ck_assert_int_eq(cns_loss_dim(l), 4);

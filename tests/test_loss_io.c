@@ -89,25 +89,7 @@ static int same_outcome(const outcome *a, const outcome *b) {
 }
 
 /* The loss as the shared checkpoint checks see it. */
-static cns_status k_load(const char *path, const cns_allocator *a, void **out, cns_error *e) {
-    cns_loss *l = (cns_loss *)1; /* a failing load must clear it */
-    cns_status st = cns_loss_load(path, a, &l, e);
-    *out = l;
-    return st;
-}
-static cns_status k_load_mem(const void *buf, size_t n, const cns_allocator *a, void **out,
-                             cns_error *e) {
-    cns_loss *l = (cns_loss *)1;
-    cns_status st = cns_loss_load_mem(buf, n, a, &l, e);
-    *out = l;
-    return st;
-}
-static void k_free(void *l) { cns_loss_free(l); }
-static cns_status k_save(void *l, const char *path) { return cns_loss_save(l, path); }
-static cns_status k_save_mem(void *l, void *buf, size_t cap, size_t *size) {
-    return cns_loss_save_mem(l, buf, cap, size);
-}
-static const char *k_last_error(const void *l) { return cns_loss_last_error(l); }
+CK_KIND_FUNCTIONS(cns_loss)
 static const ck_kind k_loss = {k_load, k_free, k_save, NULL, k_last_error, 1, k_load_mem,
                                k_save_mem, "cns_loss_save_mem"};
 
@@ -355,12 +337,7 @@ static void c_epoch_negative(ck_sections *s) { cns__le64_put(lhdr(s) + 16, UINT6
 static void c_short(ck_sections *s) { s->size[ck_sections_index(s, CNS__TAG_LHDR)] = 39; }
 static void c_no_lhdr(ck_sections *s) { s->tag[0] = CNS__TAG('L', 'H', 'D', 'Q'); }
 
-static const struct {
-    const char *name;
-    ck_mutate_fn fn;
-    cns_status status;
-    const char *expect;
-} k_crafted[] = {
+static const ck_crafted k_crafted[] = {
     {"unknown parameter id", c_unknown_id, CNS_E_VERSION, "loss parameter 999 is unknown"},
     {"THREADS record", c_threads_id, CNS_E_CORRUPT, "parameter 300 is never saved"},
     {"duplicate record", c_duplicate, CNS_E_CORRUPT, "parameter 100 appears twice"},
@@ -390,16 +367,11 @@ START_TEST(test_crafted_files) {
     char dir[64], p[128], q[128];
     ck_tmpdir(dir, sizeof dir);
     size_t n;
-    unsigned char *orig = saved(dir, p, sizeof p, &n);
-    free(orig);
+    free(saved(dir, p, sizeof p, &n));
     snprintf(q, sizeof q, "%s/c.ckpt", dir);
     const uint32_t tags[1] = {CNS__TAG_LHDR};
-    ck_sections good;
-    ck_sections_read(p, CNS__CKPT_KIND_LOSS, tags, 1, &good);
-    for (size_t c = 0; c < sizeof k_crafted / sizeof k_crafted[0]; ++c)
-        ck_check_crafted(&k_loss, &good, q, k_crafted[c].name, k_crafted[c].fn, k_crafted[c].status,
-                         k_crafted[c].expect);
-    ck_sections_free(&good);
+    ck_check_crafted_cases(&k_loss, CNS__CKPT_KIND_LOSS, p, q, tags, 1, k_crafted,
+                           sizeof k_crafted / sizeof k_crafted[0]);
     ck_rmdir_all(dir);
 }
 END_TEST
@@ -521,16 +493,7 @@ START_TEST(test_arguments) {
     cns_loss *l = make(1), *out = (cns_loss *)1;
     cns_error e;
     ck_assert_status(cns_loss_save(NULL, p), CNS_E_ARG);
-    ck_assert_status(cns_loss_save(l, NULL), CNS_E_ARG);
-    ck_assert_str_eq(cns_loss_last_error(l), "cns_loss_save: path is NULL");
-    ck_assert_status(cns_loss_load(NULL, NULL, &out, &e), CNS_E_ARG);
-    ck_assert_ptr_null(out);
-    ck_assert_str_eq(e.message, "cns_loss_load: path is NULL");
-    ck_assert_status(cns_loss_load(p, NULL, NULL, &e), CNS_E_ARG);
-    ck_assert_str_eq(e.message, "cns_loss_load: out is NULL");
-    ck_assert_status(cns_loss_load_mem("x", 1, NULL, NULL, &e), CNS_E_ARG);
-    ck_assert_str_eq(e.message, "cns_loss_load_mem: out is NULL");
-    out = (cns_loss *)1;
+    k_check_arguments(l);
     ck_assert_status(cns_loss_load(p, NULL, &out, &e), CNS_E_NOFILE);
     ck_assert_ptr_null(out);
     /* A missing directory: CNS_E_IO, nothing written. */

@@ -8,157 +8,36 @@
 #include <stdint.h>
 
 #include "loss_internal.h"
+#include "loss_ref.h"
 #include "testutil.h"
 
-#define MAXN 6
-#define MAXD 5
-
-/* ---- independent float64 reference ---------------------------------------- */
-
-typedef struct rcase {
-    size_t n, d;
-    double u[MAXN * MAXD], pos[MAXN * MAXD], neg[MAXN * MAXD], h[MAXN * MAXD];
-    double eps[MAXN * MAXD], lam[MAXN], r[MAXD];
-    int has_h;
-    double s, tau, gamma;
-} rcase;
-
-static void unit(const double *x, double *y, size_t d) {
-    double ss = 0.0;
-    for (size_t k = 0; k < d; ++k) ss += x[k] * x[k];
-    for (size_t k = 0; k < d; ++k) y[k] = x[k] / sqrt(ss);
-}
-
-/* <a, x / |x|> for d <= 64 (the large-batch tests use dim 16) */
-static double cosine(const double *a, const double *x, size_t d) {
-    double y[64], sim = 0.0;
-    ck_assert(d <= 64);
-    unit(x, y, d);
-    for (size_t k = 0; k < d; ++k) sim += a[k] * y[k];
-    return sim;
-}
-
-/* L = mean_b softplus(-<u, pos - n_b>) + gamma * L_cl, n_b = lam h + (1 -
- * lam) neg (neg without h); L_cl = mean_b [-<a, p>/tau + log(n e^{<a,r>/tau}
- * + sum_j e^{<a,h_j>/tau} (with h) + sum_j e^{<a,neg_j>/tau})]: every column
- * summed one by one, nothing shared with the library's layout. */
-static double ref_total(const rcase *c) {
-    const size_t n = c->n, d = c->d;
-    double bpr = 0.0, cl = 0.0;
-    for (size_t b = 0; b < n; ++b) {
-        double x = 0.0;
-        for (size_t k = 0; k < d; ++k) {
-            size_t i = b * d + k;
-            double nk = c->has_h ? c->lam[b] * c->h[i] + (1.0 - c->lam[b]) * c->neg[i] : c->neg[i];
-            x += c->u[i] * (c->pos[i] - nk);
-        }
-        bpr += log1p(exp(-x));
-        double a[MAXD], q[MAXD];
-        unit(c->pos + b * d, a, d);
-        for (size_t k = 0; k < d; ++k) q[k] = c->pos[b * d + k] + c->s * c->eps[b * d + k];
-        double z = (double)n * exp(cosine(a, c->r, d) / c->tau);
-        for (size_t j = 0; j < n; ++j) {
-            if (c->has_h) z += exp(cosine(a, c->h + j * d, d) / c->tau);
-            z += exp(cosine(a, c->neg + j * d, d) / c->tau);
-        }
-        cl += -cosine(a, q, d) / c->tau + log(z);
-    }
-    return bpr / (double)n + c->gamma * cl / (double)n;
-}
-
-static double ref_cl_only(const rcase *c) {
-    rcase t = *c;
-    t.gamma = 1.0;
-    double with = ref_total(&t);
-    t.gamma = 0.0;
-    return with - ref_total(&t);
-}
+#define MAXN LREF_MAXN
+#define MAXD LREF_MAXD
 
 /* ---- fixtures ------------------------------------------------------------- */
 
-static float next_val(uint64_t *s) {
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((double)(*s >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+/* The reference (with its repel column) and its fixtures are
+ * tests/loss_ref.h. */
+static void fill(lref_fixture *f, size_t n, size_t d, uint64_t seed, int same_h) {
+    lref_fill(f, n, d, seed, 1.0f, same_h);
 }
 
-typedef struct fixture {
-    size_t n, d;
-    float u[MAXN * MAXD], pos[MAXN * MAXD], neg[MAXN * MAXD], h[MAXN * MAXD];
-    float eps[MAXN * MAXD], lam[MAXN], r[MAXD];
-    float gu[MAXN * MAXD], gp[MAXN * MAXD], gn[MAXN * MAXD];
-} fixture;
-
-static void fill(fixture *f, size_t n, size_t d, uint64_t seed, int same_h) {
-    memset(f, 0, sizeof *f);
-    f->n = n;
-    f->d = d;
-    uint64_t s = seed;
-    for (size_t i = 0; i < n * d; ++i) {
-        f->u[i] = next_val(&s);
-        f->pos[i] = next_val(&s);
-        f->neg[i] = next_val(&s);
-        f->h[i] = next_val(&s);
-        f->eps[i] = next_val(&s);
-    }
-    if (same_h)
-        for (size_t b = 1; b < n; ++b) memcpy(f->h + b * d, f->h, d * sizeof(float));
-    for (size_t b = 0; b < n; ++b) f->lam[b] = 0.5f * (next_val(&s) + 1.0f);
-    /* a direction of norm about 3: the column must not depend on it */
-    for (size_t k = 0; k < d; ++k) f->r[k] = 3.0f * next_val(&s);
+static void to_ref(const lref_fixture *f, lref_case *c, int has_h, double s, double tau,
+                   double gamma) {
+    lref_from(f, c, has_h, 1, s, tau, gamma);
 }
 
-static void to_ref(const fixture *f, rcase *c, int has_h, double s, double tau, double gamma) {
-    memset(c, 0, sizeof *c);
-    c->n = f->n;
-    c->d = f->d;
-    for (size_t i = 0; i < f->n * f->d; ++i) {
-        c->u[i] = f->u[i];
-        c->pos[i] = f->pos[i];
-        c->neg[i] = f->neg[i];
-        c->h[i] = f->h[i];
-        c->eps[i] = f->eps[i];
-    }
-    for (size_t b = 0; b < f->n; ++b) c->lam[b] = f->lam[b];
-    for (size_t k = 0; k < f->d; ++k) c->r[k] = f->r[k];
-    c->has_h = has_h;
-    c->s = s;
-    c->tau = tau;
-    c->gamma = gamma;
-}
+static cns_loss *make_loss(int dim, uint64_t seed) { return lref_loss(dim, seed); }
 
-static cns_loss *make_loss(int dim, uint64_t seed) {
-    cns_loss_desc desc;
-    cns_loss_desc_init(&desc);
-    desc.dim = dim;
-    desc.seed = seed;
-    cns_loss *l = NULL;
-    cns_error err;
-    ck_assert_status(cns_loss_create(&desc, NULL, &l, &err), CNS_OK);
-    ck_assert_ptr_nonnull(l);
-    return l;
-}
-
-/* Central differences of k x ref_total against the library's gradient
- * (k = 1: the batch mean; k = n: the batch sum of the per-row form):
- * |g - fd| <= 1e-3 max(|fd|, 1e-3). */
-static void check_grad_k(rcase *c, double k, double *var, const float *g, const char *what,
+/* Central differences of k x the reference's total (k = 1: the batch mean;
+ * k = n: the batch sum of the per-row form). */
+static void check_grad_k(lref_case *c, double k, double *var, const float *g, const char *what,
                          const char *cas) {
-    const double step = 1e-5;
-    for (size_t i = 0; i < c->n * c->d; ++i) {
-        double keep = var[i];
-        var[i] = keep + step;
-        double lp = ref_total(c);
-        var[i] = keep - step;
-        double lm = ref_total(c);
-        var[i] = keep;
-        double fd = k * (lp - lm) / (2.0 * step);
-        double rel = fabs((double)g[i] - fd) / fmax(fabs(fd), 1e-3);
-        ck_assert_msg(rel <= 1e-3, "%s: %s[%zu]: gradient %.9g, central difference %.9g", cas, what,
-                      i, (double)g[i], fd);
-    }
+    lref_check_grad(c, lref_total, k, var, g, what, cas);
 }
 
-static void check_grad(rcase *c, double *var, const float *g, const char *what, const char *cas) {
+static void check_grad(lref_case *c, double *var, const float *g, const char *what,
+                       const char *cas) {
     check_grad_k(c, 1.0, var, g, what, cas);
 }
 
@@ -181,7 +60,7 @@ START_TEST(test_repel_value_and_grads) {
     const double taus[2] = {0.7, 0.02};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ++ci)
         for (int t = 0; t < 2; ++t) {
-            fixture f;
+            lref_fixture f;
             fill(&f, cases[ci].n, 4, 31 + ci * 7 + (uint64_t)t, cases[ci].same_h);
             cns_loss *l = make_loss(4, 1);
             ck_assert_status(cns_loss_set_int(l, CNS_LOSS_REPEL, 1), CNS_OK);
@@ -194,13 +73,13 @@ START_TEST(test_repel_value_and_grads) {
             ck_assert_status(cns_loss_compute(l, f.u, f.pos, f.neg, cases[ci].has_h ? f.h : NULL,
                                               f.lam, f.n, f.gu, f.gp, f.gn, &loss),
                              CNS_OK);
-            rcase c;
+            lref_case c;
             to_ref(&f, &c, cases[ci].has_h, 0.3, taus[t], 0.6);
-            ck_assert_msg(fabs(loss - ref_total(&c)) <= 1e-6 * fabs(ref_total(&c)) + 1e-7 / taus[t],
+            ck_assert_msg(fabs(loss - lref_total(&c)) <= 1e-6 * fabs(lref_total(&c)) + 1e-7 / taus[t],
                           "%s, tau %g: loss %.12g, reference %.12g", cases[ci].name, taus[t], loss,
-                          ref_total(&c));
+                          lref_total(&c));
             /* float cosines carry ~1e-7, amplified by 1/tau */
-            ck_assert_close(cns_loss_term_value(l, CNS_TERM_CL), ref_cl_only(&c), 1e-6,
+            ck_assert_close(cns_loss_term_value(l, CNS_TERM_CL), lref_cl(&c), 1e-6,
                             1e-7 / taus[t]);
             check_grad(&c, c.u, f.gu, "u", cases[ci].name);
             check_grad(&c, c.pos, f.gp, "pos", cases[ci].name);
@@ -225,7 +104,7 @@ START_TEST(test_repel_per_row) {
         int has_h, same_h;
     } cases[] = {{"no synth", 0, 0}, {"diverse synth", 1, 0}, {"identical synth", 1, 1}};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ++ci) {
-        fixture f;
+        lref_fixture f;
         fill(&f, N, D, 77 + ci, cases[ci].same_h);
         cns_loss *l = make_loss(D, 1);
         ck_assert_status(cns_loss_set_int(l, CNS_LOSS_REPEL, 1), CNS_OK);
@@ -259,9 +138,9 @@ START_TEST(test_repel_per_row) {
                 memcpy(g[a] + b * D, t[4 + a] + b * S, D * sizeof(float));
                 for (size_t k = D; k < S; ++k) ck_assert(isnan(t[4 + a][b * S + k]));
             }
-        rcase c;
+        lref_case c;
         to_ref(&f, &c, cases[ci].has_h, 0.3, 0.4, 0.6);
-        ck_assert_close(loss, ref_total(&c), 1e-6, 1e-7);
+        ck_assert_close(loss, lref_total(&c), 1e-6, 1e-7);
         check_grad_k(&c, N, c.u, g[0], "u", cases[ci].name);
         check_grad_k(&c, N, c.pos, g[1], "pos", cases[ci].name);
         check_grad_k(&c, N, c.neg, g[2], "neg", cases[ci].name);
@@ -298,26 +177,26 @@ START_TEST(test_repel_many_blocks_value) {
     float *u = buf, *pos = u + N * D, *neg = pos + N * D, *h = neg + N * D, *g = h + N * D;
     uint64_t s = 777;
     for (int i = 0; i < N * D; ++i) {
-        u[i] = next_val(&s);
-        pos[i] = next_val(&s);
-        neg[i] = next_val(&s);
-        h[i] = next_val(&s);
+        u[i] = lref_next(&s);
+        pos[i] = lref_next(&s);
+        neg[i] = lref_next(&s);
+        h[i] = lref_next(&s);
     }
     float r[D];
-    for (int k = 0; k < D; ++k) r[k] = next_val(&s);
+    for (int k = 0; k < D; ++k) r[k] = lref_next(&s);
     double ref[2] = {0.0, 0.0}; /* without, with the column */
     double ru[D], a[D], x[D];
     for (int k = 0; k < D; ++k) x[k] = r[k];
-    unit(x, ru, D);
+    lref_unit(x, ru, D);
     for (int b = 0; b < N; ++b) {
         for (int k = 0; k < D; ++k) x[k] = pos[b * D + k];
-        unit(x, a, D);
+        lref_unit(x, a, D);
         double z = 0.0, ar = 0.0;
         for (int j = 0; j < N; ++j) {
             for (int k = 0; k < D; ++k) x[k] = h[j * D + k];
-            z += exp(cosine(a, x, D) / 2.0);
+            z += exp(lref_cosine(a, x, D) / 2.0);
             for (int k = 0; k < D; ++k) x[k] = neg[j * D + k];
-            z += exp(cosine(a, x, D) / 2.0);
+            z += exp(lref_cosine(a, x, D) / 2.0);
         }
         for (int k = 0; k < D; ++k) ar += a[k] * ru[k];
         ref[0] += log(z) - 0.5;
@@ -357,9 +236,9 @@ START_TEST(test_repel_reproduces_direction_mode) {
     float *g1 = h + N * D, *g2 = g1 + 3 * N * D;
     uint64_t s = 99;
     for (int i = 0; i < N * D; ++i) {
-        u[i] = next_val(&s);
-        pos[i] = next_val(&s);
-        neg[i] = next_val(&s);
+        u[i] = lref_next(&s);
+        pos[i] = lref_next(&s);
+        neg[i] = lref_next(&s);
     }
     cns_sampler_desc sd;
     cns_sampler_desc_init(&sd);
@@ -412,7 +291,7 @@ END_TEST
 /* Off by default: with synth NULL the loss is plain BPR and CL stays 0;
  * with cl_weight 0 the column is not computed either. */
 START_TEST(test_repel_off_and_zero_weight) {
-    fixture f;
+    lref_fixture f;
     fill(&f, 4, 4, 5, 0);
     cns_loss *l = make_loss(4, 1);
     int64_t v = -1;
@@ -421,9 +300,9 @@ START_TEST(test_repel_off_and_zero_weight) {
     double L0 = 0.0, L1 = 0.0;
     ck_assert_status(cns_loss_compute(l, f.u, f.pos, f.neg, NULL, NULL, 4, f.gu, f.gp, f.gn, &L0),
                      CNS_OK);
-    rcase c;
+    lref_case c;
     to_ref(&f, &c, 0, 0.0, 2.0, 0.0);
-    ck_assert_close(L0, ref_total(&c), 1e-6, 0);
+    ck_assert_close(L0, lref_total(&c), 1e-6, 0);
     ck_assert(cns_loss_term_value(l, CNS_TERM_CL) == 0.0);
     ck_assert_status(cns_loss_set_int(l, CNS_LOSS_REPEL, 1), CNS_OK);
     ck_assert_status(cns_loss_set_double(l, CNS_LOSS_CL_WEIGHT, 0.0), CNS_OK);

@@ -139,27 +139,9 @@ static void assert_same_draw(cns_sampler *a, cns_sampler *b, int salt) {
 }
 
 /* The sampler as the shared checkpoint checks see it. */
-static cns_status k_load(const char *path, const cns_allocator *a, void **out, cns_error *e) {
-    cns_sampler *s = (cns_sampler *)1; /* a failing load must clear it */
-    cns_status st = cns_sampler_load(path, a, &s, e);
-    *out = s;
-    return st;
-}
-static void k_free(void *s) { cns_sampler_free(s); }
-static cns_status k_save(void *s, const char *path) { return cns_sampler_save(s, path); }
+CK_KIND_FUNCTIONS(cns_sampler)
 static cns_status k_save_io(void *s, const char *path, const cns__ckpt_io *io) {
     return cns__sampler_save_io(s, path, io);
-}
-static const char *k_last_error(const void *s) { return cns_sampler_last_error(s); }
-static cns_status k_load_mem(const void *buf, size_t n, const cns_allocator *a, void **out,
-                             cns_error *e) {
-    cns_sampler *h = (cns_sampler *)1; /* a failing load must clear it */
-    cns_status st = cns_sampler_load_mem(buf, n, a, &h, e);
-    *out = h;
-    return st;
-}
-static cns_status k_save_mem(void *h, void *buf, size_t cap, size_t *size) {
-    return cns_sampler_save_mem(h, buf, cap, size);
 }
 static const ck_kind k_sampler = {k_load,      k_free,     k_save,     k_save_io,
                             k_last_error, 4,          k_load_mem, k_save_mem,
@@ -427,12 +409,7 @@ static void c_ssta_nan(ck_sections *s) {
     memcpy(sec(s, TAG_SSTA) + 8 + 2 * 48 + 32, &v, sizeof v);
 }
 
-static const struct {
-    const char *name;
-    ck_mutate_fn fn;
-    cns_status status;
-    const char *expect;
-} k_crafted[] = {
+static const ck_crafted k_crafted[] = {
     {"unknown parameter id", c_unknown_id, CNS_E_VERSION, "parameter 999 is unknown"},
     {"THREADS record", c_threads_id, CNS_E_CORRUPT, "parameter 300 is never saved"},
     {"duplicate record", c_duplicate, CNS_E_CORRUPT, "parameter 100 appears twice"},
@@ -471,17 +448,10 @@ START_TEST(test_crafted_files) {
     char dir[64], p[128], q[128];
     ck_tmpdir(dir, sizeof dir);
     size_t n;
-    unsigned char *orig = saved_sampler(dir, "s.ckpt", p, sizeof p, &n);
+    free(saved_sampler(dir, "s.ckpt", p, sizeof p, &n));
     snprintf(q, sizeof q, "%s/c.ckpt", dir);
-    ck_sections good;
-    ck_sections_read(p, CNS__CKPT_KIND_SAMPLER, k_tags, 4, &good);
-    ck_sections_write(&good, q);
-    ck_assert(ck_file_equals(q, orig, n)); /* the crafting is faithful */
-    free(orig);
-    for (size_t c = 0; c < sizeof k_crafted / sizeof k_crafted[0]; ++c)
-        ck_check_crafted(&k_sampler, &good, q, k_crafted[c].name, k_crafted[c].fn,
-                         k_crafted[c].status, k_crafted[c].expect);
-    ck_sections_free(&good);
+    ck_check_crafted_cases(&k_sampler, CNS__CKPT_KIND_SAMPLER, p, q, k_tags, 4, k_crafted,
+                           sizeof k_crafted / sizeof k_crafted[0]);
     ck_rmdir_all(dir);
 }
 END_TEST
@@ -578,12 +548,7 @@ START_TEST(test_arguments_and_missing) {
     cns_sampler *s = make(CNS_SAMPLER_DIFFUSION, CNS_MODE_TRAINED, NULL), *l = (cns_sampler *)1;
     cns_error e;
     ck_assert_status(cns_sampler_save(NULL, "/tmp/x"), CNS_E_ARG);
-    ck_assert_status(cns_sampler_save(s, NULL), CNS_E_ARG);
-    ck_assert_status(cns_sampler_load(NULL, NULL, &l, &e), CNS_E_ARG);
-    ck_assert_ptr_null(l);
-    ck_assert_status(cns_sampler_load("/tmp/x", NULL, NULL, &e), CNS_E_ARG);
-    cns_allocator bad = {NULL, NULL, NULL};
-    ck_assert_status(cns_sampler_load("/tmp/x", &bad, &l, &e), CNS_E_ARG);
+    k_check_arguments(s);
     ck_assert_status(cns_sampler_load("/nonexistent-dir-cns/s.ckpt", NULL, &l, &e), CNS_E_NOFILE);
     ck_assert_ptr_null(l);
     ck_assert_status(cns_sampler_save(s, "/nonexistent-dir-cns/s.ckpt"), CNS_E_IO);

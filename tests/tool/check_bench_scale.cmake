@@ -1,22 +1,7 @@
 # Runs `cnsdiff bench scale` and `cnsdiff world` and checks exit status,
 # output and the JSON report. Invoked by tests/tool_bench.cmake.
 cmake_minimum_required(VERSION 3.18)
-
-function(run expect_rc)
-  execute_process(COMMAND ${TOOL} ${ARGN}
-    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc STREQUAL "${expect_rc}")
-    message(FATAL_ERROR "cnsdiff ${ARGN}: exit ${rc}, expected ${expect_rc}\nstdout: ${out}\nstderr: ${err}")
-  endif()
-  set(out "${out}" PARENT_SCOPE)
-  set(err "${err}" PARENT_SCOPE)
-endfunction()
-
-function(expect_match what actual regex)
-  if(NOT actual MATCHES "${regex}")
-    message(FATAL_ERROR "${what}: '${actual}' does not match '${regex}'")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/common.cmake)
 
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})

@@ -6,22 +6,7 @@
 # the same report from 1 and 2 threads, and the usage errors.
 # Invoked by tests/tool_demo.cmake with cmake -P.
 cmake_minimum_required(VERSION 3.19) # string(JSON)
-
-function(run expect_rc)
-  execute_process(COMMAND ${TOOL} ${ARGN}
-    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc STREQUAL "${expect_rc}")
-    message(FATAL_ERROR "cnsdiff ${ARGN}: exit ${rc}, expected ${expect_rc}\nstdout: ${out}\nstderr: ${err}")
-  endif()
-  set(out "${out}" PARENT_SCOPE)
-  set(err "${err}" PARENT_SCOPE)
-endfunction()
-
-function(expect_match what actual regex)
-  if(NOT actual MATCHES "${regex}")
-    message(FATAL_ERROR "${what}: '${actual}' does not match '${regex}'")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/common.cmake)
 
 # A JSON number as CMake reads it (0.11088199999999999, 9.9999999999999995e-07,
 # 0.0) -> integer millionths, rounded.

@@ -3,14 +3,7 @@
 # with repel off must differ (so the comparison can fail). Invoked by
 # tests/tool_repel.cmake with cmake -P.
 cmake_minimum_required(VERSION 3.18)
-
-function(run)
-  execute_process(COMMAND ${TOOL} ${ARGN}
-    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc STREQUAL "0")
-    message(FATAL_ERROR "cnsdiff ${ARGN}: exit ${rc}\nstdout: ${out}\nstderr: ${err}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/common.cmake)
 
 # The loss columns (loss, bpr, cl, reg, lambda; printed to 6 digits) of a
 # log, one "epoch:values" entry per epoch. The ranking metrics are left
@@ -49,12 +42,12 @@ endfunction()
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 set(W ${WORK}/world)
-run(world --out ${W} --users 300 --items 200 --per-user 20 --ood-per-user 5 --seed 3)
+run(0 world --out ${W} --users 300 --items 200 --per-user 20 --ood-per-user 5 --seed 3)
 set(common --train ${W}/train.txt --valid ${W}/valid.txt --test ${W}/test_ood.txt
     --epochs 3 --patience 0 --threads 1 --seed 5 --batch-size 256 --quiet)
-run(train ${common} --sampler cnsdiff --preset direction --log ${WORK}/direction.csv)
-run(train ${common} --sampler uniform --set repel=1 --log ${WORK}/repel.csv)
-run(train ${common} --sampler uniform --log ${WORK}/uniform.csv)
+run(0 train ${common} --sampler cnsdiff --preset direction --log ${WORK}/direction.csv)
+run(0 train ${common} --sampler uniform --set repel=1 --log ${WORK}/repel.csv)
+run(0 train ${common} --sampler uniform --log ${WORK}/uniform.csv)
 read_log(${WORK}/direction.csv direction)
 read_log(${WORK}/repel.csv repel)
 read_log(${WORK}/uniform.csv uniform)
