@@ -254,6 +254,56 @@ cns_status cns__adam_step_mt(cns__adam *a, float *params, const float *grads, si
     return CNS_OK;
 }
 
+cns_status cns__adam_step_rows(cns__adam *a, float *params, const float *grads, size_t width,
+                               const int32_t *rows, size_t n_rows, size_t *bad_index) {
+    const uint64_t t = a->t + 1;
+    const float b1 = (float)a->beta1, b2 = (float)a->beta2;
+    const float c1 = (float)(1.0 - pow(a->beta1, (double)t));
+    const float c2 = (float)(1.0 - pow(a->beta2, (double)t));
+    /* The same constants and element formula as the dense step, so a row
+     * that is touched gets the bits a dense step would give it. */
+    const adam_consts k = {b1, 1.0f - b1, b2, 1.0f - b2, (float)a->lr / c1, 1.0f / c2,
+                           (float)a->eps};
+    int skip_check = 0;
+    if (a->track_bounds && a->bounded) {
+        uint32_t g = 0;
+        for (size_t q = 0; q < n_rows; ++q)
+            g = max_u32(g, max_abs_range(grads + (size_t)rows[q] * width, width));
+        skip_check = provably_finite(a, &k, bits_float(g));
+    }
+    if (!skip_check)
+        for (size_t q = 0; q < n_rows; ++q) {
+            const size_t o = (size_t)rows[q] * width;
+            if (!adam_check_range(&k, params + o, grads + o, a->m + o, a->v + o, width)) continue;
+            float mo, vo;
+            for (size_t i = o; i < o + width; ++i) {
+                const float w = adam_elem(&k, params[i], grads[i], a->m[i], a->v[i], &mo, &vo);
+                if (!isfinite(grads[i]) || !isfinite(w) || !isfinite(mo) || !isfinite(vo)) {
+                    if (bad_index) *bad_index = i;
+                    return CNS_E_NUMERIC;
+                }
+            }
+            if (bad_index) *bad_index = o; /* cannot happen: the check pass saw one */
+            return CNS_E_NUMERIC;
+        }
+    uint32_t rep[4] = {0};
+    for (size_t q = 0; q < n_rows; ++q) {
+        const size_t o = (size_t)rows[q] * width;
+        uint32_t r[4];
+        adam_apply_range(&k, params + o, grads + o, a->m + o, a->v + o, width, r);
+        for (int j = 0; j < 4; ++j) rep[j] = max_u32(rep[j], r[j]);
+    }
+    a->t = t;
+    if (a->track_bounds && a->bounded) {
+        /* Untouched rows keep values the old maxima bound. */
+        a->max_param = bits_float(max_u32(abs_bits(a->max_param), rep[APPLY_MAX_P]));
+        a->max_m = bits_float(max_u32(abs_bits(a->max_m), rep[APPLY_MAX_M]));
+        a->max_v = bits_float(max_u32(abs_bits(a->max_v), rep[APPLY_MAX_V]));
+        a->bounded = rep[APPLY_NEG_V] == 0;
+    }
+    return CNS_OK;
+}
+
 cns_status cns__adam_step(cns__adam *a, float *params, const float *grads, size_t *bad_index) {
     return cns__adam_step_mt(a, params, grads, bad_index, 1);
 }

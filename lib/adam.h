@@ -47,6 +47,23 @@ cns_status cns__adam_step(cns__adam *a, float *params, const float *grads, size_
 cns_status cns__adam_step_mt(cns__adam *a, float *params, const float *grads, size_t *bad_index,
                              int threads);
 
+/* The lazy (row-sparse) step for a gradient known to be zero outside a
+ * set of rows (ALGORITHM.md §17, CNS_MODEL_SPARSE_ADAM): params, grads
+ * and the moments are (a->n / width) rows of width floats, and only the
+ * n_rows distinct rows listed move, their moments included; every other
+ * row's weights and moments are neither read nor written (its grads row
+ * is never read either). t advances by one, and the bias correction uses
+ * it, as for a dense step: the global step count, as TensorFlow's
+ * LazyAdam and PyTorch's SparseAdam do. The same contract as the dense
+ * step: on CNS_E_NUMERIC nothing is written and *bad_index is the flat
+ * index of the first offending entry in the order of rows. With
+ * track_bounds, the recorded maxima stay upper bounds over every entry
+ * (the old maxima cover the untouched rows) when they held before the
+ * step; otherwise they stay unknown. Single-threaded: a batch's rows are a
+ * few hundred thousand floats (docs/BENCHMARKS.md "Scale"). */
+cns_status cns__adam_step_rows(cns__adam *a, float *params, const float *grads, size_t width,
+                               const int32_t *rows, size_t n_rows, size_t *bad_index);
+
 /* Forgets the maxima: the next step checks every entry again. */
 static inline void cns__adam_forget_bounds(cns__adam *a) { a->bounded = 0; }
 

@@ -50,6 +50,7 @@ static void model_destroy(cns_model *m) {
     cns__free(&al, m->s1);
     cns__free(&al, m->s2);
     cns__free(&al, m->ego_snap);
+    cns__free(&al, m->step_rows);
     cns__model_train_view_free(m);
     cns_idmap_free(m->idmap);
     if (m->adam.m != NULL || m->adam.v != NULL) cns__adam_destroy(&m->adam, &al);
@@ -268,6 +269,7 @@ static const cns__param k_params[] = {
     {CNS_MODEL_ADAM_EPS, 0, 0.0, 1.0, 1, 0, "CNS_MODEL_ADAM_EPS"},
     {CNS_MODEL_THREADS, 1, 1.0, (double)CNS__MODEL_MAX_THREADS, 0, 0, "CNS_MODEL_THREADS"},
     {CNS_MODEL_REFRESH_EVERY, 1, 0.0, 1e9, 0, 0, "CNS_MODEL_REFRESH_EVERY"},
+    {CNS_MODEL_SPARSE_ADAM, 1, 0.0, 1.0, 0, 0, "CNS_MODEL_SPARSE_ADAM"},
 };
 #define N_PARAMS (sizeof k_params / sizeof k_params[0])
 
@@ -305,6 +307,17 @@ CNS_API cns_status cns_model_set_int(cns_model *m, int param, int64_t v) {
         m->threads = (int)v;
         return CNS_OK;
     }
+    if (param == CNS_MODEL_SPARSE_ADAM) {
+        /* A row-sparse step lists its rows: at most every row once. */
+        if (v == 1 && m->step_rows == NULL) {
+            m->step_rows = cns__calloc(&m->al, m->rows, sizeof *m->step_rows);
+            if (m->step_rows == NULL)
+                return cns__msg(m->last_error, CNS_E_NOMEM,
+                                "CNS_MODEL_SPARSE_ADAM = 1: out of memory for %zu row ids", m->rows);
+        }
+        m->sparse_adam = (int)v;
+        return CNS_OK;
+    }
     /* CNS_MODEL_REFRESH_EVERY: the stale path needs E0 of the last refresh. */
     if (v >= 2 && m->ego_snap == NULL) {
         m->ego_snap = cns__calloc(&m->al, m->rows * m->d, sizeof *m->ego_snap);
@@ -321,7 +334,9 @@ CNS_API cns_status cns_model_get_int(const cns_model *m, int param, int64_t *v) 
     if (m == NULL || v == NULL) return CNS_E_ARG;
     const cns__param *p = cns__param_find(k_params, N_PARAMS, param);
     if (p == NULL || !p->is_int) return CNS_E_PARAM;
-    *v = param == CNS_MODEL_THREADS ? m->threads : m->refresh_every;
+    *v = param == CNS_MODEL_THREADS         ? m->threads
+         : param == CNS_MODEL_SPARSE_ADAM ? m->sparse_adam
+                                          : m->refresh_every;
     return CNS_OK;
 }
 
@@ -647,6 +662,7 @@ CNS_API cns_status cns_model_backward(cns_model *m, const int32_t *users, const 
     if (st != CNS_OK) return st;
 
     m->grad_ready = 0;
+    m->grad_rows = 0;
     const size_t d = m->d;
     /* dL/dE0 = 1/(L+1) sum_k Â^k dL/dE (§2; Â is symmetric). */
     cns__prop_rows live = {m->grad_live, m->live_row_ptr, m->live_col, m->live_val, NULL, 0};
@@ -710,6 +726,7 @@ cns_status cns__model_backward_self(cns_model *m, const int32_t *users, const in
     cns_status st = check_batch(m, users, pos, neg, n);
     if (st != CNS_OK) return st;
     m->grad_ready = 0;
+    m->grad_rows = 0;
     const size_t d = m->d;
     const float c = 1.0f / (float)(m->shape.layers + 1);
     memset(m->grad_ego, 0, m->rows * d * sizeof *m->grad_ego);
@@ -737,12 +754,110 @@ cns_status cns__model_backward_self(cns_model *m, const int32_t *users, const in
     return CNS_OK;
 }
 
+cns_status cns__model_backward_rows(cns_model *m, const int32_t *users, const int32_t *pos,
+                                    const int32_t *neg, size_t n, double *reg_loss) {
+    if (m->step_rows == NULL)
+        return cns__msg(m->last_error, CNS_E_STATE, "no row list for a row-sparse step (CNS_MODEL_SPARSE_ADAM = 0)");
+    cns_status st = check_batch(m, users, pos, neg, n);
+    if (st != CNS_OK) return st;
+    m->grad_ready = 0;
+    m->grad_rows = 0;
+    const size_t d = m->d, nu = (size_t)m->shape.num_users;
+    /* The rows that may get a gradient: the accumulated ones, and the
+     * batch's, which the L2 term reaches (§2). One pass over the flags
+     * (bytes, not rows x d floats) lists them in ascending order. */
+    for (size_t b = 0; b < n; ++b) {
+        m->row_mark[users[b]] = 1;
+        m->row_mark[nu + (size_t)pos[b]] = 1;
+        if (neg != NULL) m->row_mark[nu + (size_t)neg[b]] = 1;
+    }
+    size_t listed = 0;
+    for (size_t r = 0; r < m->rows; ++r)
+        if (m->grad_live[r] | m->row_mark[r]) {
+            m->step_rows[listed++] = (int32_t)r;
+            m->row_mark[r] = 0;
+        }
+    /* Written, not accumulated: no reset of the rows x d buffer, whose
+     * other rows may hold an earlier dense step's gradient and are not read. */
+    const float c = 1.0f / (float)(m->shape.layers + 1);
+    uint32_t bad = 0;
+    for (size_t q = 0; q < listed; ++q) {
+        const size_t o = (size_t)m->step_rows[q] * d;
+        for (size_t k = 0; k < d; ++k) {
+            const float g = c * m->grad[o + k];
+            m->grad_ego[o + k] = g;
+            bad |= !isfinite(g);
+        }
+    }
+    uint32_t nf = 0;
+    const double sq = add_l2(m, users, pos, neg, n, &nf);
+    if (bad || nf) {
+        size_t q = 0;
+        while (q + 1 < listed &&
+               first_nonfinite(m->grad_ego + (size_t)m->step_rows[q] * d, d) == d)
+            ++q;
+        cns_table t;
+        int32_t row;
+        locate(m, (size_t)m->step_rows[q] * d, &t, &row);
+        return cns__msg(m->last_error, CNS_E_NUMERIC,
+                        "gradient of ego %s row %d is not finite (a non-finite dL/dE or ego "
+                        "value); no gradient is kept",
+                        table_name(t), (int)row);
+    }
+    if (reg_loss != NULL) *reg_loss = n > 0 ? m->reg * sq / (2.0 * (double)n) : 0.0;
+    m->n_step_rows = listed;
+    m->grad_rows = 1;
+    m->grad_ready = 1;
+    return CNS_OK;
+}
+
+cns_status cns__model_gather_ego(cns_model *m, cns_table table, const int32_t *ids, size_t n,
+                                 float *out) {
+    if (m->shape.layers != 0)
+        return cns__msg(m->last_error, CNS_E_ARG, "E0 is the final embedding only with 0 layers (%d)",
+                        (int)m->shape.layers);
+    if (!table_ok(table)) return cns__msg(m->last_error, CNS_E_ARG, "unknown table %d", (int)table);
+    const int32_t rows = table_rows(m, table);
+    const size_t d = m->d, base = table_base(m, table);
+    for (size_t b = 0; b < n; ++b)
+        if (ids[b] < 0 || ids[b] >= rows)
+            return cns__msg(m->last_error, CNS_E_ARG, "ids[%zu] = %d is outside [0, %d) (%s table)",
+                            b, (int)ids[b], (int)rows, table_name(table));
+    uint32_t bad = 0;
+    for (size_t b = 0; b < n; ++b) {
+        const float *src = m->ego + (base + (size_t)ids[b]) * d;
+        memcpy(out + b * d, src, d * sizeof *out);
+        /* Adam never writes a non-finite weight; a host's set_ego_row can. */
+        if (m->ego_unchecked) bad |= first_nonfinite(src, d) != d;
+    }
+    if (bad)
+        return cns__msg(m->last_error, CNS_E_NUMERIC,
+                        "ego embedding of a %s row of the batch is not finite", table_name(table));
+    return CNS_OK;
+}
+
 CNS_API cns_status cns_model_step(cns_model *m) {
     if (m == NULL) return CNS_E_ARG;
     if (!m->grad_ready)
         return cns__msg(m->last_error, CNS_E_STATE,
                         "no gradient to apply: call cns_model_backward() before each step");
     size_t bad = 0;
+    if (m->grad_rows) {
+        /* Lazy Adam over the listed rows (§17): the gradient is zero elsewhere. */
+        if (cns__adam_step_rows(&m->adam, m->ego, m->grad_ego, m->d, m->step_rows,
+                                m->n_step_rows, &bad) != CNS_OK) {
+            cns_table t;
+            int32_t row;
+            locate(m, bad, &t, &row);
+            return cns__msg(m->last_error, CNS_E_NUMERIC,
+                            "lazy Adam step would make ego %s row %d non-finite (lr = %g); "
+                            "weights unchanged",
+                            table_name(t), (int)row, m->adam.lr);
+        }
+        m->grad_ready = 0;
+        m->grad_rows = 0;
+        return CNS_OK;
+    }
     if (cns__adam_step_mt(&m->adam, m->ego, m->grad_ego, &bad, m->threads) != CNS_OK) {
         cns_table t;
         int32_t row;

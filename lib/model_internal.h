@@ -67,6 +67,10 @@ struct cns_model {
                             the next forward scans it for non-finite values */
     int64_t refresh_every; /* CNS_MODEL_REFRESH_EVERY; >= 2: the trainer's stale path */
     float *ego_snap;     /* rows x d, with refresh_every >= 2: E0 of the last refresh */
+    int sparse_adam;     /* CNS_MODEL_SPARSE_ADAM: the trainer's row-sparse steps */
+    int32_t *step_rows;  /* rows, with sparse_adam: the rows of a row-sparse gradient */
+    size_t n_step_rows;  /* how many step_rows hold, ascending */
+    int grad_rows;       /* grad_ready and grad_ego is valid on step_rows only */
     uint64_t propagations; /* calls of the propagation kernel (forward or backward) */
 
     char last_error[CNS_ERROR_MESSAGE_SIZE];
@@ -130,6 +134,28 @@ cns_status cns__model_gather_stale(cns_model *m, cns_table table, const int32_t 
  * grad_ready contract, no propagation. */
 cns_status cns__model_backward_self(cns_model *m, const int32_t *users, const int32_t *pos,
                                     const int32_t *neg, size_t n, double *reg_loss);
+
+/* ---- row-sparse steps (CNS_MODEL_SPARSE_ADAM, ALGORITHM.md §17) ---------- */
+
+/* The backward of a step whose gradient is zero outside the batch: the
+ * rows the host accumulated and the batch's rows (users, pos, neg: the L2
+ * term's) are listed in step_rows, and only they of grad_ego are written:
+ * dL/dE / (layers + 1) plus the L2 term of cns_model_backward. With 0
+ * layers that is the exact gradient, bit for bit; with more, it is the
+ * stale step's (cns__model_backward_self). The other rows of grad_ego
+ * are left as they were and never read: the next cns_model_step is the
+ * lazy Adam step over step_rows. Same statuses as backward_self;
+ * CNS_E_STATE without CNS_MODEL_SPARSE_ADAM. */
+cns_status cns__model_backward_rows(cns_model *m, const int32_t *users, const int32_t *pos,
+                                    const int32_t *neg, size_t n, double *reg_loss);
+
+/* out[b] = E0[ids[b]]: the final embeddings of a model with 0 layers,
+ * current even when E was not recomputed since the last step.
+ * CNS_E_NUMERIC when a value is not finite (only cns_model_set_ego_row or
+ * a loader can plant one), CNS_E_ARG for an id out of range or a model
+ * with layers. */
+cns_status cns__model_gather_ego(cns_model *m, cns_table table, const int32_t *ids, size_t n,
+                                 float *out);
 
 /* ---- checkpoints and the training-data view (model_io.c) ---------------- */
 

@@ -145,6 +145,12 @@ static cns_status run_epoch(cns_trainer *t, int64_t epoch, size_t max_batches,
     /* The stale path (ALGORITHM.md §17): refresh every K steps, reuse between. */
     const int64_t K = t->kind == CNS_SAMPLER_DNS ? 0 : m->refresh_every;
     const int stale_path = K >= 2;
+    /* Row-sparse steps with lazy Adam (CNS_MODEL_SPARSE_ADAM, §17): the
+     * stale path's reusing steps, and every step of plain MF, whose final
+     * embeddings are E0 itself (no forward needed). DNS reads the whole
+     * catalogue's E, so its steps stay dense. */
+    const int sparse = m->sparse_adam && t->kind != CNS_SAMPLER_DNS;
+    const int mf_rows = sparse && m->shape.layers == 0;
 
     cns_status st = cns_loss_set_epoch(t->loss, epoch);
     if (st != CNS_OK) return step_failed(t, st, epoch, 0, "loss", cns_loss_last_error(t->loss));
@@ -168,7 +174,10 @@ static cns_status run_epoch(cns_trainer *t, int64_t epoch, size_t max_batches,
         if (max_batches > 0 && batches == max_batches) n = 0; /* a partial epoch ends here */
         /* A stale step reuses the last refresh's propagation: no forward. */
         const int reuse = stale_path && n > 0 && (int64_t)(batches % (uint64_t)K) != 0;
-        if (!reuse) {
+        const int row_step = n > 0 && (mf_rows || (sparse && reuse));
+        if (mf_rows && n > 0) {
+            t->stale = 1; /* E is E0 as of the last full forward: refresh on failure */
+        } else if (!reuse) {
             const int batch_rows = n > 0 && t->kind != CNS_SAMPLER_DNS && !stale_path;
             st = batch_rows ? cns__model_forward_batch(m, users, pos, neg, n) : cns_model_forward(m);
             t->stale = batch_rows;
@@ -179,7 +188,12 @@ static cns_status run_epoch(cns_trainer *t, int64_t epoch, size_t max_batches,
         const double t_fwd = cns__now();
         phase[CNS_PHASE_PROPAGATION] += t_fwd - t1;
         if (n == 0) break;
-        if (reuse) {
+        if (mf_rows) {
+            if ((st = cns__model_gather_ego(m, CNS_TABLE_USERS, users, n, t->eu)) != CNS_OK ||
+                (st = cns__model_gather_ego(m, CNS_TABLE_ITEMS, pos, n, t->ep)) != CNS_OK ||
+                (st = cns__model_gather_ego(m, CNS_TABLE_ITEMS, neg, n, t->en)) != CNS_OK)
+                return step_failed(t, st, epoch, batches, "gather", cns_model_last_error(m));
+        } else if (reuse) {
             /* E is a full forward of older weights: a failure must refresh it. */
             t->stale = 1;
             if ((st = cns__model_gather_stale(m, CNS_TABLE_USERS, users, n, t->eu)) != CNS_OK ||
@@ -240,8 +254,9 @@ static cns_status run_epoch(cns_trainer *t, int64_t epoch, size_t max_batches,
             (st = cns_model_accumulate_grad(m, CNS_TABLE_USERS, users, n, t->gu)) != CNS_OK ||
             (st = cns_model_accumulate_grad(m, CNS_TABLE_ITEMS, pos, n, t->gp)) != CNS_OK ||
             (st = cns_model_accumulate_grad(m, CNS_TABLE_ITEMS, neg_ids, n, t->gn)) != CNS_OK ||
-            (st = reuse ? cns__model_backward_self(m, users, pos, neg_ids, n, &reg)
-                        : cns_model_backward(m, users, pos, neg_ids, n, &reg)) != CNS_OK)
+            (st = row_step ? cns__model_backward_rows(m, users, pos, neg_ids, n, &reg)
+                  : reuse  ? cns__model_backward_self(m, users, pos, neg_ids, n, &reg)
+                           : cns_model_backward(m, users, pos, neg_ids, n, &reg)) != CNS_OK)
             return step_failed(t, st, epoch, batches, "backward", cns_model_last_error(m));
         double t6 = cns__now();
         phase[CNS_PHASE_BACKWARD] += t6 - t5;

@@ -171,6 +171,158 @@ START_TEST(test_extreme_eps_is_checked) {
 }
 END_TEST
 
+/* ---- the lazy (row-sparse) step ------------------------------------------ */
+
+#define ROWS 6
+#define WIDTH 5
+
+/* Lazy Adam in float64, written from ALGORITHM.md §17 alone: a listed row
+ * takes the Adam update with the global step count t; any other row keeps
+ * its weights and moments. */
+static void lazy_reference(double *p, double *m, double *v, const float *g, const int32_t *rows,
+                           size_t n_rows, uint64_t t, double lr) {
+    /* The moments decay by the betas as floats (0.999f is 1 - 0.00099998713:
+     * 1.3e-5 off in 1 - beta2); the bias corrections use them in double. */
+    const double b1 = (double)0.9f, b2 = (double)0.999f, eps = 1e-8;
+    const double c1 = 1.0 - pow(0.9, (double)t), c2 = 1.0 - pow(0.999, (double)t);
+    for (size_t q = 0; q < n_rows; ++q)
+        for (size_t k = 0; k < WIDTH; ++k) {
+            const size_t i = (size_t)rows[q] * WIDTH + k;
+            m[i] = b1 * m[i] + (1.0 - b1) * (double)g[i];
+            v[i] = b2 * v[i] + (1.0 - b2) * (double)g[i] * (double)g[i];
+            p[i] -= lr * (m[i] / c1) / (sqrt(v[i] / c2) + eps);
+        }
+}
+
+/* Eight steps over 6 rows of 5, listing rows in any order (one step lists
+ * none, row 3 waits until the seventh): touched rows follow the float64
+ * reference, untouched rows keep their bits although their gradient rows
+ * hold NaN (never read), and t counts every step. Tracked, the maxima
+ * stay true upper bounds over every entry. */
+START_TEST(test_rows_step_matches_lazy_reference) {
+    static const int32_t lists[8][3] = {{0, 2}, {5, 2}, {1}, {4, 0, 2}, {2, 5}, {0}, {3}, {0, 3, 1}};
+    static const size_t counts[8] = {2, 2, 1, 3, 2, 0, 1, 3};
+    for (int tracked = 0; tracked <= 1; ++tracked) {
+        const cns__alloc al = heap();
+        cns__adam a;
+        ck_assert_status(cns__adam_init(&a, ROWS * WIDTH, &al), CNS_OK);
+        a.lr = 0.05;
+        float p[ROWS * WIDTH], g[ROWS * WIDTH];
+        double rp[ROWS * WIDTH], rm[ROWS * WIDTH] = {0}, rv[ROWS * WIDTH] = {0};
+        for (size_t i = 0; i < ROWS * WIDTH; ++i) rp[i] = p[i] = (float)cos(0.7 * (double)i);
+        uint64_t t = 0;
+        if (tracked) { /* a dense step of zeros records the maxima and moves nothing */
+            a.track_bounds = 1;
+            for (size_t i = 0; i < ROWS * WIDTH; ++i) g[i] = 0.0f;
+            ck_assert_status(cns__adam_step_mt(&a, p, g, NULL, 1), CNS_OK);
+            ck_assert(a.bounded);
+            t = 1;
+        }
+        for (int s = 0; s < 8; ++s) {
+            for (size_t i = 0; i < ROWS * WIDTH; ++i) g[i] = NAN;
+            for (size_t q = 0; q < counts[s]; ++q)
+                for (size_t k = 0; k < WIDTH; ++k)
+                    g[(size_t)lists[s][q] * WIDTH + k] =
+                        (float)(sin(1.1 * (double)(s * 7 + lists[s][q] * WIDTH + (int)k)) *
+                                pow(10.0, (double)(k % 3) - 1.0));
+            float p0[ROWS * WIDTH], m0[ROWS * WIDTH], v0[ROWS * WIDTH];
+            memcpy(p0, p, sizeof p);
+            memcpy(m0, a.m, sizeof m0);
+            memcpy(v0, a.v, sizeof v0);
+            size_t bad = 99;
+            ck_assert_status(cns__adam_step_rows(&a, p, g, WIDTH, lists[s], counts[s], &bad), CNS_OK);
+            ++t;
+            ck_assert_uint_eq(a.t, t);
+            lazy_reference(rp, rm, rv, g, lists[s], counts[s], t, 0.05);
+            for (size_t r = 0; r < ROWS; ++r) {
+                int touched = 0;
+                for (size_t q = 0; q < counts[s]; ++q) touched |= (size_t)lists[s][q] == r;
+                for (size_t k = 0; k < WIDTH; ++k) {
+                    const size_t i = r * WIDTH + k;
+                    if (touched) {
+                        ck_assert_msg(fabs((double)p[i] - rp[i]) <= 1e-6 + 1e-5 * fabs(rp[i]),
+                                      "step %d row %zu: %.9g vs %.9g", s, r, (double)p[i], rp[i]);
+                        ck_assert(fabs((double)a.m[i] - rm[i]) <= 1e-7 + 1e-5 * fabs(rm[i]));
+                        ck_assert_msg(fabs((double)a.v[i] - rv[i]) <= 1e-9 + 1e-5 * fabs(rv[i]), "v %.9g vs %.9g", (double)a.v[i], rv[i]);
+                    } else {
+                        ck_assert_msg(memcmp(&p[i], &p0[i], sizeof(float)) == 0 &&
+                                          memcmp(&a.m[i], &m0[i], sizeof(float)) == 0 &&
+                                          memcmp(&a.v[i], &v0[i], sizeof(float)) == 0,
+                                      "step %d: untouched row %zu moved", s, r);
+                    }
+                }
+            }
+            if (tracked) {
+                ck_assert(a.bounded);
+                for (size_t i = 0; i < ROWS * WIDTH; ++i) {
+                    ck_assert(fabsf(p[i]) <= a.max_param);
+                    ck_assert(fabsf(a.m[i]) <= a.max_m);
+                    ck_assert(a.v[i] <= a.max_v);
+                }
+            }
+        }
+        cns__adam_destroy(&a, &al);
+    }
+}
+END_TEST
+
+/* Listing every row is the dense step, bit for bit (one element formula). */
+START_TEST(test_rows_step_over_all_rows_is_dense) {
+    const cns__alloc al = heap();
+    cns__adam a, b;
+    ck_assert_status(cns__adam_init(&a, ROWS * WIDTH, &al), CNS_OK);
+    ck_assert_status(cns__adam_init(&b, ROWS * WIDTH, &al), CNS_OK);
+    float pa[ROWS * WIDTH], pb[ROWS * WIDTH], g[ROWS * WIDTH];
+    const int32_t all[ROWS] = {0, 1, 2, 3, 4, 5};
+    for (size_t i = 0; i < ROWS * WIDTH; ++i) pa[i] = pb[i] = (float)sin(0.3 * (double)i);
+    for (int s = 0; s < 5; ++s) {
+        for (size_t i = 0; i < ROWS * WIDTH; ++i) g[i] = (float)cos(0.9 * (double)(i + 31 * s));
+        ck_assert_status(cns__adam_step_mt(&a, pa, g, NULL, 1), CNS_OK);
+        ck_assert_status(cns__adam_step_rows(&b, pb, g, WIDTH, all, ROWS, NULL), CNS_OK);
+    }
+    ck_assert_int_eq(memcmp(pa, pb, sizeof pa), 0);
+    ck_assert_int_eq(memcmp(a.m, b.m, sizeof pa), 0);
+    ck_assert_int_eq(memcmp(a.v, b.v, sizeof pa), 0);
+    cns__adam_destroy(&a, &al);
+    cns__adam_destroy(&b, &al);
+}
+END_TEST
+
+/* A non-finite gradient in a listed row, or an update that overflows, is
+ * refused with nothing written and the flat index of the first bad entry;
+ * bounds known or not. */
+START_TEST(test_rows_step_refuses) {
+    for (int tracked = 0; tracked <= 1; ++tracked) {
+        const cns__alloc al = heap();
+        cns__adam a;
+        ck_assert_status(cns__adam_init(&a, ROWS * WIDTH, &al), CNS_OK);
+        float p[ROWS * WIDTH], g[ROWS * WIDTH];
+        for (size_t i = 0; i < ROWS * WIDTH; ++i) {
+            p[i] = 1.0f;
+            g[i] = 0.0f;
+        }
+        if (tracked) {
+            a.track_bounds = 1;
+            ck_assert_status(cns__adam_step_mt(&a, p, g, NULL, 1), CNS_OK);
+        }
+        const uint64_t t0 = a.t;
+        const int32_t rows[2] = {4, 1};
+        g[1 * WIDTH + 3] = INFINITY; /* the second listed row */
+        size_t bad = 0;
+        ck_assert_status(cns__adam_step_rows(&a, p, g, WIDTH, rows, 2, &bad), CNS_E_NUMERIC);
+        ck_assert_uint_eq(bad, 1 * WIDTH + 3);
+        ck_assert_uint_eq(a.t, t0);
+        for (size_t i = 0; i < ROWS * WIDTH; ++i) ck_assert(p[i] == 1.0f && a.m[i] == 0.0f && a.v[i] == 0.0f);
+        g[1 * WIDTH + 3] = 0.0f;
+        g[4 * WIDTH + 2] = 1e30f; /* g^2 overflows the second moment */
+        ck_assert_status(cns__adam_step_rows(&a, p, g, WIDTH, rows, 2, &bad), CNS_E_NUMERIC);
+        ck_assert_uint_eq(bad, 4 * WIDTH + 2);
+        for (size_t i = 0; i < ROWS * WIDTH; ++i) ck_assert(p[i] == 1.0f && a.m[i] == 0.0f && a.v[i] == 0.0f);
+        cns__adam_destroy(&a, &al);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("adam");
     TCase *tc = tcase_create("core");
@@ -178,6 +330,9 @@ int main(void) {
     tcase_add_test(tc, test_bounded_steps_still_refuse);
     tcase_add_test(tc, test_forgotten_bounds_are_checked_again);
     tcase_add_test(tc, test_extreme_eps_is_checked);
+    tcase_add_test(tc, test_rows_step_matches_lazy_reference);
+    tcase_add_test(tc, test_rows_step_over_all_rows_is_dense);
+    tcase_add_test(tc, test_rows_step_refuses);
     suite_add_tcase(s, tc);
     return cns_test_run(s);
 }

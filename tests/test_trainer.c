@@ -514,6 +514,283 @@ START_TEST(test_misuse) {
 }
 END_TEST
 
+/* ---- lazy Adam on row-sparse steps (CNS_MODEL_SPARSE_ADAM, §17) ----------- */
+
+static void rig_make_layers(rig *r, int kind, int mf, uint64_t seed) {
+    const rig_spec s = {.users = 60, .items = 40, .data_state = rig_data_state(7), .dim = 16,
+                        .seed = seed, .kind = kind, .model_threads = 2, .batch = 64, .mf = mf};
+    rig_make(r, &s);
+}
+
+static int same_embeddings(const cns_model *a, const cns_model *b) {
+    const size_t nu = (size_t)cns_model_num_users(a) * 16, ni = (size_t)cns_model_num_items(a) * 16;
+    return memcmp(cns_model_embeddings(a, CNS_TABLE_USERS), cns_model_embeddings(b, CNS_TABLE_USERS),
+                  nu * sizeof(float)) == 0 &&
+           memcmp(cns_model_embeddings(a, CNS_TABLE_ITEMS), cns_model_embeddings(b, CNS_TABLE_ITEMS),
+                  ni * sizeof(float)) == 0;
+}
+
+/* The setter's range and types, and its allocation (the row list). */
+START_TEST(test_sparse_adam_param) {
+    rig r;
+    rig_make_kind(&r, 0, 1, 4);
+    cns_model *m = r.model;
+    int64_t v = -1;
+    ck_assert_status(cns_model_get_int(m, CNS_MODEL_SPARSE_ADAM, &v), CNS_OK);
+    ck_assert_int_eq(v, 0);
+    ck_assert_status(cns_model_set_int(m, CNS_MODEL_SPARSE_ADAM, 1), CNS_OK);
+    ck_assert_status(cns_model_get_int(m, CNS_MODEL_SPARSE_ADAM, &v), CNS_OK);
+    ck_assert_int_eq(v, 1);
+    ck_assert_status(cns_model_set_int(m, CNS_MODEL_SPARSE_ADAM, 2), CNS_E_ARG);
+    ck_assert_ptr_nonnull(strstr(cns_model_last_error(m), "CNS_MODEL_SPARSE_ADAM"));
+    ck_assert_status(cns_model_set_int(m, CNS_MODEL_SPARSE_ADAM, -1), CNS_E_ARG);
+    ck_assert_status(cns_model_get_int(m, CNS_MODEL_SPARSE_ADAM, &v), CNS_OK);
+    ck_assert_int_eq(v, 1); /* refused values change nothing */
+    ck_assert_status(cns_model_set_double(m, CNS_MODEL_SPARSE_ADAM, 1.0), CNS_E_PARAM);
+    double d = 0;
+    ck_assert_status(cns_model_get_double(m, CNS_MODEL_SPARSE_ADAM, &d), CNS_E_PARAM);
+    double lo = -1, hi = -1;
+    ck_assert_status(cns_model_param_bounds(CNS_MODEL_SPARSE_ADAM, &lo, &hi), CNS_OK);
+    ck_assert(lo == 0.0 && hi == 1.0);
+    ck_assert_status(cns_model_set_int(m, CNS_MODEL_SPARSE_ADAM, 0), CNS_OK);
+    ck_assert_status(cns_model_get_int(m, CNS_MODEL_SPARSE_ADAM, &v), CNS_OK);
+    ck_assert_int_eq(v, 0);
+    rig_free(&r);
+
+    cns_dataset *train = NULL;
+    ck_assert_status(rig_dataset(20, 16, rig_data_state(3), &train), CNS_OK);
+    gate g = {0};
+    cns_allocator a = {gate_alloc, gate_free, &g};
+    cns_model_desc md;
+    cns_model_desc_init(&md);
+    md.dim = 8;
+    cns_model *m2 = NULL;
+    ck_assert_status(cns_model_create(train, &md, &a, &m2, NULL), CNS_OK);
+    g.fail = 1;
+    ck_assert_status(cns_model_set_int(m2, CNS_MODEL_SPARSE_ADAM, 1), CNS_E_NOMEM);
+    ck_assert_ptr_nonnull(strstr(cns_model_last_error(m2), "CNS_MODEL_SPARSE_ADAM"));
+    ck_assert_status(cns_model_get_int(m2, CNS_MODEL_SPARSE_ADAM, &v), CNS_OK);
+    ck_assert_int_eq(v, 0);
+    ck_assert_status(cns_model_set_int(m2, CNS_MODEL_SPARSE_ADAM, 0), CNS_OK); /* needs no memory */
+    g.fail = 0;
+    ck_assert_status(cns_model_set_int(m2, CNS_MODEL_SPARSE_ADAM, 1), CNS_OK);
+    cns_model_free(m2);
+    cns_dataset_free(train);
+}
+END_TEST
+
+/* The default path does not depend on the new code: a model that had
+ * sparse Adam on and off again trains bit-identically to an untouched one,
+ * for MF and LightGCN, uniform and diffusion negatives; so does exact
+ * LightGCN with sparse Adam on (it has no row-sparse step), while MF with
+ * it on takes another path (so the comparison can fail). */
+START_TEST(test_sparse_off_is_the_default_path) {
+    const int kinds[] = {0, CNS_SAMPLER_DIFFUSION};
+    for (size_t q = 0; q < 2; ++q)
+        for (int mf = 0; mf <= 1; ++mf) {
+            rig a, b, c;
+            rig_make_layers(&a, kinds[q], mf, 9);
+            rig_make_layers(&b, kinds[q], mf, 9);
+            rig_make_layers(&c, kinds[q], mf, 9);
+            ck_assert_status(cns_model_set_int(b.model, CNS_MODEL_SPARSE_ADAM, 1), CNS_OK);
+            ck_assert_status(cns_model_set_int(b.model, CNS_MODEL_SPARSE_ADAM, 0), CNS_OK);
+            ck_assert_status(cns_model_set_int(c.model, CNS_MODEL_SPARSE_ADAM, 1), CNS_OK);
+            run_epochs(&a, 2, NULL);
+            run_epochs(&b, 2, NULL);
+            run_epochs(&c, 2, NULL);
+            ck_assert_msg(same_embeddings(a.model, b.model), "kind %d mf %d", kinds[q], mf);
+            if (mf)
+                ck_assert_msg(!same_embeddings(a.model, c.model), "kind %d: lazy MF = dense", kinds[q]);
+            else
+                ck_assert_msg(same_embeddings(a.model, c.model), "kind %d: exact LightGCN moved", kinds[q]);
+            ck_assert_uint_eq(cns_model_steps_taken(a.model), cns_model_steps_taken(c.model));
+            rig_free(&a);
+            rig_free(&b);
+            rig_free(&c);
+        }
+}
+END_TEST
+
+/* One row-sparse backward and lazy step against float64 values computed
+ * here, for MF and for LightGCN (the stale step's gradient, 1/3 of dL/dE
+ * with 2 layers), after a dense step left a gradient on every row of
+ * grad_ego and nonzero moments everywhere: the listed rows are the
+ * accumulated ones and the batch's (item 9 gets only the L2 term); each
+ * gets g / (L + 1) + reg e0 / n per occurrence; the step moves exactly
+ * those rows by lazy Adam with the global t; every other weight and moment
+ * keeps its bits; and the next cns_model_zero_grad clears the rows. */
+START_TEST(test_sparse_row_step_arithmetic) {
+    for (int mf = 0; mf <= 1; ++mf) {
+        rig r;
+        rig_make_layers(&r, 0, mf, 4);
+        cns_model *m = r.model;
+        const size_t d = 16, nu = (size_t)cns_model_num_users(m);
+        const size_t rows = nu + (size_t)cns_model_num_items(m), total = rows * d;
+        const double reg = 0.05, L1 = mf ? 1.0 : 3.0;
+        ck_assert_status(cns_model_set_double(m, CNS_MODEL_REG, reg), CNS_OK);
+        /* Without the parameter there is no row list: refused. */
+        const int32_t users[2] = {0, 5}, pos[2] = {3, 3}, neg[2] = {7, 9};
+        ck_assert_status(cns__model_backward_rows(m, users, pos, neg, 2, NULL), CNS_E_STATE);
+        ck_assert_status(cns_model_set_int(m, CNS_MODEL_SPARSE_ADAM, 1), CNS_OK);
+        /* A dense step first: a gradient on every row, moments everywhere. */
+        ck_assert_status(cns_model_forward(m), CNS_OK);
+        float *gall = malloc(total * sizeof *gall);
+        for (size_t i = 0; i < total; ++i) gall[i] = (float)sin(0.37 * (double)i);
+        const int32_t *ids_u = NULL;
+        ck_assert_status(cns_model_zero_grad(m), CNS_OK);
+        int32_t *every = malloc(rows * sizeof *every);
+        for (size_t i = 0; i < rows; ++i) every[i] = (int32_t)i;
+        ck_assert_status(cns_model_accumulate_grad(m, CNS_TABLE_USERS, every, nu, gall), CNS_OK);
+        ck_assert_status(cns_model_accumulate_grad(m, CNS_TABLE_ITEMS, every, rows - nu, gall + nu * d),
+                         CNS_OK);
+        ck_assert_status(cns_model_backward(m, users, pos, neg, 2, NULL), CNS_OK);
+        ck_assert_status(cns_model_step(m), CNS_OK);
+        (void)ids_u;
+        /* The row-sparse step. */
+        float *e0 = malloc(total * sizeof *e0), *m0 = malloc(total * sizeof *m0),
+              *v0 = malloc(total * sizeof *v0);
+        memcpy(e0, m->ego, total * sizeof *e0);
+        memcpy(m0, m->adam.m, total * sizeof *m0);
+        memcpy(v0, m->adam.v, total * sizeof *v0);
+        const uint64_t t = cns_model_steps_taken(m) + 1;
+        float gu[2 * 16], gi[2 * 16];
+        for (size_t k = 0; k < 32; ++k) {
+            gu[k] = 0.4f - 0.02f * (float)k;
+            gi[k] = -0.3f + 0.025f * (float)k;
+        }
+        const int32_t acc_items[2] = {3, 7};
+        ck_assert_status(cns_model_zero_grad(m), CNS_OK);
+        ck_assert_status(cns_model_accumulate_grad(m, CNS_TABLE_USERS, users, 2, gu), CNS_OK);
+        ck_assert_status(cns_model_accumulate_grad(m, CNS_TABLE_ITEMS, acc_items, 2, gi), CNS_OK);
+        double regl = -1;
+        ck_assert_status(cns__model_backward_rows(m, users, pos, neg, 2, &regl), CNS_OK);
+        const size_t want_rows[5] = {0, 5, nu + 3, nu + 7, nu + 9};
+        ck_assert_uint_eq(m->n_step_rows, 5);
+        for (size_t q = 0; q < 5; ++q) ck_assert_uint_eq((size_t)m->step_rows[q], want_rows[q]);
+        double want_reg = 0;
+        double *g = calloc(total, sizeof *g);
+        for (size_t q = 0; q < 5; ++q) {
+            const size_t r0 = want_rows[q];
+            const double occ = r0 == nu + 3 ? 2.0 : 1.0; /* item 3 is both batches' positive */
+            for (size_t k = 0; k < d; ++k) {
+                double acc = 0;
+                if (r0 == 0) acc = gu[k];
+                if (r0 == 5) acc = gu[16 + k];
+                if (r0 == nu + 3) acc = gi[k];
+                if (r0 == nu + 7) acc = gi[16 + k];
+                const double e = e0[r0 * d + k];
+                g[r0 * d + k] = acc / L1 + occ * reg * e / 2.0;
+                want_reg += occ * e * e;
+                ck_assert_msg(fabs((double)m->grad_ego[r0 * d + k] - g[r0 * d + k]) <= 1e-6,
+                              "mf %d row %zu: %g vs %g", mf, r0, (double)m->grad_ego[r0 * d + k],
+                              g[r0 * d + k]);
+            }
+        }
+        ck_assert(fabs(regl - reg * want_reg / 4.0) <= 1e-6 * (1.0 + regl));
+        ck_assert_status(cns_model_step(m), CNS_OK);
+        ck_assert_uint_eq(cns_model_steps_taken(m), t);
+        const double b1 = (double)0.9f, b2 = (double)0.999f;
+        const double c1 = 1.0 - pow(0.9, (double)t), c2 = 1.0 - pow(0.999, (double)t);
+        for (size_t r0 = 0; r0 < rows; ++r0) {
+            int listed = 0;
+            for (size_t q = 0; q < 5; ++q) listed |= want_rows[q] == r0;
+            for (size_t k = 0; k < d; ++k) {
+                const size_t i = r0 * d + k;
+                if (!listed) {
+                    ck_assert_msg(memcmp(&m->ego[i], &e0[i], 4) == 0 && memcmp(&m->adam.m[i], &m0[i], 4) == 0 &&
+                                      memcmp(&m->adam.v[i], &v0[i], 4) == 0,
+                                  "mf %d: untouched row %zu moved", mf, r0);
+                    continue;
+                }
+                const double mm = b1 * m0[i] + (1 - b1) * g[i], vv = b2 * v0[i] + (1 - b2) * g[i] * g[i];
+                const double want = e0[i] - 0.01 * (mm / c1) / (sqrt(vv / c2) + 1e-8);
+                ck_assert_msg(fabs((double)m->ego[i] - want) <= 1e-6 + 1e-5 * fabs(want),
+                              "mf %d row %zu: %.9g vs %.9g", mf, r0, (double)m->ego[i], want);
+            }
+        }
+        /* The accumulated rows are cleared for the next batch. */
+        ck_assert_status(cns_model_zero_grad(m), CNS_OK);
+        for (size_t i = 0; i < total; ++i) ck_assert(m->grad[i] == 0.0f);
+        ck_assert_status(cns_model_step(m), CNS_E_STATE); /* the gradient was used */
+        free(g);
+        free(e0);
+        free(m0);
+        free(v0);
+        free(every);
+        free(gall);
+        rig_free(&r);
+    }
+}
+END_TEST
+
+/* The trainer's row-sparse steps: MF propagates only at the epoch's end
+ * (E is E0) and LightGCN with K = 4 as often as the stale path; DNS stays
+ * dense. Both still learn the two groups, and the stale path's results
+ * change with lazy Adam (its reusing steps take it). */
+START_TEST(test_sparse_trainer_paths) {
+    const int kinds[] = {0, CNS_SAMPLER_DIFFUSION, CNS_SAMPLER_DNS};
+    for (size_t q = 0; q < 3; ++q)
+        for (int mf = 0; mf <= 1; ++mf) {
+            rig a, b;
+            rig_make_layers(&a, kinds[q], mf, 3);
+            rig_make_layers(&b, kinds[q], mf, 3);
+            ck_assert_status(cns_model_set_int(a.model, CNS_MODEL_REFRESH_EVERY, 4), CNS_OK);
+            ck_assert_status(cns_model_set_int(b.model, CNS_MODEL_REFRESH_EVERY, 4), CNS_OK);
+            ck_assert_status(cns_model_set_int(b.model, CNS_MODEL_SPARSE_ADAM, 1), CNS_OK);
+            const size_t nb = (cns_dataset_num_interactions(b.train) + 63) / 64;
+            const uint64_t pb = b.model->propagations;
+            cns_epoch_stats first;
+            run_epochs(&a, 1, NULL);
+            run_epochs(&b, 1, &first);
+            const int dns = kinds[q] == CNS_SAMPLER_DNS;
+            const uint64_t expect = dns ? 2 * nb + 1 : mf ? 1 : 2 * ((nb + 3) / 4) + 1;
+            ck_assert_msg(b.model->propagations - pb == expect, "kind %d mf %d: %llu propagations",
+                          kinds[q], mf, (unsigned long long)(b.model->propagations - pb));
+            ck_assert_uint_eq(cns_model_steps_taken(b.model), nb);
+            ck_assert_msg(dns == same_embeddings(a.model, b.model), "kind %d mf %d", kinds[q], mf);
+            if (!dns) {
+                cns_epoch_stats last;
+                run_epochs(&b, 29, &last);
+                ck_assert_msg(last.bpr < 0.6 * first.bpr, "kind %d mf %d: BPR %g -> %g", kinds[q], mf,
+                              first.bpr, last.bpr);
+                int32_t top[5];
+                size_t got = 0;
+                ck_assert_status(cns_model_recommend(b.model, 0, 5, top, NULL, &got), CNS_OK);
+                int own = 0;
+                for (size_t j = 0; j < got; ++j) own += top[j] < 20;
+                ck_assert_int_ge(own, 4);
+                /* The host sees E of the last weights: a full forward changes nothing. */
+                const size_t n = (size_t)cns_model_num_items(b.model) * 16;
+                float *seen = malloc(n * sizeof *seen);
+                memcpy(seen, cns_model_embeddings(b.model, CNS_TABLE_ITEMS), n * sizeof *seen);
+                ck_assert_status(cns_model_forward(b.model), CNS_OK);
+                ck_assert_int_eq(memcmp(seen, cns_model_embeddings(b.model, CNS_TABLE_ITEMS), n * sizeof *seen), 0);
+                free(seen);
+            }
+            rig_free(&a);
+            rig_free(&b);
+        }
+}
+END_TEST
+
+/* A non-finite weight planted by the host stops an MF row-sparse epoch at
+ * the gather of its batch, named, without reaching Adam. */
+START_TEST(test_sparse_mf_planted_nan) {
+    rig r;
+    rig_make_layers(&r, 0, 1, 5);
+    ck_assert_status(cns_model_set_int(r.model, CNS_MODEL_SPARSE_ADAM, 1), CNS_OK);
+    float row[16];
+    for (int k = 0; k < 16; ++k) row[k] = k == 3 ? NAN : 0.1f;
+    for (int32_t u = 0; u < cns_model_num_users(r.model); ++u)
+        ck_assert_status(cns_model_set_ego_row(r.model, CNS_TABLE_USERS, u, row), CNS_OK);
+    ck_assert_status(cns_trainer_run_epoch(r.trainer, 0, NULL), CNS_E_NUMERIC);
+    ck_assert_msg(strstr(cns_trainer_last_error(r.trainer), "batch 0: gather:") != NULL, "%s",
+                  cns_trainer_last_error(r.trainer));
+    ck_assert_uint_eq(cns_model_steps_taken(r.model), 0);
+    rig_free(&r);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("trainer");
     TCase *tc = tcase_create("trainer");
@@ -531,6 +808,11 @@ int main(void) {
     tcase_add_test(tc, test_nan_stops_training);
     tcase_add_test(tc, test_huge_lr_refused);
     tcase_add_test(tc, test_misuse);
+    tcase_add_test(tc, test_sparse_adam_param);
+    tcase_add_test(tc, test_sparse_off_is_the_default_path);
+    tcase_add_test(tc, test_sparse_row_step_arithmetic);
+    tcase_add_test(tc, test_sparse_trainer_paths);
+    tcase_add_test(tc, test_sparse_mf_planted_nan);
     suite_add_tcase(s, tc);
     return cns_test_run(s);
 }

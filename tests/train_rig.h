@@ -54,6 +54,7 @@ typedef struct rig_spec {
     int loss_threads;                    /* set when > 0 */
     int direction;                       /* 1: CNS_PRESET_DIRECTION_CONTROL, not PAPER */
     size_t batch;
+    int mf;                              /* 1: layers 0 (plain MF), not the default 2 */
 } rig_spec;
 
 /* Room for a step's name and a cns_error message. */
@@ -90,6 +91,7 @@ static inline cns_status rig_build(rig *r, const rig_spec *s) {
         cns_model_desc_init(&md);
         md.dim = s->dim;
         md.seed = s->seed;
+        if (s->mf) md.layers = 0;
         st = cns_model_create(r->train, &md, NULL, &r->model, &err);
         if (st == CNS_OK && s->model_threads > 0)
             st = cns_model_set_int(r->model, CNS_MODEL_THREADS, s->model_threads);

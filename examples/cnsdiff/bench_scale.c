@@ -40,7 +40,7 @@ typedef struct scale_opts {
     const char *report;
     int threads, epochs, dim;
     double budget; /* seconds an epoch may take before it is extrapolated */
-    int paths;     /* bit p: run path p (0 exact, 1 batch-scaled, 2 stale) */
+    int paths;     /* bit p: run path p (0 exact, 1 batch-scaled, 2 stale, 3 stale-sparse) */
     int no_eval;   /* skip the evaluation (eval_seconds 0) */
     uint64_t seed;
 } scale_opts;
@@ -60,7 +60,8 @@ typedef struct scale_row {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: cnsdiff bench scale [--sizes 0.1,0.3,1,3,10] [--report F.json]\n"
-            "                           [--paths exact,batch-scaled,stale] [--threads T]\n"
+            "                           [--paths exact,batch-scaled,stale,stale-sparse]\n"
+            "                           [--threads T]\n"
             "                           [--epochs E] [--budget S] [--seed N] [--no-eval]\n"
             "\n"
             "Generates a world per size (millions of training interactions, docs/WORLD.md;\n"
@@ -70,7 +71,10 @@ static void usage(FILE *f) {
             "each on the paths exact (batch 2048), batch-scaled (batch max(2048,\n"
             "ceil(interactions / 52)): Food's 52 batches per epoch) and, for LightGCN,\n"
             "stale (batch 2048, CNS_MODEL_REFRESH_EVERY = ceil(batches / 52): Food's 52\n"
-            "propagations per epoch; timed in whole refresh cycles) -- runs a\n"
+            "propagations per epoch; timed in whole refresh cycles) -- and, only when\n"
+            "--paths names it, stale-sparse (the stale path plus CNS_MODEL_SPARSE_ADAM:\n"
+            "lazy Adam on the steps between refreshes; for MF every step is row-sparse,\n"
+            "ALGORITHM.md §17) -- runs a\n"
             "child process that loads the training file and trains (batch-scaled CNSDiff\n"
             "is skipped above batch %d: its contrastive term is O(B^2)); the first point of\n"
             "a size also evaluates test_iid once (the time is the size's; --no-eval: 0).\n"
@@ -152,7 +156,8 @@ static int load_shaped(const char *path, const cns_dataset *train, cns_dataset *
     } while (0)
 
 /* One point, in the child. */
-/* path: 0 exact, 1 batch-scaled, 2 stale propagation refreshed 52 times an epoch. */
+/* path: 0 exact, 1 batch-scaled, 2 stale propagation refreshed 52 times an
+ * epoch, 3 the same with lazy Adam on its row-sparse steps (every MF step). */
 static void run_point(const scale_opts *o, const char *dir, int layers, int sampler_kind,
                       int scaled, int eval, scale_row *row) {
     char path[4096];
@@ -215,7 +220,9 @@ static void run_point(const scale_opts *o, const char *dir, int layers, int samp
         row->batch = (row->interactions + FOOD_BATCHES - 1) / FOOD_BATCHES;
     /* The stale path keeps Food's 52 propagations per epoch: K = ceil(batches / 52). */
     size_t refresh = 1;
-    if (scaled == 2) {
+    if (scaled == 3 && cns_model_set_int(model, CNS_MODEL_SPARSE_ADAM, 1) != CNS_OK)
+        FAIL("model: %s", cns_model_last_error(model));
+    if (scaled >= 2 && layers > 0) {
         size_t nbat = (row->interactions + BATCH - 1) / BATCH;
         refresh = (nbat + FOOD_BATCHES - 1) / FOOD_BATCHES;
         if (cns_model_set_int(model, CNS_MODEL_REFRESH_EVERY, (int64_t)refresh) != CNS_OK)
@@ -419,6 +426,8 @@ int bench_scale(int argc, char **argv) {
                     o.paths |= 2;
                 else if (len == 5 && strncmp(p, "stale", 5) == 0)
                     o.paths |= 4;
+                else if (len == 12 && strncmp(p, "stale-sparse", 12) == 0)
+                    o.paths |= 8;
                 else
                     good = 0;
                 p += len;
@@ -472,14 +481,17 @@ int bench_scale(int argc, char **argv) {
             for (int k = 0; k < 2 && !failed; ++k) {
                 scale_row exact;
                 int have_exact = 0;
-                for (int scaled = 0; scaled < 2 + e && !failed; ++scaled) {
-                    if (!(o.paths & (1 << scaled))) continue;
+                for (int scaled = 0; scaled < 4 && !failed; ++scaled) {
+                    if (!(o.paths & (1 << scaled)) || (scaled == 2 && !e)) continue;
                     scale_row r;
-                    static const char *const paths[3] = {"exact", "batch-scaled", "stale"};
+                    static const char *const paths[4] = {"exact", "batch-scaled", "stale",
+                                                         "stale-sparse"};
                     const char *path = paths[scaled];
                     const size_t sb = (g.interactions + FOOD_BATCHES - 1) / FOOD_BATCHES;
                     const size_t nbat = (g.interactions + BATCH - 1) / BATCH;
-                    if (have_exact && ((scaled == 1 && sb <= BATCH) || (scaled == 2 && nbat <= FOOD_BATCHES))) {
+                    /* LightGCN's stale-sparse at K = 1 has no row-sparse step. */
+                    if (have_exact && ((scaled == 1 && sb <= BATCH) ||
+                                       (scaled >= 2 && e && nbat <= FOOD_BATCHES))) {
                         r = exact; /* the same run: the rule keeps the batch, or refreshes every step */
                     } else if (scaled == 1 && kinds[k] == CNS_SAMPLER_DIFFUSION && sb > CL_BATCH_MAX) {
                         printf("%12zu  %-8s  %-7s  %-12s  %6zu  skipped: the contrastive term is O(B^2)\n",

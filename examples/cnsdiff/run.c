@@ -26,6 +26,8 @@ static const param_entry k_params[] = {
     {"reg", T_MODEL, CNS_MODEL_REG, V_DOUBLE, "L2 weight on the batch's ego rows (1e-4)"},
     {"refresh_every", T_MODEL, CNS_MODEL_REFRESH_EVERY, V_INT,
      "propagate every K steps, reuse between (0 = exact; ALGORITHM.md §17)"},
+    {"sparse_adam", T_MODEL, CNS_MODEL_SPARSE_ADAM, V_INT,
+     "1 = lazy Adam on the batch's rows on stale steps and MF steps (0; ALGORITHM.md §17)"},
     {"noise_schedule", T_SAMPLER, CNS_SAMPLER_NOISE_SCHEDULE, V_INT, "0 linear, 1 linear-var (1)"},
     {"noise_scale", T_SAMPLER, CNS_SAMPLER_NOISE_SCALE, V_DOUBLE, "schedule scale s (0.1)"},
     {"noise_min", T_SAMPLER, CNS_SAMPLER_NOISE_MIN, V_DOUBLE, "schedule minimum (1e-4)"},

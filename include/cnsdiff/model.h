@@ -121,7 +121,20 @@ typedef enum cns_model_param {
      * the gradient. DNS steps stay exact. Setting K >= 2 allocates one more
      * rows x dim float table (CNS_E_NOMEM if it cannot). Not saved in
      * checkpoints (a runtime choice, like the threads). */
-    CNS_MODEL_REFRESH_EVERY = 210
+    CNS_MODEL_REFRESH_EVERY = 210,
+    /* int, [0, 1], default 0. Read by cns_trainer_run_epoch only (a host
+     * loop's cns_model_backward and cns_model_step are always dense): 1 =
+     * lazy Adam (ALGORITHM.md §17) on the steps whose gradient is zero
+     * outside the batch's rows -- the stale path's steps between refreshes
+     * (CNS_MODEL_REFRESH_EVERY >= 2) and every step of a model with 0
+     * layers (plain MF, which then also skips the per-step copy of E0 to
+     * E). Such a step moves only the batch's rows and their Adam moments;
+     * the other rows' moments do not decay and their weights stay put,
+     * which a dense step would move by their momentum. This changes the
+     * results against dense Adam. DNS steps stay dense. Setting 1
+     * allocates one int32 per row (CNS_E_NOMEM if it cannot). Not saved in
+     * checkpoints (a runtime choice, like the threads). */
+    CNS_MODEL_SPARSE_ADAM = 220
 } cns_model_param;
 /** Sets the double tunable param to v; cns_model_param lists the ids, ranges and rules.
  *  @param m      the handle

@@ -40,14 +40,21 @@ if(NOT n EQUAL 10)
   message(FATAL_ERROR "expected 10 extrapolated rows, got ${n}: ${report}")
 endif()
 
-# --paths picks paths (stale: LightGCN only), --no-eval reports 0 s.
-run(0 bench scale --sizes 0.005 --paths stale --no-eval --epochs 1 --threads 1 --report ${R})
+# --paths picks paths (stale: LightGCN only; stale-sparse: both encoders,
+# only when named), --no-eval reports 0 s.
+run(0 bench scale --sizes 0.005 --paths stale,stale-sparse --no-eval --epochs 1 --threads 1 --report ${R})
 file(READ ${R} report)
 string(REGEX MATCHALL "\"path\": \"stale\"" st "${report}")
 list(LENGTH st n)
 if(NOT n EQUAL 2)
   message(FATAL_ERROR "expected 2 stale rows, got ${n}: ${report}")
 endif()
+string(REGEX MATCHALL "\"path\": \"stale-sparse\"" st "${report}")
+list(LENGTH st n)
+if(NOT n EQUAL 4)
+  message(FATAL_ERROR "expected 4 stale-sparse rows, got ${n}: ${report}")
+endif()
+expect_match("mf stale-sparse" "${report}" "\"encoder\": \"mf\", \"sampler\": \"uniform\", \"path\": \"stale-sparse\"")
 expect_match("no eval" "${report}" "\"encoder\": \"lightgcn\".*\"eval_seconds\": 0.000000")
 
 run(2 bench scale --paths bogus)
