@@ -1148,6 +1148,10 @@ CNS_API cns_status cns_sampler_stream_draw_rows(cns_sampler_stream *st, int32_t 
     sh->noise_scale = p->noise_scale, sh->noise_min = p->noise_min, sh->noise_max = p->noise_max;
     sh->causal_weight = p->causal_weight, sh->denoiser_lr = p->denoiser_lr;
     sh->dropout = p->dropout;
+    /* §16: the parent's unit direction, read only (never freed by the
+     * stream), and its tunables. */
+    sh->direction = p->direction, sh->direction_norm = p->direction_norm;
+    sh->direction_source = p->direction_source, sh->score_discount = p->score_discount;
     sh->sched = p->sched; /* its arrays are only read by a draw */
     sh->per_step = p->per_step;
     const cns_status rc = cns_sampler_draw_rows(sh, dim, user_emb, user_stride, pos_emb,

@@ -292,6 +292,44 @@ START_TEST(test_streams_share_one_sampler) {
 }
 END_TEST
 
+/* Every frozen mode through streams, the default's direction mode among them
+ * (a stream once lacked the parent's direction and crashed): concurrent
+ * stream draws equal the parent's own draw_rows of the same rows, row for
+ * row and bit for bit in the direction mode (no random number is drawn),
+ * and are finite in the others. */
+START_TEST(test_streams_every_frozen_mode) {
+    static const int modes[] = {CNS_MODE_DIRECTION, CNS_MODE_REFERENCE, CNS_MODE_GAUSSIAN};
+    for (size_t mi = 0; mi < sizeof modes / sizeof modes[0]; ++mi) {
+        cns_sampler *s = stream_sampler(modes[mi]);
+        ck_assert_ptr_nonnull(s);
+        ck_assert_int_eq(cns_sampler_set_double(s, CNS_SAMPLER_DIRECTION_NORM, 2.5), CNS_OK);
+        float u[SN * SD], p[SN * SD], own[SN * SD];
+        stream_inputs(u, p);
+        ck_assert_int_eq(cns_sampler_draw_rows(s, SD, u, 0, p, 0, SN, own, 0), CNS_OK);
+        static stream_job par[NSTREAMS];
+        pthread_t th[NSTREAMS];
+        for (int k = 0; k < NSTREAMS; ++k) {
+            par[k] = (stream_job){.s = s, .id = (uint64_t)k, .u = u, .p = p};
+            ck_assert_int_eq(pthread_create(&th[k], NULL, stream_draws, &par[k]), 0);
+        }
+        for (int k = 0; k < NSTREAMS; ++k) ck_assert_int_eq(pthread_join(th[k], NULL), 0);
+        for (int k = 0; k < NSTREAMS; ++k) {
+            ck_assert_msg(par[k].status == CNS_OK, "mode %d: %s", modes[mi], par[k].where);
+            for (int r = 0; r < ROUNDS; ++r)
+                for (int i = 0; i < SN * SD; ++i) ck_assert(isfinite(par[k].out[r][i]));
+            if (modes[mi] == CNS_MODE_DIRECTION) {
+                for (int r = 0; r < ROUNDS; ++r)
+                    ck_assert(memcmp(par[k].out[r], own, sizeof own) == 0);
+                double n2 = 0; /* the row is the norm times a unit vector */
+                for (int i = 0; i < SD; ++i) n2 += (double)own[i] * own[i];
+                ck_assert_close(sqrt(n2), 2.5, 1e-6, 0);
+            }
+        }
+        cns_sampler_free(s);
+    }
+}
+END_TEST
+
 typedef struct train_ctx {
     cns_sampler *s;
     const float *p;
@@ -347,6 +385,7 @@ int main(void) {
     tcase_add_test(tc, test_independent_training_lib_threads);
     tcase_add_test(tc, test_shared_read_only_model);
     tcase_add_test(tc, test_streams_share_one_sampler);
+    tcase_add_test(tc, test_streams_every_frozen_mode);
     tcase_add_test(tc, test_streams_with_a_trainer);
     suite_add_tcase(s, tc);
     return cns_test_run(s);
