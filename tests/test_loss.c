@@ -609,7 +609,7 @@ START_TEST(test_param_defaults_and_bounds) {
     const struct {
         int id;
         double def, min, max;
-    } dbl[] = {{CNS_LOSS_CL_WEIGHT, 0.3, 0, 1e3},   {CNS_LOSS_TEMPERATURE, 2, 0, 1e3},
+    } dbl[] = {{CNS_LOSS_CL_WEIGHT, 0.15, 0, 1e3},  {CNS_LOSS_TEMPERATURE, 2, 0, 1e3},
                {CNS_LOSS_POSITIVE_NOISE, 0.01, 0, 10}, {CNS_LOSS_ALPHA_START, 1, 0, 1e3},
                {CNS_LOSS_BETA_START, 9, 0, 1e3},    {CNS_LOSS_ALPHA_END, 9, 0, 1e3},
                {CNS_LOSS_BETA_END, 1, 0, 1e3},      {CNS_LOSS_MIN_MIX, 0, 0, 1}};

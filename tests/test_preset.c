@@ -35,7 +35,7 @@ static const expect k_sampler[] = {
     {CNS_SAMPLER_SCORE_DISCOUNT, 0.0},
 };
 static const expect k_loss[] = {
-    {CNS_LOSS_CL_WEIGHT, 0.3},   {CNS_LOSS_TEMPERATURE, 2.0}, {CNS_LOSS_POSITIVE_NOISE, 0.01},
+    {CNS_LOSS_TEMPERATURE, 2.0}, {CNS_LOSS_POSITIVE_NOISE, 0.01},
     {CNS_LOSS_ALPHA_START, 1.0}, {CNS_LOSS_BETA_START, 9.0},  {CNS_LOSS_ALPHA_END, 9.0},
     {CNS_LOSS_BETA_END, 1.0},    {CNS_LOSS_MIN_MIX, 0.0},     {CNS_LOSS_CURRICULUM_EPOCHS, 120},
 };
@@ -44,11 +44,12 @@ static const struct {
     int preset;
     const char *name;
     int mode, mixing;
+    double cl_weight;
 } k_differ[] = {
-    {CNS_PRESET_DEFAULT, "default", CNS_MODE_REFERENCE, 0},
-    {CNS_PRESET_PAPER, "paper", CNS_MODE_TRAINED, 1},
-    {CNS_PRESET_PAPER_CODE, "paper-code", CNS_MODE_REFERENCE, 1},
-    {CNS_PRESET_DIRECTION_CONTROL, "direction", CNS_MODE_DIRECTION, 0},
+    {CNS_PRESET_DEFAULT, "default", CNS_MODE_DIRECTION, 0, 0.15},
+    {CNS_PRESET_PAPER, "paper", CNS_MODE_TRAINED, 1, 0.3},
+    {CNS_PRESET_PAPER_CODE, "paper-code", CNS_MODE_REFERENCE, 1, 0.3},
+    {CNS_PRESET_DIRECTION_CONTROL, "direction", CNS_MODE_DIRECTION, 0, 0.3},
 };
 #define N_PRESETS (sizeof k_differ / sizeof k_differ[0])
 
@@ -98,6 +99,7 @@ static void scramble(handles *h) {
             ck_assert_status(cns_loss_set_double(h->l, k_loss[k].id, 0.625), CNS_OK);
     }
     ck_assert_status(cns_loss_set_int(h->l, CNS_LOSS_MIXING, 1), CNS_OK);
+    ck_assert_status(cns_loss_set_double(h->l, CNS_LOSS_CL_WEIGHT, 0.625), CNS_OK);
     /* a schedule that a one-by-one replay of the preset's values would
      * find degenerate on the way (noise_min above the preset's max) */
     ck_assert_status(cns_sampler_set_double(h->s, CNS_SAMPLER_NOISE_MAX, 0.5), CNS_OK);
@@ -155,6 +157,9 @@ static void assert_preset(const handles *h, size_t p, int steps, const char *whe
                   when, k_differ[p].name, get_sampler(h->s, CNS_SAMPLER_MODE));
     ck_assert_msg(get_loss(h->l, CNS_LOSS_MIXING) == k_differ[p].mixing, "%s: %s: mixing %g",
                   when, k_differ[p].name, get_loss(h->l, CNS_LOSS_MIXING));
+    ck_assert_msg(get_loss(h->l, CNS_LOSS_CL_WEIGHT) == k_differ[p].cl_weight,
+                  "%s: %s: cl_weight %g", when, k_differ[p].name,
+                  get_loss(h->l, CNS_LOSS_CL_WEIGHT));
 }
 
 /* A host that creates the handles and sets nothing has the default preset

@@ -95,7 +95,7 @@ CNS_API void cns_loss_free(cns_loss *l);
  * The initial values are the default preset's (preset.h, ALGORITHM.md
  * §15); the "default" below is that value. */
 typedef enum cns_loss_param {
-    CNS_LOSS_CL_WEIGHT = 100,         /**< double, [0, 1e3], default 0.3 (gamma) */
+    CNS_LOSS_CL_WEIGHT = 100,         /**< double, [0, 1e3], default 0.15 (gamma; the default preset; §12 and the other presets: 0.3) */
     CNS_LOSS_TEMPERATURE = 101,       /**< double, (0, 1e3], default 2 (tau) */
     CNS_LOSS_POSITIVE_NOISE = 102,    /**< double, [0, 10], default 0.01 */
     CNS_LOSS_ALPHA_START = 110,       /**< double, (0, 1e3], default 1 */

@@ -31,9 +31,12 @@ extern "C" {
 /** Named configurations of the tunables, for cns_preset_apply() and
  * cns_preset_name(). */
 typedef enum cns_preset {
-    /** The library's default: today the reference mode of §13 with
-     * CNS_LOSS_MIXING = 0 (the best-ranked configuration on the
-     * validation splits so far, docs/BENCHMARKS.md); the rest §12. */
+    /** The library's default: the direction mode of §16
+     * (CNS_MODE_DIRECTION) with CNS_LOSS_MIXING = 0 and
+     * CNS_LOSS_CL_WEIGHT = 0.15 (the best eligible configuration on the
+     * development suite's OOD validation splits, docs/BENCHMARKS.md); the
+     * rest §12. Until 0.3: the reference mode of §13, mixing 0,
+     * cl_weight 0.3. */
     CNS_PRESET_DEFAULT = 0,
     /** The method as the paper describes it: trained denoiser
      * (CNS_MODE_TRAINED), mixing on, every value of §12. */

@@ -113,11 +113,12 @@ typedef enum cns_noise_schedule {
 } cns_noise_schedule;
 
 /** The handle's initial mode is the default preset's (include/cnsdiff/
- * preset.h, ALGORITHM.md §15): today CNS_MODE_REFERENCE, with
- * CNS_LOSS_MIXING = 0 on the loss, the configuration the development
- * suite's OOD validation splits chose by a rule fixed in advance
- * (docs/BENCHMARKS.md, "the study on the development suite"; no CNSDiff
- * configuration beat uniform negatives there). CNS_PRESET_PAPER selects
+ * preset.h, ALGORITHM.md §15): CNS_MODE_DIRECTION, with
+ * CNS_LOSS_MIXING = 0 and CNS_LOSS_CL_WEIGHT = 0.15 on the loss, the
+ * configuration the development suite's OOD validation splits chose by a
+ * rule fixed in advance (docs/BENCHMARKS.md, "the study on the development
+ * suite"; no eligible configuration beat uniform negatives there; until
+ * 0.3 the default was CNS_MODE_REFERENCE). CNS_PRESET_PAPER selects
  * the method as the paper describes it (CNS_MODE_TRAINED, mixing on).
  *
  * "Frozen" means train_step does nothing: the denoiser stays as it is.
@@ -173,7 +174,7 @@ typedef enum cns_sampler_param {
     CNS_SAMPLER_STRIDE = 121,         /**< int, [1, steps], default 4 */
     CNS_SAMPLER_NUM_STEPS = 122,      /**< int, [1, steps], default steps (20) */
     CNS_SAMPLER_SAMPLING_NOISE = 123, /**< int, {0, 1}, default 0 */
-    CNS_SAMPLER_MODE = 130,           /**< int, cns_diffusion_mode, [0, 3], default REFERENCE */
+    CNS_SAMPLER_MODE = 130,           /**< int, cns_diffusion_mode, [0, 3], default DIRECTION (the default preset) */
     CNS_SAMPLER_DIRECTION_NORM = 131, /**< double, (0, 1e3], default 3.9: |c| of the DIRECTION
                                          mode; 3.9 is the norm measured for the reference
                                          mode's h on Food (ALGORITHM.md §16) */

@@ -95,7 +95,7 @@ if(a05_all STREQUAL a0_all)
 endif()
 
 # Refusals, before any training.
-run(1 train --train ${W}/train.txt --sampler cnsdiff --epochs 1 --quiet --set score_discount=0.5)
+run(1 train --train ${W}/train.txt --sampler cnsdiff --preset paper-code --epochs 1 --quiet --set score_discount=0.5)
 expect_match("reference mode" "${err}" "score_discount=0.5: cns_sampler_score_items: score_discount needs the direction mode")
 run(1 train --train ${W}/train.txt --sampler uniform --epochs 1 --quiet --set score_discount=0.5)
 expect_match("uniform" "${err}" "score_discount=0.5: needs --sampler cnsdiff in the direction mode")
