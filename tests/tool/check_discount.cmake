@@ -1,21 +1,7 @@
 # Invoked by tests/tool_discount.cmake with cmake -P; see there.
 cmake_minimum_required(VERSION 3.18)
 
-function(run expect_rc)
-  execute_process(COMMAND ${TOOL} ${ARGN}
-    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc STREQUAL "${expect_rc}")
-    message(FATAL_ERROR "cnsdiff ${ARGN}: exit ${rc}, expected ${expect_rc}\nstdout: ${out}\nstderr: ${err}")
-  endif()
-  set(out "${out}" PARENT_SCOPE)
-  set(err "${err}" PARENT_SCOPE)
-endfunction()
-
-function(expect_match what actual regex)
-  if(NOT actual MATCHES "${regex}")
-    message(FATAL_ERROR "${what}: '${actual}' does not match '${regex}'")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/common.cmake)
 
 # A log's rows without the seconds column (the only one timing changes),
 # and the loss columns alone (loss, bpr, cl, reg, diffusion_loss, lambda).
