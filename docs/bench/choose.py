@@ -20,10 +20,10 @@ from collections import defaultdict
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from summarize import Rule, apply_rule, load  # noqa: E402
 
-# The second and third amendments (BENCHMARKS.md) added the direction_cl and
-# direction_d variants.
+# The second, third and fourth amendments (BENCHMARKS.md) added the direction_cl,
+# direction_d and trained_repel variants.
 CANDIDATES = ["ref_nomix", "direction", "paper", "paper_code", "direction_cl0.2", "direction_cl0.15",
-              "direction_d0.1", "direction_d0.25", "direction_d0.5"]
+              "direction_d0.1", "direction_d0.25", "direction_d0.5", "trained_repel"]
 
 
 def main(argv):

@@ -77,6 +77,9 @@ variant_args() {
     # The direction mode ranked with a discount on its axis (ALGORITHM.md §16):
     # direction_d0.25 removes a quarter of every item's component along it.
     direction_d*) echo "--sampler cnsdiff --preset direction --set score_discount=${1#direction_d}" ;;
+    # A trained denoiser's diverse h in the contrastive term, next to the
+    # direction's repulsion (ALGORITHM.md §19), no mixing into BPR.
+    trained_repel) echo "--sampler cnsdiff --mode trained --set repel=1 --set mixing=0" ;;
     *) echo "unknown variant $1" >&2; return 1 ;;
   esac
 }
