@@ -108,15 +108,13 @@ int run(int epochs) {
     cns_sampler_desc_init(&sd);
     sd.dim = kDim;
     check(cns_sampler_create(&sd, nullptr, &h.sampler, &err), "cns_sampler_create", err.message);
-    // The reference mode of §13: a frozen denoiser, nothing to train.
-    check(cns_sampler_set_int(h.sampler, CNS_SAMPLER_MODE, CNS_MODE_REFERENCE),
-          "cns_sampler_set_int", cns_sampler_last_error(h.sampler));
+    // Fresh handles hold the default preset (ALGORITHM.md §15): the direction
+    // mode (one fixed vector as h, nothing to train) with mixing 0 and
+    // cl_weight 0.15 on the loss. Nothing to set.
     cns_loss_desc ld;
     cns_loss_desc_init(&ld);
     ld.dim = kDim;
     check(cns_loss_create(&ld, nullptr, &h.loss, &err), "cns_loss_create", err.message);
-    check(cns_loss_set_int(h.loss, CNS_LOSS_MIXING, 0), "cns_loss_set_int",
-          cns_loss_last_error(h.loss));
 
     // Batch buffers: the host gathers rows, the library writes h and the
     // per-row gradients.
