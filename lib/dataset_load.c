@@ -346,13 +346,20 @@ static cns_status parse_line(parser *p, const char *s, const char *end) {
     if (p->mode == P_DENSE || p->mode == P_RESOLVE_DENSE) {
         cns_status su = parse_id(tok[0], len[0], &u);
         cns_status si = parse_id(tok[1], len[1], &i); /* both, to tell numbers from text */
-        if (su == CNS_OK && si == CNS_OK && !weight_bad) return accept_dense(p, u, i);
+        /* CNS_IDS_AUTO: a numeral longer than a raw id may be (leading
+         * zeros) is left to map mode, which refuses it, so that auto never
+         * accepts a line that map mode refuses once it needs a map. */
+        const int too_long = p->auto_ids && (len[0] > CNS_IDMAP_MAX_ID_LEN ||
+                                             len[1] > CNS_IDMAP_MAX_ID_LEN);
+        if (su == CNS_OK && si == CNS_OK && !weight_bad && !too_long)
+            return accept_dense(p, u, i);
         const int non_numeric = su == CNS_E_BAD_ID || si == CNS_E_BAD_ID;
-        if ((su != CNS_OK || si != CNS_OK) && !weight_bad && p->auto_ids &&
+        if ((su != CNS_OK || si != CNS_OK || too_long) && !weight_bad && p->auto_ids &&
             (!non_numeric || p->n == 0)) {
-            /* A number too large for an index, or raw ids from the first
-             * pair on: the file has raw ids. After numeric pairs, a
-             * non-numeric id is a malformed line, as in dense mode. */
+            /* A number too large for an index or longer than a raw id, or
+             * raw ids from the first pair on: the file has raw ids. After
+             * numeric pairs, a non-numeric id is a malformed line, as in
+             * dense mode. */
             if ((st = switch_to_map(p)) != CNS_OK) return st;
             return accept_raw(p, tok, len);
         }

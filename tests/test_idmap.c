@@ -295,6 +295,27 @@ START_TEST(test_dense_bound) {
     ck_assert(cns_dataset_contains(ds, 2, 1)); /* item "2" = index 1 */
     cns_idmap_free(m);
     cns_dataset_free(ds);
+    /* A numeral longer than a raw id may be (300 zeros) is refused as map
+     * mode refuses it, also when the line before a switch to a map had it
+     * (the fuzzer found auto reading it as 0, then switching to a map). */
+    {
+        char longz[400];
+        memset(longz, '0', 300);
+        snprintf(longz + 300, sizeof longz - 300, " 1\n5 33000000000000\n");
+        ck_assert_status(load(longz, &o, NULL, &ds, &m, &e), CNS_E_BAD_ID);
+        ck_assert_msg(strstr(e.message, "t:1: user id is longer than 255 bytes") != NULL, "%s",
+                      e.message);
+        ck_assert_ptr_null(m);
+        cns_load_options mo = opts(CNS_IDS_MAP, 0);
+        ck_assert_status(load(longz, &mo, NULL, &ds, &m, &e), CNS_E_BAD_ID);
+        /* 255 zeros are a raw id, 0, in both modes */
+        snprintf(longz + 255, sizeof longz - 255, " 1\n5 33000000000000\n");
+        ck_assert_status(load(longz, &o, NULL, &ds, &m, &e), CNS_OK);
+        ck_assert_int_eq(cns_dataset_num_users(ds), 2);
+        assert_raw(m, CNS_TABLE_USERS, 0, "0");
+        cns_idmap_free(m);
+        cns_dataset_free(ds);
+    }
     /* A first pair with a raw id makes a map. */
     ck_assert_status(load("alice 2\n0 1\n", &o, NULL, &ds, &m, &e), CNS_OK);
     ck_assert_ptr_nonnull(m);
