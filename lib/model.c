@@ -842,33 +842,25 @@ CNS_API cns_status cns_model_step(cns_model *m) {
         return cns__msg(m->last_error, CNS_E_STATE,
                         "no gradient to apply: call cns_model_backward() before each step");
     size_t bad = 0;
-    if (m->grad_rows) {
-        /* Lazy Adam over the listed rows (§17): the gradient is zero elsewhere. */
-        if (cns__adam_step_rows(&m->adam, m->ego, m->grad_ego, m->d, m->step_rows,
-                                m->n_step_rows, &bad) != CNS_OK) {
-            cns_table t;
-            int32_t row;
-            locate(m, bad, &t, &row);
-            return cns__msg(m->last_error, CNS_E_NUMERIC,
-                            "lazy Adam step would make ego %s row %d non-finite (lr = %g); "
-                            "weights unchanged",
-                            table_name(t), (int)row, m->adam.lr);
-        }
-        m->grad_ready = 0;
-        m->grad_rows = 0;
-        return CNS_OK;
-    }
-    if (cns__adam_step_mt(&m->adam, m->ego, m->grad_ego, &bad, m->threads) != CNS_OK) {
+    /* Lazy Adam over the listed rows (§17), where the gradient is zero
+     * elsewhere; otherwise the dense step. */
+    const int lazy = m->grad_rows;
+    const cns_status st =
+        lazy ? cns__adam_step_rows(&m->adam, m->ego, m->grad_ego, m->d, m->step_rows,
+                                   m->n_step_rows, &bad)
+             : cns__adam_step_mt(&m->adam, m->ego, m->grad_ego, &bad, m->threads);
+    if (st != CNS_OK) {
         cns_table t;
         int32_t row;
         locate(m, bad, &t, &row);
         /* The gradient stays available: the caller may lower the lr and retry. */
         return cns__msg(m->last_error, CNS_E_NUMERIC,
-                        "Adam step would make ego %s row %d non-finite (lr = %g); weights "
+                        "%sAdam step would make ego %s row %d non-finite (lr = %g); weights "
                         "unchanged",
-                        table_name(t), (int)row, m->adam.lr);
+                        lazy ? "lazy " : "", table_name(t), (int)row, m->adam.lr);
     }
     m->grad_ready = 0;
+    m->grad_rows = 0;
     return CNS_OK;
 }
 
