@@ -367,7 +367,12 @@ static void gate_free(void *user, void *p) {
     free(p);
 }
 
-START_TEST(test_refresh_setter_out_of_memory) {
+/* A model parameter whose non-zero values allocate: under a failing
+ * allocator, setting want is CNS_E_NOMEM naming the parameter, with the
+ * value left at 0; free_value needs no memory; once memory is back, want is
+ * taken and the model still propagates. */
+static void check_setter_out_of_memory(int id, const char *name, int64_t want,
+                                       int64_t free_value) {
     cns_dataset *train = NULL;
     ck_assert_status(rig_dataset(20, 16, rig_data_state(3), &train), CNS_OK);
     gate g = {0};
@@ -378,17 +383,21 @@ START_TEST(test_refresh_setter_out_of_memory) {
     cns_model *m = NULL;
     ck_assert_status(cns_model_create(train, &md, &a, &m, NULL), CNS_OK);
     g.fail = 1;
-    ck_assert_status(cns_model_set_int(m, CNS_MODEL_REFRESH_EVERY, 3), CNS_E_NOMEM);
-    ck_assert_ptr_nonnull(strstr(cns_model_last_error(m), "CNS_MODEL_REFRESH_EVERY"));
-    int64_t k = -1;
-    ck_assert_status(cns_model_get_int(m, CNS_MODEL_REFRESH_EVERY, &k), CNS_OK);
-    ck_assert_int_eq(k, 0);
-    ck_assert_status(cns_model_set_int(m, CNS_MODEL_REFRESH_EVERY, 1), CNS_OK); /* needs no memory */
+    ck_assert_status(cns_model_set_int(m, id, want), CNS_E_NOMEM);
+    ck_assert_ptr_nonnull(strstr(cns_model_last_error(m), name));
+    int64_t v = -1;
+    ck_assert_status(cns_model_get_int(m, id, &v), CNS_OK);
+    ck_assert_int_eq(v, 0);
+    ck_assert_status(cns_model_set_int(m, id, free_value), CNS_OK); /* needs no memory */
     g.fail = 0;
-    ck_assert_status(cns_model_set_int(m, CNS_MODEL_REFRESH_EVERY, 3), CNS_OK);
+    ck_assert_status(cns_model_set_int(m, id, want), CNS_OK);
     ck_assert_status(cns_model_forward(m), CNS_OK);
     cns_model_free(m);
     cns_dataset_free(train);
+}
+
+START_TEST(test_refresh_setter_out_of_memory) {
+    check_setter_out_of_memory(CNS_MODEL_REFRESH_EVERY, "CNS_MODEL_REFRESH_EVERY", 3, 1);
 }
 END_TEST
 
@@ -556,26 +565,7 @@ START_TEST(test_sparse_adam_param) {
     ck_assert_status(cns_model_get_int(m, CNS_MODEL_SPARSE_ADAM, &v), CNS_OK);
     ck_assert_int_eq(v, 0);
     rig_free(&r);
-
-    cns_dataset *train = NULL;
-    ck_assert_status(rig_dataset(20, 16, rig_data_state(3), &train), CNS_OK);
-    gate g = {0};
-    cns_allocator a = {gate_alloc, gate_free, &g};
-    cns_model_desc md;
-    cns_model_desc_init(&md);
-    md.dim = 8;
-    cns_model *m2 = NULL;
-    ck_assert_status(cns_model_create(train, &md, &a, &m2, NULL), CNS_OK);
-    g.fail = 1;
-    ck_assert_status(cns_model_set_int(m2, CNS_MODEL_SPARSE_ADAM, 1), CNS_E_NOMEM);
-    ck_assert_ptr_nonnull(strstr(cns_model_last_error(m2), "CNS_MODEL_SPARSE_ADAM"));
-    ck_assert_status(cns_model_get_int(m2, CNS_MODEL_SPARSE_ADAM, &v), CNS_OK);
-    ck_assert_int_eq(v, 0);
-    ck_assert_status(cns_model_set_int(m2, CNS_MODEL_SPARSE_ADAM, 0), CNS_OK); /* needs no memory */
-    g.fail = 0;
-    ck_assert_status(cns_model_set_int(m2, CNS_MODEL_SPARSE_ADAM, 1), CNS_OK);
-    cns_model_free(m2);
-    cns_dataset_free(train);
+    check_setter_out_of_memory(CNS_MODEL_SPARSE_ADAM, "CNS_MODEL_SPARSE_ADAM", 1, 0);
 }
 END_TEST
 
