@@ -466,22 +466,30 @@ static void c_old_format(ck_sections *s) {
     cns__le32_put(sec(s, CNS__TAG_SHDR) + 32, 15);
 }
 
-START_TEST(test_old_file_loads) {
-    char dir[64], p[128], q[128];
-    ck_tmpdir(dir, sizeof dir);
+/* Saves a sampler into dir, writes a copy whose sections edit() changed
+ * (an older file's layout), and loads both: *old from the copy, *now from
+ * the original. */
+static void load_edited_copy(const char *dir, void (*edit)(ck_sections *), cns_sampler **old,
+                             cns_sampler **now) {
+    char p[128], q[128];
     size_t n;
-    unsigned char *orig = saved_sampler(dir, "s.ckpt", p, sizeof p, &n);
-    free(orig);
+    free(saved_sampler(dir, "s.ckpt", p, sizeof p, &n));
     snprintf(q, sizeof q, "%s/old.ckpt", dir);
     ck_sections sections;
     ck_sections_read(p, CNS__CKPT_KIND_SAMPLER, k_tags, 4, &sections);
-    c_old_format(&sections);
+    edit(&sections);
     ck_sections_write(&sections, q);
     ck_sections_free(&sections);
-    cns_sampler *old = NULL, *now = NULL;
     cns_error e;
-    ck_assert_status(cns_sampler_load(q, NULL, &old, &e), CNS_OK);
-    ck_assert_status(cns_sampler_load(p, NULL, &now, &e), CNS_OK);
+    ck_assert_status(cns_sampler_load(q, NULL, old, &e), CNS_OK);
+    ck_assert_status(cns_sampler_load(p, NULL, now, &e), CNS_OK);
+}
+
+START_TEST(test_old_file_loads) {
+    char dir[64];
+    ck_tmpdir(dir, sizeof dir);
+    cns_sampler *old = NULL, *now = NULL;
+    load_edited_copy(dir, c_old_format, &old, &now);
     double norm;
     int64_t src, mode;
     ck_assert_status(cns_sampler_get_double(old, CNS_SAMPLER_DIRECTION_NORM, &norm), CNS_OK);
@@ -517,20 +525,10 @@ static void c_pre_discount(ck_sections *s) {
 }
 
 START_TEST(test_pre_discount_file_loads) {
-    char dir[64], p[128], q[128];
+    char dir[64];
     ck_tmpdir(dir, sizeof dir);
-    size_t n;
-    free(saved_sampler(dir, "s.ckpt", p, sizeof p, &n));
-    snprintf(q, sizeof q, "%s/old.ckpt", dir);
-    ck_sections sections;
-    ck_sections_read(p, CNS__CKPT_KIND_SAMPLER, k_tags, 4, &sections);
-    c_pre_discount(&sections);
-    ck_sections_write(&sections, q);
-    ck_sections_free(&sections);
     cns_sampler *old = NULL, *now = NULL;
-    cns_error e;
-    ck_assert_status(cns_sampler_load(q, NULL, &old, &e), CNS_OK);
-    ck_assert_status(cns_sampler_load(p, NULL, &now, &e), CNS_OK);
+    load_edited_copy(dir, c_pre_discount, &old, &now);
     double v;
     ck_assert_status(cns_sampler_get_double(old, CNS_SAMPLER_SCORE_DISCOUNT, &v), CNS_OK);
     ck_assert(v == 0.0);
